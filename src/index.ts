@@ -1,0 +1,3 @@
+// The public API of matrix-bridgekit. Each concern lives in its own folder; this file only re-exports.
+export * from "./registration/index.js";
+export { ValidationError, type Problem } from "./common/validation-error.js";
