@@ -1,0 +1,2 @@
+export type { KeyValue, Store } from "./store.js";
+export { openStore, describeStoreUrl, sqlitePath, type OpenStoreOptions } from "./open-store.js";
