@@ -4,3 +4,4 @@ export { ValidationError, type Problem } from "./common/validation-error.js";
 export * from "./store/index.js";
 export * from "./matrix/events.js";
 export { createLogger, silentLogger, redactText, type Logger } from "./common/logger.js";
+export * from "./adapter/index.js";
