@@ -1,0 +1,155 @@
+/**
+ * An in-process BridgeContext that records what an adapter asks the framework to do, for
+ * testing an adapter's remote side (against a real IRC or XMPP server) without a homeserver.
+ * The same adapters are proven end to end against Synapse through the real bridge elsewhere.
+ */
+import { once, EventEmitter } from "node:events";
+import type {
+  AdapterKeyValue,
+  BridgeContext,
+  GhostDirectory,
+  MessageContent,
+  Portal,
+  PortalDirectory,
+  PortalSpec,
+  RemoteProfile,
+  SendOptions,
+} from "../../src/adapter/index.js";
+import { IdTemplate } from "../../src/registration/index.js";
+import { silentLogger } from "../../src/common/logger.js";
+
+/** One recorded call: the method name and its arguments. */
+export interface RecordedCall {
+  method: string;
+  room?: string;
+  from?: string;
+  args: unknown[];
+}
+
+export class RecordingContext implements BridgeContext {
+  readonly calls: RecordedCall[] = [];
+  readonly log = silentLogger();
+  readonly domain: string;
+  readonly ghosts: GhostDirectory;
+  readonly portals: PortalDirectory;
+  readonly kv: AdapterKeyValue;
+  private readonly events = new EventEmitter();
+  private readonly kvData = new Map<string, unknown>();
+  private readonly portalMap = new Map<string, Portal>();
+
+  constructor(opts: { domain?: string; ghosts?: string; portals?: string } = {}) {
+    this.domain = opts.domain ?? "example.org";
+    const ghostT = new IdTemplate(opts.ghosts ?? "test_{id}", this.domain);
+    const portalT = new IdTemplate(opts.portals ?? "test_{id}", this.domain);
+    this.ghosts = { userId: (id) => ghostT.userId(id), remoteId: (u) => ghostT.parseUserId(u) };
+    const ensure = (remoteId: string): Portal => {
+      let p = this.portalMap.get(remoteId);
+      if (!p) {
+        p = {
+          remoteId,
+          roomId: `!${this.portalMap.size + 1}:${this.domain}`,
+          alias: portalT.alias(remoteId),
+        };
+        this.portalMap.set(remoteId, p);
+      }
+      return p;
+    };
+    this.portals = {
+      get: (id) => Promise.resolve(this.portalMap.get(id) ?? null),
+      byRoomId: (roomId) =>
+        Promise.resolve([...this.portalMap.values()].find((p) => p.roomId === roomId) ?? null),
+      ensure: (id, spec?: PortalSpec) => {
+        void this.record("ensurePortal", id, undefined, [spec]);
+        return Promise.resolve(ensure(id));
+      },
+      aliasFor: (id) => portalT.alias(id),
+    };
+    this.kv = {
+      get: <V>(k: string) => Promise.resolve(this.kvData.get(k) as V | undefined),
+      set: (k, v) => Promise.resolve(void this.kvData.set(k, v)),
+      delete: (k) => Promise.resolve(this.kvData.delete(k)),
+    };
+  }
+
+  /** The portal of a remote room, creating a fake one; for handing to on* handlers in tests. */
+  portal(remoteId: string): Portal {
+    const existing = this.portalMap.get(remoteId);
+    if (existing) return existing;
+    const p: Portal = { remoteId, roomId: `!${this.portalMap.size + 1}:${this.domain}` };
+    this.portalMap.set(remoteId, p);
+    return p;
+  }
+
+  /**
+   * Resolves with the first call (already recorded or future) matching `predicate`; rejects
+   * after `timeoutMs` listing what was recorded, so a failing test says what did happen.
+   */
+  async waitFor(predicate: (call: RecordedCall) => boolean, timeoutMs = 10_000): Promise<RecordedCall> {
+    const found = this.calls.find(predicate);
+    if (found) return found;
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeoutMs);
+    try {
+      for (;;) {
+        const [call] = (await once(this.events, "call", { signal: ac.signal })) as [RecordedCall];
+        if (predicate(call)) return call;
+      }
+    } catch (err) {
+      if (ac.signal.aborted) {
+        const seen = this.calls.map((c) => `${c.method}(${JSON.stringify(c.args)})`).join("\n  ");
+        throw new Error(`no matching call within ${timeoutMs} ms; recorded:\n  ${seen || "(nothing)"}`, {
+          cause: err,
+        });
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private record(
+    method: string,
+    room: string | undefined,
+    from: string | undefined,
+    args: unknown[],
+  ): Promise<void> {
+    const call: RecordedCall = { method, args };
+    if (room !== undefined) call.room = room;
+    if (from !== undefined) call.from = from;
+    this.calls.push(call);
+    this.events.emit("call", call);
+    return Promise.resolve();
+  }
+
+  send(room: string, from: string, content: MessageContent, opts?: SendOptions) {
+    return this.record("send", room, from, [content, opts]);
+  }
+  edit(room: string, from: string, target: string, content: MessageContent, opts?: SendOptions) {
+    return this.record("edit", room, from, [target, content, opts]);
+  }
+  redact(room: string, from: string, target: string, reason?: string) {
+    return this.record("redact", room, from, [target, reason]);
+  }
+  react(room: string, from: string, target: string, key: string, opts?: SendOptions) {
+    return this.record("react", room, from, [target, key, opts]);
+  }
+  typing(room: string, from: string, typing: boolean) {
+    return this.record("typing", room, from, [typing]);
+  }
+  join(room: string, user: string) {
+    return this.record("join", room, user, []);
+  }
+  leave(room: string, user: string, reason?: string) {
+    return this.record("leave", room, user, [reason]);
+  }
+  setProfile(user: string, profile: RemoteProfile) {
+    return this.record("setProfile", undefined, user, [profile]);
+  }
+  setRoomInfo(room: string, info: Pick<PortalSpec, "name" | "topic" | "avatarUrl">, from?: string) {
+    return this.record("setRoomInfo", room, from, [info]);
+  }
+  downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
+    void this.record("downloadMedia", undefined, undefined, [mxcUrl]);
+    return Promise.resolve({ data: new TextEncoder().encode(`media ${mxcUrl}`), contentType: "text/plain" });
+  }
+}
