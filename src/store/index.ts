@@ -1,2 +1,3 @@
-export type { KeyValue, Store } from "./store.js";
+export type { KeyValue, Store, StoreBackend } from "./store.js";
 export { openStore, describeStoreUrl, sqlitePath, type OpenStoreOptions } from "./open-store.js";
+export { StoreError } from "./store-error.js";

@@ -1,7 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import Keyv from "keyv";
-import type { KeyValue, Store } from "./store.js";
+import Keyv, { type KeyvStoreAdapter } from "keyv";
+import type { Logger } from "../common/logger.js";
+import { KeyvStore } from "./keyv-store.js";
+import { createPostgresAdapter } from "./postgres-adapter.js";
+import { createRedisAdapter } from "./redis-adapter.js";
+import type { Store, StoreBackend } from "./store.js";
+import { StoreError } from "./store-error.js";
+import { PREFIX_PATTERN } from "./storage-key.js";
 
 /** Masks the password of a URL such as postgres://user:secret@host/db for logs and errors. */
 export function describeStoreUrl(url: string): string {
@@ -17,7 +23,26 @@ export function describeStoreUrl(url: string): string {
 export interface OpenStoreOptions {
   /** The folder `sqlite://relative/path` is resolved against (default: the working directory). */
   baseDir?: string;
+  /**
+   * Every key this Store writes starts with `<prefix>:` (default "bridgekit"). Two bridges,
+   * or two test runs, sharing one PostgreSQL database or Redis server stay apart by using
+   * different prefixes. 1-64 of letters, digits, `_`, `.`, `-`.
+   */
+  prefix?: string;
+  /** How long to wait for PostgreSQL or Redis to accept a connection, in ms (default 5000). */
+  connectTimeoutMs?: number;
+  /**
+   * How long one PostgreSQL query or Redis command may take (including, for Redis, time
+   * waiting for a reconnection) before it rejects, in ms (default 10000).
+   */
+  operationTimeoutMs?: number;
+  /** PostgreSQL connections in this Store's pool (default 10). */
+  poolSize?: number;
+  /** Where connection problems after start-up are reported (warn level); default: nowhere. */
+  logger?: Logger;
 }
+
+const TABLE = "bridgekit";
 
 /**
  * Opens a store by URL:
@@ -25,47 +50,89 @@ export interface OpenStoreOptions {
  * - `sqlite://relative/path.db` or `sqlite:///absolute/path.db`: the embedded default, one file;
  * - `postgres://user@host:5432/db` (or `postgresql://`): shared, for bigger deployments;
  * - `redis://host:6379` (or `rediss://`): shared; configure Redis to persist (AOF) or it is not durable.
- * Fails with an error naming the (password-masked) URL if the backend cannot be reached.
+ * Connects before returning: fails within connectTimeoutMs (plus one query) with a StoreError
+ * naming the (password-masked) URL if the backend cannot be reached or the file cannot be
+ * opened. One Store holds one connection pool, shared by all its namespaces.
  */
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
   const description = describeStoreUrl(url);
+  const prefix = opts.prefix ?? "bridgekit";
+  if (!PREFIX_PATTERN.test(prefix))
+    throw new TypeError(
+      `store prefix ${JSON.stringify(prefix)} is not valid (1-64 of letters, digits, _ . -, starting with a letter or digit)`,
+    );
+  const connectTimeoutMs = positive("connectTimeoutMs", opts.connectTimeoutMs ?? 5_000);
+  const operationTimeoutMs = positive("operationTimeoutMs", opts.operationTimeoutMs ?? 10_000);
+  const poolSize = positive("poolSize", opts.poolSize ?? 10);
+  const onConnectionError = (err: Error) =>
+    opts.logger?.warn(
+      { store: description, err: mask(err.message, url, description) },
+      "store connection error",
+    );
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-  let adapter: unknown;
-  switch (scheme) {
-    case "memory":
-      adapter = new Map();
-      break;
-    case "sqlite": {
-      const path = sqlitePath(url, opts.baseDir ?? process.cwd());
-      mkdirSync(dirname(path), { recursive: true });
-      const { default: KeyvSqlite } = await import("@keyv/sqlite");
-      adapter = new KeyvSqlite({ uri: `sqlite://${path}`, table: "bridgekit", busyTimeout: 10_000 });
-      break;
-    }
-    case "postgres":
-    case "postgresql": {
-      const { default: KeyvPostgres } = await import("@keyv/postgres");
-      adapter = new KeyvPostgres({ uri: url, table: "bridgekit" });
-      break;
-    }
-    case "redis":
-    case "rediss": {
-      const { default: KeyvRedis } = await import("@keyv/redis");
-      adapter = new KeyvRedis(url, { throwOnConnectError: true, throwOnErrors: true });
-      break;
-    }
-    default:
-      throw new Error(
-        `store URL "${description}" has an unsupported scheme; use memory://, sqlite://path, postgres://… or redis://…`,
-      );
-  }
-  const keyv = new Keyv({ store: adapter, namespace: "bridgekit", throwOnErrors: true, emitErrors: false });
-  const store = new KeyvStore(keyv, description);
+  let backend: StoreBackend;
+  let adapter: KeyvStoreAdapter | Map<unknown, unknown>;
   try {
-    await keyv.get("__probe__"); // connect now, so a bad URL fails at start-up, not on the first event
+    switch (scheme) {
+      case "memory":
+        backend = "memory";
+        adapter = new Map();
+        break;
+      case "sqlite": {
+        backend = "sqlite";
+        const path = sqlitePath(url, opts.baseDir ?? process.cwd());
+        mkdirSync(dirname(path), { recursive: true });
+        const { default: KeyvSqlite } = await import("@keyv/sqlite");
+        adapter = new KeyvSqlite({ uri: `sqlite://${path}`, table: TABLE, busyTimeout: 10_000 });
+        break;
+      }
+      case "postgres":
+      case "postgresql":
+        backend = "postgres";
+        adapter = await createPostgresAdapter({
+          uri: url,
+          table: TABLE,
+          connectTimeoutMs,
+          operationTimeoutMs,
+          poolSize,
+          applicationName: `bridgekit:${prefix}`,
+          onConnectionError,
+        });
+        break;
+      case "redis":
+      case "rediss":
+        backend = "redis";
+        adapter = await createRedisAdapter({
+          url,
+          connectTimeoutMs,
+          operationTimeoutMs,
+          clientName: `bridgekit:${prefix}`,
+          onConnectionError,
+        });
+        break;
+      default:
+        throw new TypeError(
+          `store URL "${description}" has an unsupported scheme; use memory://, sqlite://path, postgres://… or redis://…`,
+        );
+    }
   } catch (err) {
-    await store.close().catch(() => undefined);
-    throw new Error(`cannot open store ${description}: ${(err as Error).message}`, { cause: err });
+    if (err instanceof TypeError) throw err;
+    throw new StoreError(description, `cannot open: ${mask((err as Error).message, url, description)}`, {
+      cause: err,
+    });
+  }
+  // namespace undefined: keys are composed by KeyvStore, so Keyv and the adapters add none.
+  const keyv = new Keyv({ store: adapter, namespace: undefined, throwOnErrors: true, emitErrors: false });
+  const store = new KeyvStore(keyv, description, backend, prefix, [url]);
+  try {
+    // Touch the backend now, so a bad URL or unusable file fails at start-up, not on the first event.
+    await store.namespace("probe").get("probe");
+  } catch (err) {
+    await store.close().catch(() => undefined); // the open error below is the one that matters
+    const cause = (err as { cause?: Error }).cause ?? (err as Error);
+    throw new StoreError(description, `cannot open: ${mask(cause.message, url, description)}`, {
+      cause: err,
+    });
   }
   return store;
 }
@@ -73,38 +140,17 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
 /** `sqlite://relative/x.db` is relative to baseDir; `sqlite:///abs/x.db` is absolute. */
 export function sqlitePath(url: string, baseDir: string): string {
   const rest = url.replace(/^sqlite:\/\//i, "");
-  if (rest === "") throw new Error(`store URL "${url}" names no file; use sqlite://data/bridge.db`);
+  if (rest === "") throw new TypeError(`store URL "${url}" names no file; use sqlite://data/bridge.db`);
   const path = decodeURIComponent(rest.split("?")[0]!);
   return isAbsolute(path) ? path : resolve(baseDir, path);
 }
 
-class KeyvStore implements Store {
-  constructor(
-    private readonly keyv: Keyv,
-    readonly description: string,
-  ) {}
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0)
+    throw new TypeError(`openStore: ${name} must be a positive number, got ${value}`);
+  return value;
+}
 
-  namespace<V>(name: string): KeyValue<V> {
-    if (!/^[a-z][a-z0-9_.-]*$/i.test(name))
-      throw new TypeError(`store namespace "${name}" is not an identifier`);
-    const keyv = this.keyv;
-    const k = (key: string) => `${name}:${key}`;
-    return {
-      get: async (key) => (await keyv.get<V>(k(key))) ?? undefined,
-      getMany: async (keys) =>
-        keys.length === 0
-          ? []
-          : ((await keyv.get<V>(keys.map(k))) as Array<V | undefined>).map((v) => v ?? undefined),
-      set: async (key, value, ttlMs) => {
-        const ok = await keyv.set(k(key), value, ttlMs);
-        if (!ok) throw new Error(`store ${this.description} refused to write ${name}:${key}`);
-      },
-      delete: (key) => keyv.delete(k(key)),
-      has: (key) => keyv.has(k(key)),
-    };
-  }
-
-  async close(): Promise<void> {
-    await this.keyv.disconnect();
-  }
+function mask(message: string, url: string, description: string): string {
+  return url === "" ? message : message.split(url).join(description);
 }

@@ -11,21 +11,36 @@ export interface KeyValue<V> {
   get(key: string): Promise<V | undefined>;
   /** The values of several keys, in the same order; undefined where absent. */
   getMany(keys: readonly string[]): Promise<Array<V | undefined>>;
-  /** Stores a value; with ttlMs, it reads as absent once that many milliseconds have passed. */
+  /**
+   * Stores a value (JSON: objects, arrays, strings, numbers, booleans, null; undefined is
+   * refused); with ttlMs (> 0), it reads as absent once that many milliseconds have passed.
+   * Resolves only after the backend accepted the write.
+   */
   set(key: string, value: V, ttlMs?: number): Promise<void>;
   /** Removes a key; returns true if it existed. */
   delete(key: string): Promise<boolean>;
   has(key: string): Promise<boolean>;
 }
 
+/** Which kind of database a Store is backed by. */
+export type StoreBackend = "memory" | "sqlite" | "postgres" | "redis";
+
 export interface Store {
   /** The store's URL with any password masked, for logs and errors. */
   readonly description: string;
+  /** The kind of database behind it. */
+  readonly backend: StoreBackend;
+  /** The prefix of every key this Store writes (default "bridgekit"); see OpenStoreOptions.prefix. */
+  readonly prefix: string;
   /**
    * A namespace: keys in one namespace never collide with keys in another. Names are short
    * identifiers such as "journal" or "ghosts"; the same name always gives the same data.
    */
   namespace<V>(name: string): KeyValue<V>;
-  /** Closes connections. Pending writes finish first. */
+  /**
+   * Closes connections. Operations already started finish first (their promises settle as
+   * usual); operations started after close() reject with a StoreError saying the store is
+   * closed. Idempotent: every call returns the same promise.
+   */
   close(): Promise<void>;
 }
