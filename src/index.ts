@@ -5,3 +5,4 @@ export * from "./store/index.js";
 export * from "./matrix/events.js";
 export { createLogger, silentLogger, redactText, type Logger } from "./common/logger.js";
 export * from "./adapter/index.js";
+export * from "./client/index.js";
