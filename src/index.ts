@@ -6,3 +6,14 @@ export * from "./matrix/events.js";
 export { createLogger, silentLogger, redactText, type Logger } from "./common/logger.js";
 export * from "./adapter/index.js";
 export * from "./client/index.js";
+export {
+  loadConfig,
+  validateConfig,
+  envVarName,
+  CONFIG_SCHEMA,
+  schemaKeys,
+  type BridgeConfig,
+  type LogLevel,
+  type ValidateConfigOptions,
+} from "./config/index.js";
+export { loadAdapter, resolveAdapterModule, AdapterLoadError } from "./adapter/load-adapter.js";

@@ -1,0 +1,328 @@
+/**
+ * The bridge config file, described once. Every key's type, default, allowed values and
+ * doc line live here; validation (validate.ts), env overrides (env.ts), the docs table
+ * (docs-table.ts) and the typed result (types.ts, checked by a test) all follow from it,
+ * so they cannot drift apart.
+ */
+import { IdTemplate } from "../registration/localpart.js";
+
+/** The value types a key can have. `mapping` is any object, handed on as written. */
+export type KeyType = "string" | "integer" | "boolean" | "mapping";
+
+/**
+ * Extra rules for a string key. Each checks a value that is already a string and returns
+ * what is wrong with it ("must be …"), or null if it is fine. Pure: no I/O.
+ */
+export interface Format {
+  /** How the docs table names the format, e.g. "http(s) URL". */
+  label: string;
+  check(value: string, doc: ConfigDocView): string | null;
+}
+
+/** What a format may look at besides its own value (e.g. a template needs the domain). */
+export interface ConfigDocView {
+  /** The raw value at a dotted path of the document being validated. */
+  get(path: string): unknown;
+}
+
+/** One key of the config file. */
+export interface KeySpec {
+  readonly kind: "key";
+  readonly type: KeyType;
+  /** One line for the docs table and config.example.yaml. */
+  readonly doc: string;
+  /** The value when the key is absent. A key with neither default nor `required` may stay absent. */
+  readonly default?: unknown;
+  readonly required?: boolean;
+  /** The only values a string key may take. */
+  readonly values?: readonly string[];
+  /** Inclusive bounds of an integer key. */
+  readonly min?: number;
+  readonly max?: number;
+  readonly format?: Format;
+  /** False for keys that cannot be set from the environment. Default true. */
+  readonly env?: boolean;
+}
+
+/** A mapping of keys, e.g. `homeserver:`. */
+export interface SectionSpec {
+  readonly kind: "section";
+  readonly doc: string;
+  readonly keys: Readonly<Record<string, Node>>;
+}
+
+export type Node = KeySpec | SectionSpec;
+
+function key(spec: Omit<KeySpec, "kind">): KeySpec {
+  return { kind: "key", ...spec };
+}
+
+function section(doc: string, keys: Record<string, Node>): SectionSpec {
+  return { kind: "section", doc, keys };
+}
+
+// ---------------------------------------------------------------------------------------
+// Formats
+// ---------------------------------------------------------------------------------------
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+const IPV6 = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/;
+
+export const httpUrl: Format = {
+  label: "http(s) URL",
+  check(value) {
+    if (!URL.canParse(value)) return "must be an http(s) URL";
+    const url = new URL(value);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http(s) URL";
+    if (url.username !== "" || url.password !== "") return "must not contain credentials";
+    return null;
+  },
+};
+
+/** A Matrix server name: a DNS name, IPv4 address or [IPv6] literal, with an optional :port. */
+export const serverName: Format = {
+  label: "server name",
+  check(value) {
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(value);
+    const host = m?.[1];
+    const ok =
+      host !== undefined &&
+      (host.startsWith("[") ? IPV6.test(host.slice(1, -1)) : IPV4.test(host) || HOSTNAME.test(host)) &&
+      (m?.[2] === undefined || Number(m[2]) <= 65535);
+    return ok ? null : "must be a server name such as example.org or localhost:8448";
+  },
+};
+
+/** An address to listen on: a host name, an IPv4 or an IPv6 address (unbracketed, e.g. `::`). */
+export const listenHost: Format = {
+  label: "host or IP",
+  check(value) {
+    return IPV4.test(value) || IPV6.test(value) || HOSTNAME.test(value)
+      ? null
+      : "must be a host name or IP address such as 127.0.0.1 or ::";
+  },
+};
+
+export const STORE_SCHEMES = ["memory", "sqlite", "postgres", "postgresql", "redis", "rediss"] as const;
+
+export const storeUrl: Format = {
+  label: "store URL",
+  check(value) {
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+    if (scheme === undefined || !(STORE_SCHEMES as readonly string[]).includes(scheme)) {
+      return "must be a store URL: memory://, sqlite://relative/path.db, sqlite:///absolute/path.db, postgres://… or redis://…";
+    }
+    if (scheme === "sqlite") {
+      const rest = value.slice("sqlite://".length).split("?")[0]!;
+      return rest === "" || rest === "/" ? "must name a database file, e.g. sqlite://data/bridge.db" : null;
+    }
+    if (scheme === "memory") return null;
+    if (!URL.canParse(value) || new URL(value).hostname === "")
+      return `must be a ${scheme}:// URL with a host`;
+    return null;
+  },
+};
+
+/** A localpart template such as `irc_{id}`; checked with the registration's IdTemplate. */
+export const idTemplate: Format = {
+  label: "template with {id}",
+  check(value, doc) {
+    const domain = doc.get("homeserver.domain");
+    const usable = typeof domain === "string" && serverName.check(domain, doc) === null;
+    try {
+      new IdTemplate(value, usable ? domain : "example.org");
+      return null;
+    } catch (err) {
+      return (err as Error).message.replace(/^template "[^"]*" /, "").replace(/, got "[^"]*"$/, "");
+    }
+  },
+};
+
+/** A non-empty string naming a file or folder (made absolute against the config file's folder). */
+export const filePath: Format = {
+  label: "path",
+  check(value) {
+    return value.trim() === "" ? "must not be empty" : value.includes("\0") ? "must not contain NUL" : null;
+  },
+};
+
+export const moduleSpec: Format = {
+  label: "package or path",
+  check(value) {
+    return value.trim() === "" ? "must name a package or a file" : null;
+  },
+};
+
+export const nonEmpty: Format = {
+  label: "text",
+  check(value) {
+    return value.trim() === "" ? "must not be empty" : null;
+  },
+};
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+// ---------------------------------------------------------------------------------------
+// The schema
+// ---------------------------------------------------------------------------------------
+
+export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
+  homeserver: section("the homeserver the bridge serves", {
+    url: key({
+      type: "string",
+      required: true,
+      format: httpUrl,
+      doc: "Client-server API base URL the bridge calls, e.g. http://127.0.0.1:8008",
+    }),
+    domain: key({
+      type: "string",
+      required: true,
+      format: serverName,
+      doc: "The homeserver's server name (the part after ':' in user ids), e.g. example.org",
+    }),
+  }),
+  appservice: section("the HTTP server the homeserver pushes to", {
+    registration: key({
+      type: "string",
+      default: "registration.yaml",
+      format: filePath,
+      doc: "Registration file, relative to the config file's folder",
+    }),
+    host: key({ type: "string", default: "127.0.0.1", format: listenHost, doc: "Address to listen on" }),
+    port: key({
+      type: "integer",
+      default: 9000,
+      min: 0,
+      max: 65535,
+      doc: "Port to listen on (0: any free port)",
+    }),
+    maxBodyBytes: key({
+      type: "integer",
+      default: 16 * 1024 * 1024,
+      min: 1024,
+      doc: "Largest request body accepted; larger ones get 413",
+    }),
+    handlerTimeoutMs: key({
+      type: "integer",
+      default: 50_000,
+      min: 1,
+      doc: "How long a transaction may take before it is answered 5xx and retried (Synapse waits 60 s)",
+    }),
+    roomConcurrency: key({
+      type: "integer",
+      default: 32,
+      min: 1,
+      doc: "Rooms whose events are handled in parallel (events of one room are always in order)",
+    }),
+    journalRetention: key({
+      type: "integer",
+      default: 10_000,
+      min: 100,
+      doc: "Transaction ids and event ids remembered to make replays no-ops",
+    }),
+  }),
+  store: key({
+    type: "string",
+    default: "sqlite://bridgekit.db",
+    format: storeUrl,
+    doc: "Where state is kept: memory://, sqlite://file (relative to the config file's folder), postgres://…, redis://…",
+  }),
+  bridge: section("how remote users and rooms appear on Matrix", {
+    ghosts: key({
+      type: "string",
+      required: true,
+      format: idTemplate,
+      doc: "Ghost user localpart template, e.g. irc_{id} gives @irc_alice:domain",
+    }),
+    portals: key({
+      type: "string",
+      format: idTemplate,
+      doc: "Portal alias localpart template, e.g. irc_{id} gives #irc_chan:domain; absent: no aliases",
+    }),
+    botDisplayName: key({
+      type: "string",
+      format: nonEmpty,
+      doc: "Display name of the bridge bot; absent: unchanged",
+    }),
+    unsupportedNotice: key({
+      type: "boolean",
+      default: true,
+      doc: "Tell Matrix users (m.notice) when the adapter cannot bridge what they did",
+    }),
+  }),
+  adapter: section("the remote network adapter", {
+    module: key({
+      type: "string",
+      required: true,
+      format: moduleSpec,
+      doc: "Package name, or path to a .js/.ts file or a package folder (relative to the config file's folder)",
+    }),
+    config: key({
+      type: "mapping",
+      default: {},
+      doc: "Handed to the adapter's factory as is (from the environment: JSON)",
+    }),
+  }),
+  logging: section("log output (JSON lines on stdout)", {
+    level: key({ type: "string", default: "info", values: LOG_LEVELS, doc: "Least severe level written" }),
+  }),
+  metrics: section("Prometheus metrics at /metrics", {
+    enabled: key({ type: "boolean", default: false, doc: "Serve /metrics" }),
+    host: key({
+      type: "string",
+      default: "127.0.0.1",
+      format: listenHost,
+      doc: "Address of the metrics listener (only with metrics.port)",
+    }),
+    port: key({
+      type: "integer",
+      min: 0,
+      max: 65535,
+      doc: "A separate port for /metrics; absent: /metrics is served on the appservice port",
+    }),
+  }),
+  client: section("the outbound client-server API client", {
+    concurrency: key({
+      type: "integer",
+      default: 16,
+      min: 1,
+      doc: "Requests to the homeserver in flight at once",
+    }),
+    retryAttempts: key({
+      type: "integer",
+      default: 8,
+      min: 0,
+      doc: "Retries of a request that failed with 429, 5xx or a network error (durable sends retry forever)",
+    }),
+    maxBackoffMs: key({ type: "integer", default: 60_000, min: 1, doc: "Longest wait between two retries" }),
+    requestTimeoutMs: key({ type: "integer", default: 30_000, min: 1, doc: "Time limit of one request" }),
+  }),
+});
+
+/** A key and where it sits, e.g. `{ path: "appservice.port", spec }`. */
+export interface KeyEntry {
+  path: string;
+  spec: KeySpec;
+}
+
+/** Every key of the schema, depth first, in the order written. */
+export function schemaKeys(node: SectionSpec = CONFIG_SCHEMA, prefix = ""): KeyEntry[] {
+  return Object.entries(node.keys).flatMap(([name, child]) => {
+    const path = prefix === "" ? name : `${prefix}.${name}`;
+    return child.kind === "key" ? [{ path, spec: child }] : schemaKeys(child, path);
+  });
+}
+
+/** The spec at a dotted path, or undefined. */
+export function schemaNode(path: string): Node | undefined {
+  let node: Node = CONFIG_SCHEMA;
+  for (const part of path.split(".")) {
+    if (node.kind !== "section") return undefined;
+    const child: Node | undefined = Object.hasOwn(node.keys, part) ? node.keys[part] : undefined;
+    if (child === undefined) return undefined;
+    node = child;
+  }
+  return node;
+}

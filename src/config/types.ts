@@ -1,0 +1,62 @@
+/**
+ * The loaded bridge config: every key defaulted, paths absolute. Mirrors CONFIG_SCHEMA in
+ * schema.ts (a test checks that every schema key is here and nothing else).
+ */
+export interface BridgeConfig {
+  homeserver: {
+    /** Client-server API base URL, e.g. "http://127.0.0.1:8008" (as written). */
+    url: string;
+    /** The homeserver's server name, e.g. "example.org". */
+    domain: string;
+  };
+  appservice: {
+    /** Absolute path of the registration file. */
+    registration: string;
+    host: string;
+    port: number;
+    maxBodyBytes: number;
+    handlerTimeoutMs: number;
+    roomConcurrency: number;
+    journalRetention: number;
+  };
+  /** Store URL; a sqlite URL is made absolute: `sqlite:///abs/path.db`. */
+  store: string;
+  bridge: {
+    /** Ghost localpart template, e.g. "irc_{id}". */
+    ghosts: string;
+    /** Portal alias localpart template; undefined when the bridge makes no aliases. */
+    portals?: string;
+    botDisplayName?: string;
+    unsupportedNotice: boolean;
+  };
+  adapter: {
+    /** As written: a package name, or a path (relative paths resolve against configDir). */
+    module: string;
+    /** The `adapter.config` mapping, as written. */
+    config: Record<string, unknown>;
+  };
+  logging: {
+    level: LogLevel;
+  };
+  metrics: {
+    enabled: boolean;
+    host: string;
+    /** Undefined: /metrics is served on the appservice port. */
+    port?: number;
+  };
+  client: {
+    concurrency: number;
+    retryAttempts: number;
+    maxBackoffMs: number;
+    requestTimeoutMs: number;
+  };
+  /** Absolute path of the folder the config file is in (the working directory without a file). */
+  configDir: string;
+  /** Things worth telling the operator that do not stop the bridge (e.g. an unknown BRIDGEKIT_ variable). */
+  warnings: string[];
+}
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+/** The environment, as process.env gives it. */
+export type Env = Readonly<Record<string, string | undefined>>;
