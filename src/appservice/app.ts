@@ -1,0 +1,300 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import Koa, { type Middleware } from "koa";
+import type { Registry } from "prom-client";
+import { silentLogger, type Logger } from "../common/logger.js";
+import { NamespaceMatcher } from "../registration/namespaces.js";
+import type { Registration } from "../registration/types.js";
+import { TransactionJournal, type JournalRetention } from "../store/journal.js";
+import type { Store } from "../store/store.js";
+import { TokenChecker } from "./auth.js";
+import { DEFAULT_BODY_LIMIT_BYTES, parseJsonBody, readRawBody } from "./body.js";
+import { Dispatcher } from "./dispatcher.js";
+import { MatrixHttpError, TransactionFailedError } from "./errors.js";
+import type { AppserviceHandlers } from "./handlers.js";
+import { AppserviceMetrics } from "./metrics.js";
+import { decodeParams, matchRoute, pathPattern, type MatchedRoute, type Route } from "./router.js";
+import { appserviceRoutes } from "./routes.js";
+import { TransactionProcessor } from "./transaction-processor.js";
+
+export interface AppserviceOptions {
+  registration: Registration;
+  /** The homeserver's server name, e.g. "example.org" (namespaces match local ids only). */
+  domain: string;
+  handlers: AppserviceHandlers;
+  /** Where the transaction journal lives (namespaces "journal-txn" and "journal-event"). */
+  store: Store;
+  logger?: Logger;
+  /** The largest request body accepted, in bytes (default 16 MiB). */
+  bodyLimitBytes?: number;
+  /** How long one handler call may take before it counts as failed (default 30 000 ms). */
+  handlerTimeoutMs?: number;
+  /** How many rooms are handled in parallel (default 8). */
+  concurrency?: number;
+  /** Transactions processed at once before 429 (default 16; Synapse sends one at a time). */
+  maxInFlightTransactions?: number;
+  /** How many transaction ids and event ids the journal remembers. */
+  retention?: JournalRetention;
+  /**
+   * Prometheus metrics: served at `path` (default "/metrics") on the main port, or on a
+   * separate listener when `port` is given (`host` defaults to 127.0.0.1); `false` to not
+   * serve them (the registry is still returned).
+   */
+  metrics?: false | { path?: string; port?: number; host?: string };
+}
+
+export interface ListenResult {
+  /** The port the application service listens on (useful when asked for port 0). */
+  port: number;
+  /** The metrics port, when metrics are served separately. */
+  metricsPort?: number;
+}
+
+export interface Appservice {
+  /** The koa app (for supertest or for mounting); metrics are on it unless served separately. */
+  readonly app: Koa;
+  /** The separate metrics app, when `metrics.port` is set. */
+  readonly metricsApp: Koa | undefined;
+  /** This application service's own Prometheus registry (not the global default). */
+  readonly metrics: Registry;
+  /** Starts listening (and the metrics listener, if separate). */
+  listen(port: number, host?: string): Promise<ListenResult>;
+  /**
+   * Stops accepting connections, lets requests and transactions in flight finish, then
+   * resolves. Does not close the store (it belongs to the caller).
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the koa app the homeserver pushes to: `PUT /transactions`, user and alias queries,
+ * third-party lookups, ping, plus `/health` and metrics. See docs/appservice.md.
+ */
+export function createAppservice(options: AppserviceOptions): Appservice {
+  const logger = options.logger ?? silentLogger();
+  const bodyLimit = positive("bodyLimitBytes", options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES);
+  const handlerTimeoutMs = positive("handlerTimeoutMs", options.handlerTimeoutMs ?? 30_000);
+  const concurrency = positive("concurrency", options.concurrency ?? 8);
+  const maxInFlight = positive("maxInFlightTransactions", options.maxInFlightTransactions ?? 16);
+  if (typeof options.handlers?.onEvent !== "function") {
+    throw new TypeError("createAppservice: handlers.onEvent must be a function");
+  }
+
+  const matcher = new NamespaceMatcher(options.registration, options.domain);
+  const tokens = new TokenChecker(options.registration.hs_token);
+  const journal = new TransactionJournal(options.store, options.retention);
+  const metrics: AppserviceMetrics = new AppserviceMetrics(
+    (): number => dispatcher.depth,
+    (): number => processor.inFlightCount,
+  );
+  const dispatcher: Dispatcher = new Dispatcher({
+    handlers: options.handlers,
+    journal,
+    logger,
+    metrics,
+    concurrency,
+    handlerTimeoutMs,
+  });
+  const processor = new TransactionProcessor(journal, dispatcher, logger, maxInFlight);
+
+  let closing = false;
+  const separateMetrics = options.metrics !== false && options.metrics?.port !== undefined;
+  const metricsPath = (options.metrics !== false && options.metrics?.path) || "/metrics";
+  const health = healthRoute(() => closing);
+  const metricsRoutes = options.metrics === false ? [] : [metricsRoute(metricsPath, metrics.registry)];
+  const routes = [
+    ...appserviceRoutes({
+      registration: options.registration,
+      matcher,
+      handlers: options.handlers,
+      processor,
+      metrics,
+      logger,
+      handlerTimeoutMs,
+    }),
+    health,
+    ...(separateMetrics ? [] : metricsRoutes),
+  ];
+
+  const app = buildApp(routes, { logger, metrics, tokens, bodyLimit, isClosing: () => closing });
+  const metricsApp = separateMetrics
+    ? buildApp([health, ...metricsRoutes], { logger, metrics, tokens, bodyLimit, isClosing: () => closing })
+    : undefined;
+
+  const servers: Server[] = [];
+  const start = (koa: Koa, port: number, host: string | undefined): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const handle = koa.callback(); // settles on its own: koa answers every error it sees
+      const server = createServer((req, res) => void handle(req, res));
+      server.requestTimeout = handlerTimeoutMs * 4; // bounded, but longer than a slow transaction
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        servers.push(server);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+
+  return {
+    app,
+    metricsApp,
+    metrics: metrics.registry,
+    async listen(port, host) {
+      if (closing) throw new Error("this application service was closed");
+      const result: ListenResult = { port: await start(app, port, host) };
+      if (metricsApp && options.metrics !== false && options.metrics?.port !== undefined) {
+        result.metricsPort = await start(
+          metricsApp,
+          options.metrics.port,
+          options.metrics.host ?? "127.0.0.1",
+        );
+      }
+      logger.info({ ...result, host }, "application service listening");
+      return result;
+    },
+    async close() {
+      closing = true;
+      const closed = servers.map(
+        (server) =>
+          new Promise<void>((resolve, reject) => {
+            server.close((err) => (err ? reject(err) : resolve()));
+            server.closeIdleConnections();
+          }),
+      );
+      await processor.drain();
+      await dispatcher.drain();
+      await Promise.all(closed);
+      servers.length = 0;
+    },
+  };
+}
+
+interface BuildContext {
+  logger: Logger;
+  metrics: AppserviceMetrics;
+  tokens: TokenChecker;
+  bodyLimit: number;
+  isClosing: () => boolean;
+}
+
+/** The middleware chain: errors -> route match -> auth -> body -> route handler. */
+function buildApp(routes: Route[], c: BuildContext): Koa {
+  const app = new Koa();
+  app.silent = true;
+  app.on("error", (err: unknown) => c.logger.debug({ err }, "connection error"));
+  app.use(errorsAsJson(c));
+  app.use(matchRoute(routes));
+  app.use(authenticate(c.tokens));
+  app.use(readBody(c.bodyLimit));
+  app.use(async (ctx) => {
+    const { route, rawParams } = ctx.state.matched as MatchedRoute;
+    await route.handle(ctx, {
+      params: decodeParams(rawParams),
+      query: new URLSearchParams(ctx.querystring),
+      body: ctx.state.body,
+    });
+  });
+  return app;
+}
+
+/**
+ * Turns every error into `{errcode, error}` JSON: MatrixHttpError as it says, a failed
+ * transaction as 500 (so the homeserver retries), anything else as a generic 500 that is
+ * logged. Logs each request by path only: the query string (access_token) never is.
+ */
+function errorsAsJson({ logger, metrics, isClosing }: BuildContext): Middleware {
+  return async (ctx, next) => {
+    const started = performance.now();
+    if (isClosing()) ctx.set("Connection", "close");
+    try {
+      await next();
+    } catch (err) {
+      if (err instanceof MatrixHttpError) {
+        ctx.status = err.status;
+        ctx.set(err.headers);
+        ctx.body = err.toJSON();
+        const route = (ctx.state.matched as MatchedRoute | undefined)?.route;
+        if (route?.name === "transaction" && err.status >= 400 && err.status < 500 && err.status !== 429) {
+          metrics.transactions.inc({ outcome: "rejected" });
+        }
+      } else if (err instanceof TransactionFailedError) {
+        ctx.status = 500;
+        ctx.body = { errcode: "M_UNKNOWN", error: "a handler failed; retry the transaction" };
+      } else {
+        logger.error({ err, method: ctx.method, path: ctx.path }, "request failed");
+        ctx.status = 500;
+        ctx.body = { errcode: "M_UNKNOWN", error: "internal server error" };
+      }
+    } finally {
+      const route = (ctx.state.matched as MatchedRoute | undefined)?.route.name ?? "unmatched";
+      metrics.responses.inc({ route, status: String(ctx.status) });
+      logger.debug(
+        {
+          method: ctx.method,
+          path: ctx.path,
+          status: ctx.status,
+          ms: Math.round(performance.now() - started),
+        },
+        "request",
+      );
+    }
+  };
+}
+
+function authenticate(tokens: TokenChecker): Middleware {
+  return async (ctx, next) => {
+    if ((ctx.state.matched as MatchedRoute).route.auth) {
+      const header = ctx.get("Authorization");
+      tokens.check({
+        authorization: header === "" ? undefined : header,
+        queryTokens: new URLSearchParams(ctx.querystring).getAll("access_token"),
+      });
+    }
+    await next();
+  };
+}
+
+function readBody(limit: number): Middleware {
+  return async (ctx, next) => {
+    const mode = (ctx.state.matched as MatchedRoute).route.body;
+    if (mode) {
+      const raw = await readRawBody(ctx.req, limit);
+      ctx.state.body = parseJsonBody(raw, mode === "optional" ? {} : undefined);
+    }
+    await next();
+  };
+}
+
+function healthRoute(isClosing: () => boolean): Route {
+  return {
+    name: "health",
+    method: "GET",
+    pattern: pathPattern("/health"),
+    auth: false,
+    handle: (ctx) => {
+      ctx.status = isClosing() ? 503 : 200;
+      ctx.body = { status: isClosing() ? "closing" : "ok" };
+      return Promise.resolve();
+    },
+  };
+}
+
+function metricsRoute(path: string, registry: Registry): Route {
+  return {
+    name: "metrics",
+    method: "GET",
+    pattern: pathPattern(path),
+    auth: false,
+    handle: async (ctx) => {
+      ctx.set("Content-Type", registry.contentType);
+      ctx.body = await registry.metrics();
+    },
+  };
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`createAppservice: ${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}

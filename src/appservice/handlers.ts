@@ -1,0 +1,128 @@
+import type { DeviceLists, EphemeralEvent, MatrixEvent, ToDeviceMessage } from "../matrix/events.js";
+
+/** What every handler call is given besides its data. */
+export interface HandlerContext {
+  /**
+   * Aborted when the handler's time is up (the call then counts as failed and the
+   * transaction is retried). A handler that outlives its timeout should stop on this signal:
+   * if it still succeeds later, its event is recorded as handled, but it may overlap with
+   * the next event of its room.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** The context of a call made while processing a pushed transaction. */
+export interface TransactionContext extends HandlerContext {
+  /** The homeserver's transaction id (opaque). */
+  readonly transactionId: string;
+}
+
+/** One-time-key counts and unused fallback key types, per user and device (MSC3202). */
+export interface DeviceKeyCounts {
+  /** `{userId: {deviceId: {algorithm: count}}}`; empty if the transaction carried none. */
+  oneTimeKeysCount: Record<string, Record<string, Record<string, number>>>;
+  /** `{userId: {deviceId: [algorithm]}}`; empty if the transaction carried none. */
+  unusedFallbackKeyTypes: Record<string, Record<string, string[]>>;
+}
+
+/** A third-party protocol description, as `GET /thirdparty/protocol/{protocol}` returns it. */
+export interface ThirdPartyProtocol {
+  user_fields: string[];
+  location_fields: string[];
+  icon: string;
+  field_types: Record<string, { regexp: string; placeholder: string }>;
+  instances: Array<Record<string, unknown>>;
+  [key: string]: unknown;
+}
+
+/** A remote user found by a third-party lookup. */
+export interface ThirdPartyUser {
+  userid: string;
+  protocol: string;
+  fields: Record<string, string>;
+}
+
+/** A remote room found by a third-party lookup. */
+export interface ThirdPartyLocation {
+  alias: string;
+  protocol: string;
+  fields: Record<string, string>;
+}
+
+/** The homeserver's third-party questions. Each answer of null or [] becomes a 404. */
+export interface ThirdPartyHandlers {
+  /** The description of a protocol listed in the registration's `protocols`. */
+  getProtocol?(protocol: string, ctx: HandlerContext): Promise<ThirdPartyProtocol | null>;
+  /** Remote users matching `fields` (the query string, minus the access token). */
+  lookupUser?(
+    protocol: string,
+    fields: Record<string, string>,
+    ctx: HandlerContext,
+  ): Promise<ThirdPartyUser[]>;
+  /** Remote rooms matching `fields` (the query string, minus the access token). */
+  lookupLocation?(
+    protocol: string,
+    fields: Record<string, string>,
+    ctx: HandlerContext,
+  ): Promise<ThirdPartyLocation[]>;
+  /** The remote identities of a Matrix user id (reverse lookup). */
+  reverseLookupUser?(userId: string, ctx: HandlerContext): Promise<ThirdPartyUser[]>;
+  /** The remote rooms behind a Matrix room alias (reverse lookup). */
+  reverseLookupLocation?(alias: string, ctx: HandlerContext): Promise<ThirdPartyLocation[]>;
+}
+
+/**
+ * What the application-service HTTP API hands its data to. The bridge core implements this
+ * (routing to the remote-network adapter and to Intents); tests implement it directly.
+ *
+ * Contracts common to every method:
+ * - a rejected promise (or a timeout) means "not handled": for transaction data the
+ *   homeserver gets a 5xx and retries; for queries it gets 500 `M_UNKNOWN` with a generic
+ *   message (the error is logged, never returned);
+ * - nothing is filtered by sender: the bridge's own echoes arrive like any other event, and
+ *   suppressing them is the implementer's job;
+ * - data the homeserver sent is passed through unchanged (validated, never rewritten).
+ */
+export interface AppserviceHandlers {
+  /**
+   * A room event (message or state; state events have a `state_key`, possibly "").
+   * Events of one room are delivered one at a time in transaction order, across
+   * transactions too; different rooms run in parallel. An event is delivered at most once
+   * after it succeeded (its id is journaled right after), including across restarts within
+   * the journal's retention; after a failure it is delivered again on the retry, and later
+   * events of its room wait for that.
+   */
+  onEvent(event: MatrixEvent, ctx: TransactionContext): Promise<void>;
+  /** Typing, receipts, presence (`ephemeral` or its unstable spelling), once per transaction. */
+  onEphemeral?(events: EphemeralEvent[], ctx: TransactionContext): Promise<void>;
+  /** To-device messages (`to_device` or `de.sorunome.msc2409.to_device`), once per transaction. */
+  onToDevice?(messages: ToDeviceMessage[], ctx: TransactionContext): Promise<void>;
+  /** Device list changes (`device_lists` or the MSC3202 spelling), once per transaction. */
+  onDeviceLists?(lists: DeviceLists, ctx: TransactionContext): Promise<void>;
+  /** One-time-key counts and unused fallback key types (any spelling), once per transaction. */
+  onOneTimeKeyCounts?(counts: DeviceKeyCounts, ctx: TransactionContext): Promise<void>;
+  /**
+   * Does this user (already known to be in the users namespace) exist on the remote side?
+   * Must register the ghost on the homeserver BEFORE resolving true.
+   */
+  queryUser?(userId: string, ctx: HandlerContext): Promise<boolean>;
+  /**
+   * Does this alias (already known to be in the aliases namespace) name a remote room?
+   * The room with that alias must exist BEFORE resolving true.
+   */
+  queryRoomAlias?(alias: string, ctx: HandlerContext): Promise<boolean>;
+  /**
+   * The Matrix user id for a third-party URI (`irc://irc.example.org/alice`), or null.
+   * The id must be in the users namespace.
+   */
+  userFromUri?(uri: URL, ctx: HandlerContext): Promise<string | null>;
+  /**
+   * The room alias for a third-party URI (`xmpp:room@muc.example.org`), or null.
+   * The alias must be in the aliases namespace.
+   */
+  aliasFromUri?(uri: URL, ctx: HandlerContext): Promise<string | null>;
+  /** Third-party protocol descriptions and lookups. */
+  thirdParty?: ThirdPartyHandlers;
+  /** The homeserver pinged us (`POST /ping`), with the id it was asked to send, if any. */
+  onPing?(transactionId: string | undefined, ctx: HandlerContext): Promise<void>;
+}

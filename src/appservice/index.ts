@@ -1,0 +1,14 @@
+export { createAppservice, type Appservice, type AppserviceOptions, type ListenResult } from "./app.js";
+export type {
+  AppserviceHandlers,
+  HandlerContext,
+  TransactionContext,
+  DeviceKeyCounts,
+  ThirdPartyHandlers,
+  ThirdPartyProtocol,
+  ThirdPartyUser,
+  ThirdPartyLocation,
+} from "./handlers.js";
+export { MatrixHttpError, HandlerTimeoutError, TransactionFailedError } from "./errors.js";
+export { parseTransactionBody, type ParsedTransaction } from "./transaction-body.js";
+export { DEFAULT_BODY_LIMIT_BYTES } from "./body.js";

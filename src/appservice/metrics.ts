@@ -1,0 +1,60 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** The application service's Prometheus metrics, on a registry of its own. */
+export class AppserviceMetrics {
+  readonly registry = new Registry();
+  /** Transactions by outcome: committed, duplicate, failed, rejected, busy. */
+  readonly transactions = new Counter({
+    name: "bridgekit_appservice_transactions_total",
+    help: "Transactions pushed by the homeserver, by outcome",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+  /** Items handed to handlers by kind: message, state, ephemeral, to_device, device_lists, key_counts. */
+  readonly events = new Counter({
+    name: "bridgekit_appservice_events_total",
+    help: "Events and other transaction data delivered to handlers, by kind",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  /** Handler failures by handler and reason (error or timeout). */
+  readonly errors = new Counter({
+    name: "bridgekit_appservice_handler_errors_total",
+    help: "Handler calls that failed or timed out",
+    labelNames: ["handler", "reason"] as const,
+    registers: [this.registry],
+  });
+  readonly handlerSeconds = new Histogram({
+    name: "bridgekit_appservice_handler_duration_seconds",
+    help: "Time handlers took, by handler",
+    labelNames: ["handler"] as const,
+    buckets: [0.005, 0.025, 0.1, 0.5, 1, 2.5, 10, 30],
+    registers: [this.registry],
+  });
+  /** HTTP responses by route name and status code. */
+  readonly responses = new Counter({
+    name: "bridgekit_appservice_http_responses_total",
+    help: "HTTP responses, by route and status",
+    labelNames: ["route", "status"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(queueDepth: () => number, inFlight: () => number) {
+    new Gauge({
+      name: "bridgekit_appservice_queue_depth",
+      help: "Room tasks waiting for or holding a dispatch slot",
+      registers: [this.registry],
+      collect() {
+        this.set(queueDepth());
+      },
+    });
+    new Gauge({
+      name: "bridgekit_appservice_transactions_in_flight",
+      help: "Transactions being processed",
+      registers: [this.registry],
+      collect() {
+        this.set(inFlight());
+      },
+    });
+  }
+}

@@ -1,0 +1,89 @@
+import type { Context, Middleware } from "koa";
+import { invalidParam, MatrixHttpError } from "./errors.js";
+
+export type Method = "GET" | "PUT" | "POST";
+
+/** What a route's handler is given. */
+export interface RouteRequest {
+  /** Path parameters, percent-decoded, in pattern order. */
+  params: string[];
+  /** The query string, parsed (includes access_token: never log or forward it whole). */
+  query: URLSearchParams;
+  /** The parsed JSON body, for routes that read one. */
+  body: unknown;
+}
+
+export interface Route {
+  /** A short stable name, used in metrics and logs. */
+  name: string;
+  method: Method;
+  /** Matched against the raw (still percent-encoded) path; each group is one parameter. */
+  pattern: RegExp;
+  /** Whether the homeserver's token is required. */
+  auth: boolean;
+  /** Whether a JSON body is read: "required", "optional" (empty body reads as {}), or not at all. */
+  body?: "required" | "optional";
+  handle(ctx: Context, request: RouteRequest): Promise<void>;
+}
+
+/** The route matched for this request and its raw parameters, kept on ctx.state. */
+export interface MatchedRoute {
+  route: Route;
+  rawParams: string[];
+}
+
+/**
+ * Builds a pattern from a path template in which `{name}` is one segment and `{name+}` is the
+ * rest of the path (it may contain unescaped slashes, as user ids can). Literal parts are
+ * matched exactly. Nothing is decoded before matching, so `..%2F..` stays one opaque segment.
+ */
+export function pathPattern(template: string): RegExp {
+  const source = template
+    .split(/(\{[a-zA-Z]+\+?\})/)
+    .map((part) => {
+      if (/^\{[a-zA-Z]+\+\}$/.test(part)) return "(.+)";
+      if (/^\{[a-zA-Z]+\}$/.test(part)) return "([^/]+)";
+      return part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    })
+    .join("");
+  return new RegExp(`^${source}$`);
+}
+
+/**
+ * Finds the route for ctx.path and stores it in ctx.state.matched. Unknown path: 404
+ * `M_UNRECOGNIZED`; known path, other method: 405 `M_UNRECOGNIZED` with `Allow`.
+ */
+export function matchRoute(routes: readonly Route[]): Middleware {
+  return async (ctx, next) => {
+    const path = ctx.path;
+    const allowed = new Set<string>();
+    for (const route of routes) {
+      const match = route.pattern.exec(path);
+      if (!match) continue;
+      if (route.method !== ctx.method) {
+        allowed.add(route.method);
+        continue;
+      }
+      ctx.state.matched = { route, rawParams: match.slice(1) } satisfies MatchedRoute;
+      await next();
+      return;
+    }
+    if (allowed.size > 0) {
+      throw new MatrixHttpError(405, "M_UNRECOGNIZED", `method ${ctx.method} is not allowed on this path`, {
+        Allow: [...allowed].join(", "),
+      });
+    }
+    throw new MatrixHttpError(404, "M_UNRECOGNIZED", "unrecognized request");
+  };
+}
+
+/** Percent-decodes path parameters; malformed encoding is 400 `M_INVALID_PARAM`. */
+export function decodeParams(raw: readonly string[]): string[] {
+  return raw.map((value, i) => {
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      throw invalidParam(`path parameter ${i + 1} is not valid percent-encoding`);
+    }
+  });
+}

@@ -1,0 +1,49 @@
+import { HandlerTimeoutError } from "./errors.js";
+
+/** What `withTimeout` reports about a call that settled after its timeout. */
+export interface LateSettlement<T> {
+  onLateSuccess?(value: T): void;
+  onLateFailure?(error: unknown): void;
+}
+
+/**
+ * Runs `fn` with an AbortSignal that fires after `timeoutMs`; rejects with a
+ * HandlerTimeoutError at that point. The call itself may still settle later: its outcome is
+ * then passed to `late` (never to an unhandled rejection), and it cannot change the
+ * already-returned result.
+ */
+export function withTimeout<T>(
+  name: string,
+  timeoutMs: number,
+  fn: (signal: AbortSignal) => Promise<T>,
+  late: LateSettlement<T> = {},
+): Promise<T> {
+  const controller = new AbortController();
+  let timedOut = false;
+  let call: Promise<T>;
+  try {
+    call = Promise.resolve(fn(controller.signal));
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      timedOut = true;
+      const error = new HandlerTimeoutError(name, timeoutMs);
+      controller.abort(error);
+      reject(error);
+    }, timeoutMs);
+    call.then(
+      (value) => {
+        clearTimeout(timer);
+        if (timedOut) late.onLateSuccess?.(value);
+        else resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        if (timedOut) late.onLateFailure?.(err);
+        else reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}

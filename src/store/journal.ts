@@ -1,0 +1,178 @@
+import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
+import type { KeyValue, Store } from "./store.js";
+
+/** How many entries each journal keeps before the oldest are forgotten. */
+export interface JournalRetention {
+  /** Committed transaction ids remembered (default 10 000). */
+  transactions?: number;
+  /** Handled event ids remembered (default 100 000). */
+  events?: number;
+}
+
+export const DEFAULT_JOURNAL_RETENTION: Required<JournalRetention> = {
+  transactions: 10_000,
+  events: 100_000,
+};
+
+/**
+ * The durable record of what the homeserver pushed and the bridge handled, kept in two
+ * namespaces of a Store ("journal-txn" and "journal-event"):
+ * - a transaction id is committed once every event of that transaction was handled; a
+ *   committed id is answered as a no-op, also after a restart;
+ * - an event id (or another per-transaction item, see `markHandled`) is recorded right after
+ *   its handler succeeded, so a retry of a partly failed transaction skips it.
+ *
+ * Retention is bounded by count on every backend: each journal is a ring of `capacity`
+ * slots, and adding an entry evicts the one that took its slot `capacity` adds earlier.
+ * Changing a capacity takes effect gradually (entries may be evicted earlier or later once).
+ *
+ * One bridge process owns a journal at a time: two processes writing the same journal would
+ * overwrite each other's ring positions (entries could be forgotten early, never invented).
+ */
+export class TransactionJournal {
+  private readonly transactions: BoundedSet;
+  private readonly handled: BoundedSet;
+
+  constructor(store: Store, retention: JournalRetention = {}) {
+    const transactions = retention.transactions ?? DEFAULT_JOURNAL_RETENTION.transactions;
+    const events = retention.events ?? DEFAULT_JOURNAL_RETENTION.events;
+    this.transactions = new BoundedSet(store.namespace("journal-txn"), "journal.transactions", transactions);
+    this.handled = new BoundedSet(store.namespace("journal-event"), "journal.events", events);
+  }
+
+  /** True if this transaction id was committed (within retention). */
+  isCommitted(txnId: string): Promise<boolean> {
+    return this.transactions.has(txnId);
+  }
+
+  /** Records a transaction id as committed. Call only once all of its events were handled. */
+  commit(txnId: string): Promise<void> {
+    return this.transactions.add(txnId);
+  }
+
+  /** True if this item (an event id, or a key made by `extrasKey`) was recorded as handled. */
+  isHandled(id: string): Promise<boolean> {
+    return this.handled.has(id);
+  }
+
+  /** Which of these items were recorded as handled; one store round trip. */
+  async handledAmong(ids: readonly string[]): Promise<Set<string>> {
+    const flags = await this.handled.hasMany(ids);
+    return new Set(ids.filter((_, i) => flags[i]));
+  }
+
+  /**
+   * True if this process recorded the item as handled recently. Pure, no I/O: used to skip
+   * an event that a concurrent transaction handled after `handledAmong` was asked.
+   */
+  wasHandledRecently(id: string): boolean {
+    return this.handled.knownRecently(id);
+  }
+
+  /** Records an item as handled. Resolves once the record is durable. */
+  markHandled(id: string): Promise<void> {
+    return this.handled.add(id);
+  }
+
+  /**
+   * The handled-journal key for a transaction's data that has no event id (ephemeral
+   * events, to-device messages, device lists, key counts). Never collides with an event id.
+   */
+  static extrasKey(txnId: string, kind: string): string {
+    return `\u0000${kind}\u0000${txnId}`;
+  }
+}
+
+/** How many ring positions are reserved per write of the head counter. */
+const HEAD_RESERVE = 64;
+
+/**
+ * A persistent set of strings with bounded size, on one KeyValue namespace:
+ * `m:<hash>` marks membership, `r:<slot>` says which member occupies a ring slot, and
+ * `head` is the next sequence number reserved (written once per HEAD_RESERVE adds; after a
+ * restart numbering resumes at the reservation, skipping at most HEAD_RESERVE slots).
+ * Members are keyed by a SHA-256 of the string, so any string (unicode, slashes, 10 000
+ * characters) is a safe key on every backend.
+ */
+class BoundedSet {
+  private next = -1;
+  private reserved = -1;
+  /** Serialises adds: ring positions must be handed out one at a time. */
+  private tail: Promise<void> = Promise.resolve();
+  private readonly recent: LRUCache<string, true>;
+
+  constructor(
+    private readonly kv: KeyValue<unknown>,
+    private readonly label: string,
+    private readonly capacity: number,
+  ) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1) {
+      throw new RangeError(`${label} retention must be a positive integer, got ${String(capacity)}`);
+    }
+    this.recent = new LRUCache({ max: Math.min(capacity, 10_000) });
+  }
+
+  knownRecently(item: string): boolean {
+    return this.recent.has(item);
+  }
+
+  async has(item: string): Promise<boolean> {
+    if (this.recent.has(item)) return true;
+    return (await this.kv.get(memberKey(item))) !== undefined;
+  }
+
+  async hasMany(items: readonly string[]): Promise<boolean[]> {
+    const missing = items.filter((i) => !this.recent.has(i));
+    const found = new Set<string>();
+    if (missing.length > 0) {
+      const values = await this.kv.getMany(missing.map(memberKey));
+      missing.forEach((item, i) => {
+        if (values[i] !== undefined) found.add(item);
+      });
+    }
+    return items.map((i) => this.recent.has(i) || found.has(i));
+  }
+
+  add(item: string): Promise<void> {
+    const run = this.tail.then(() => this.addNow(item));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async addNow(item: string): Promise<void> {
+    const key = memberKey(item);
+    if (this.recent.has(item) || (await this.kv.get(key)) !== undefined) {
+      this.recent.set(item, true);
+      return;
+    }
+    if (this.next < 0) {
+      const head = await this.kv.get("head");
+      this.next = typeof head === "number" && Number.isSafeInteger(head) && head >= 0 ? head : 0;
+      this.reserved = this.next;
+    }
+    const seq = this.next;
+    if (seq >= this.reserved) {
+      await this.kv.set("head", seq + HEAD_RESERVE);
+      this.reserved = seq + HEAD_RESERVE;
+    }
+    const slot = `r:${seq % this.capacity}`;
+    const evicted = await this.kv.get(slot);
+    // Order matters for crashes: forget the old member before the slot names the new one,
+    // and write the membership last, so a crash can leave a slot pointing at a missing
+    // member (harmless) but never a member that no slot will ever evict.
+    if (typeof evicted === "string" && evicted !== key) await this.kv.delete(evicted);
+    await this.kv.set(slot, key);
+    await this.kv.set(key, seq);
+    this.next = seq + 1;
+    this.recent.set(item, true);
+  }
+
+  toString(): string {
+    return this.label;
+  }
+}
+
+function memberKey(item: string): string {
+  return `m:${createHash("sha256").update(item, "utf8").digest("base64url")}`;
+}
