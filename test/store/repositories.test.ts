@@ -1,0 +1,8 @@
+// The contract-critical repositories (Outbox, MessageMap) on PostgreSQL and Redis.
+import { BACKENDS } from "./backends.js";
+import { messageMapCases, outboxCases } from "./repository-cases.js";
+
+for (const backend of BACKENDS.filter((b) => b.name === "postgres" || b.name === "redis")) {
+  outboxCases(backend);
+  messageMapCases(backend);
+}

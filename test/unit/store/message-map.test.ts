@@ -1,0 +1,5 @@
+// messageMap on memory and sqlite (the store suite also runs the contract-critical ones on PostgreSQL and Redis).
+import { backendsFor } from "../../store/backends.js";
+import { messageMapCases } from "../../store/repository-cases.js";
+
+for (const backend of backendsFor("local")) messageMapCases(backend);
