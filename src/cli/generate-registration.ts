@@ -1,0 +1,141 @@
+import { access } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { loadConfig } from "../config/load.js";
+import type { BridgeConfig } from "../config/types.js";
+import { ValidationError } from "../common/validation-error.js";
+import { generateRegistration, saveRegistration } from "../registration/index.js";
+import { UsageError, type Command } from "./command.js";
+
+/** A registration id from a ghost template's literal prefix: `irc_{id}` -> `irc`; undefined if none. */
+export function idFromTemplate(template: string): string | undefined {
+  const prefix = template.split("{id}")[0] ?? "";
+  const id = prefix.replace(/^[_.=\-/]+|[_.=\-/]+$/g, "");
+  return /^[a-z0-9][a-z0-9._-]*$/.test(id) ? id : undefined;
+}
+
+/** `http://{appservice.host}:{appservice.port}`, reachable from the homeserver's side of loopback. */
+export function defaultUrl(config: BridgeConfig): string {
+  if (config.appservice.port === 0) {
+    throw new UsageError("appservice.port is 0 (any free port), so there is no URL to register: pass --url");
+  }
+  let host = config.appservice.host;
+  if (host === "0.0.0.0") host = "127.0.0.1";
+  else if (host === "::") host = "::1";
+  if (host.includes(":")) host = `[${host}]`;
+  return `http://${host}:${config.appservice.port}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const generateRegistrationCommand: Command = {
+  summary: "write a new registration YAML with fresh tokens",
+  usage: `bridgekit generate-registration --config config.yaml [--url URL] [--output FILE] [--id ID] [--sender LOCALPART] [--force]
+       bridgekit generate-registration --id ID --url URL --domain DOMAIN [--sender LOCALPART] [--prefix PREFIX] [--output FILE] [--force]
+
+  --config    the bridge config: namespaces come from bridge.ghosts and bridge.portals, the
+              domain from homeserver.domain
+  --url       where the homeserver reaches the bridge (with --config, default:
+              http://{appservice.host}:{appservice.port})
+  --output    the file to write, mode 0600 (default: the config's appservice.registration,
+              or registration.yaml without --config)
+  --id        the bridge's unique id on the homeserver (with --config, default: the ghost
+              template's prefix, e.g. irc for irc_{id})
+  --sender    the bridge bot's localpart (default: {id}bot)
+  --domain    the homeserver's server name (without --config)
+  --prefix    ghost and portal prefix (without --config; default: {id}_), giving @{prefix}{remote id}
+  --force     overwrite an existing file. This rotates both tokens: the homeserver must be
+              given the new file and restarted, or it can no longer talk to the bridge.`,
+  async run(args) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        config: { type: "string" },
+        id: { type: "string" },
+        url: { type: "string" },
+        domain: { type: "string" },
+        sender: { type: "string" },
+        prefix: { type: "string" },
+        output: { type: "string" },
+        force: { type: "boolean", default: false },
+      },
+    });
+    let id: string;
+    let url: string;
+    let domain: string;
+    let ghosts: string;
+    let portals: string | undefined;
+    let output: string;
+    if (values.config !== undefined) {
+      const clash = (["domain", "prefix"] as const).filter((k) => values[k] !== undefined);
+      if (clash.length > 0) {
+        throw new UsageError(
+          `${clash.map((k) => `--${k}`).join(" and ")} cannot be used with --config (the config's homeserver.domain and bridge templates decide)`,
+        );
+      }
+      const config = await loadConfig(values.config);
+      for (const warning of config.warnings) console.error(`warning: ${warning}`);
+      const derived = values.id ?? idFromTemplate(config.bridge.ghosts);
+      if (derived === undefined) {
+        throw new UsageError(`cannot derive an id from bridge.ghosts "${config.bridge.ghosts}": pass --id`);
+      }
+      id = derived;
+      url = values.url ?? defaultUrl(config);
+      domain = config.homeserver.domain;
+      ghosts = config.bridge.ghosts;
+      portals = config.bridge.portals;
+      output = values.output ?? config.appservice.registration;
+    } else {
+      const missing = (["id", "url", "domain"] as const).filter((k) => values[k] === undefined);
+      if (missing.length > 0) {
+        throw new UsageError(`missing ${missing.map((k) => `--${k}`).join(", ")} (or give --config)`);
+      }
+      id = values.id!;
+      url = values.url!;
+      domain = values.domain!;
+      ghosts = portals = `${values.prefix ?? `${id}_`}{id}`;
+      output = values.output ?? "registration.yaml";
+    }
+    if (!values.force && (await exists(output))) {
+      console.error(
+        `generate-registration: ${output} exists; not overwriting it, since new tokens would lock out a homeserver ` +
+          `that uses it. Pass --force to rotate the tokens (then give the homeserver the new file and restart it).`,
+      );
+      return 1;
+    }
+    let registration;
+    try {
+      registration = generateRegistration({
+        id,
+        url,
+        domain,
+        senderLocalpart: values.sender ?? `${id}bot`,
+        ghosts,
+        ...(portals === undefined ? {} : { portals }),
+      });
+    } catch (err) {
+      // A bad --id, --url, --sender, --prefix or --domain.
+      if (err instanceof TypeError || err instanceof ValidationError) throw new UsageError(err.message);
+      throw err;
+    }
+    await saveRegistration(output, registration);
+    console.log(
+      [
+        `wrote ${output} (mode 0600)`,
+        `  id ${registration.id}, bot @${registration.sender_localpart}:${domain}, url ${registration.url ?? "none"}`,
+        `  ghosts ${registration.namespaces.users.map((n) => n.regex).join(", ")}`,
+        ...(registration.namespaces.aliases.length > 0
+          ? [`  aliases ${registration.namespaces.aliases.map((n) => n.regex).join(", ")}`]
+          : []),
+        "Add it to the homeserver's app_service_config_files and restart the homeserver.",
+      ].join("\n"),
+    );
+    return 0;
+  },
+};

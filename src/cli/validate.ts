@@ -1,0 +1,168 @@
+import { parseArgs } from "node:util";
+import { AdapterLoadError, loadAdapter, resolveAdapterModule } from "../adapter/load-adapter.js";
+import { createLogger } from "../common/logger.js";
+import { formatProblems, ValidationError } from "../common/validation-error.js";
+import { loadConfig } from "../config/load.js";
+import type { BridgeConfig } from "../config/types.js";
+import { IdTemplate, loadRegistration, NamespaceMatcher, type Registration } from "../registration/index.js";
+import { describeStoreUrl } from "../store/index.js";
+import type { Command } from "./command.js";
+
+/** Remote ids tried against the namespaces: plain, upper case and punctuation, non-ASCII. */
+const SAMPLE_IDS = ["alice", "Alice|away", "zoë ☃"];
+
+export interface ConsistencyReport {
+  problems: string[];
+  warnings: string[];
+}
+
+/**
+ * Whether the config's templates fit the registration: every sample ghost is in the users
+ * namespace, every sample alias in the aliases namespace, the bot is no ghost, and the
+ * registration's url points at the appservice port. Pure: no I/O.
+ */
+export function checkRegistrationMatchesConfig(
+  config: BridgeConfig,
+  registration: Registration,
+  registrationPath: string,
+): ConsistencyReport {
+  const out: ConsistencyReport = { problems: [], warnings: [] };
+  const domain = config.homeserver.domain;
+  const matcher = new NamespaceMatcher(registration, domain);
+  const regexes = (list: Array<{ regex: string }>) =>
+    list.length === 0 ? "none" : list.map((n) => n.regex).join(", ");
+
+  const ghosts = new IdTemplate(config.bridge.ghosts, domain);
+  for (const sample of SAMPLE_IDS) {
+    const userId = ghosts.userId(sample);
+    if (!matcher.isUserInNamespace(userId)) {
+      out.problems.push(
+        `bridge.ghosts "${config.bridge.ghosts}" makes ${userId}, which is outside the users namespace of ` +
+          `${registrationPath} (${regexes(registration.namespaces.users)}): regenerate the registration or fix the template`,
+      );
+      break;
+    }
+    if (!matcher.isUserExclusive(userId)) {
+      out.warnings.push(
+        `ghost ${userId} is in a non-exclusive users namespace: Matrix users could take ghost ids`,
+      );
+      break;
+    }
+  }
+  if (config.bridge.portals !== undefined) {
+    const portals = new IdTemplate(config.bridge.portals, domain);
+    for (const sample of SAMPLE_IDS) {
+      const alias = portals.alias(sample);
+      if (!matcher.isAliasInNamespace(alias)) {
+        out.problems.push(
+          `bridge.portals "${config.bridge.portals}" makes ${alias}, which is outside the aliases namespace of ` +
+            `${registrationPath} (${regexes(registration.namespaces.aliases)}): regenerate the registration or fix the template`,
+        );
+        break;
+      }
+    }
+  }
+  const botAsGhost = ghosts.parseUserId(matcher.botUserId);
+  if (botAsGhost !== null) {
+    out.problems.push(
+      `the bot ${matcher.botUserId} (sender_localpart in ${registrationPath}) is also the ghost of remote user ` +
+        `"${botAsGhost}" under bridge.ghosts "${config.bridge.ghosts}": choose a sender_localpart outside the template`,
+    );
+  }
+  if (typeof registration.url === "string" && config.appservice.port !== 0) {
+    const url = new URL(registration.url);
+    const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
+    if (port !== config.appservice.port) {
+      out.warnings.push(
+        `the registration's url ${registration.url} uses port ${port} but appservice.port is ${config.appservice.port} ` +
+          `(fine behind a reverse proxy; otherwise the homeserver cannot reach the bridge)`,
+      );
+    }
+  } else if (registration.url === null) {
+    out.warnings.push("the registration's url is null: the homeserver will push nothing to the bridge");
+  }
+  return out;
+}
+
+export const validateCommand: Command = {
+  summary: "check the config, the registration, and that the adapter loads",
+  usage: `bridgekit validate [--config config.yaml]
+
+  --config    the bridge config (default: config.yaml)
+
+Checks the config file (and BRIDGEKIT_* overrides); that the registration file exists, is
+valid and matches the config (ghost and portal ids fall inside its namespaces); that the
+store URL is well-formed (it is not opened); and that the adapter module loads and its
+factory accepts adapter.config (the adapter is not started). Prints every problem and
+exits 1, or prints a summary and exits 0.`,
+  async run(args) {
+    const { values } = parseArgs({ args, options: { config: { type: "string", default: "config.yaml" } } });
+    const configPath = values.config;
+    let config: BridgeConfig;
+    try {
+      config = await loadConfig(configPath);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      console.error(err.message);
+      return 1;
+    }
+    const problems: string[] = [];
+    const warnings = [...config.warnings];
+
+    const registrationPath = config.appservice.registration;
+    let registration: Registration | undefined;
+    try {
+      registration = await loadRegistration(registrationPath);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      const hint =
+        err.problems.length === 1 && err.problems[0]!.message === "file not found"
+          ? " (make one: bridgekit generate-registration --config " + configPath + ")"
+          : "";
+      problems.push(formatProblems(err.source, err.problems).split("\n").slice(1).join("\n").trim() + hint);
+    }
+    if (registration !== undefined) {
+      const report = checkRegistrationMatchesConfig(config, registration, registrationPath);
+      problems.push(...report.problems);
+      warnings.push(...report.warnings);
+    }
+
+    let adapterLine = "";
+    try {
+      const file = await resolveAdapterModule(config.adapter.module, config.configDir);
+      const log = createLogger({ level: "warn", name: "adapter" }, process.stderr);
+      const adapter = await loadAdapter(config.adapter.module, config.configDir, {
+        config: config.adapter.config,
+        log,
+      });
+      adapterLine = `adapter "${adapter.name}" from ${file} (loaded, not started)`;
+    } catch (err) {
+      if (!(err instanceof AdapterLoadError)) throw err;
+      problems.push(`adapter.module: ${err.message}`);
+    }
+
+    for (const warning of warnings) console.error(`warning: ${warning}`);
+    if (problems.length > 0) {
+      console.error(
+        `${configPath}: ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n` +
+          problems.map((p) => `  ${p}`).join("\n"),
+      );
+      return 1;
+    }
+    console.log(
+      [
+        `OK ${configPath}`,
+        `  homeserver ${config.homeserver.url} (${config.homeserver.domain})`,
+        `  registration ${registrationPath}: id ${registration!.id}, bot @${registration!.sender_localpart}:${config.homeserver.domain}`,
+        `  ghosts @${config.bridge.ghosts}:${config.homeserver.domain}` +
+          (config.bridge.portals === undefined
+            ? ""
+            : `, portals #${config.bridge.portals}:${config.homeserver.domain}`),
+        `  listening on ${config.appservice.host}:${config.appservice.port}`,
+        `  store ${describeStoreUrl(config.store)} (not opened)`,
+        `  ${adapterLine}`,
+      ].join("\n"),
+    );
+    return 0;
+  },
+};
