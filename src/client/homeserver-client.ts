@@ -22,8 +22,8 @@ import type {
   Presence,
   RegisterResult,
   RequestInfo,
-  SendOptions,
-  StateOptions,
+  ClientSendOptions,
+  ClientStateOptions,
   UploadOptions,
 } from "./types.js";
 
@@ -296,7 +296,7 @@ export class HomeserverClient {
     roomId: string,
     type: string,
     content: Record<string, unknown>,
-    opts: SendOptions = {},
+    opts: ClientSendOptions = {},
   ): Promise<string> {
     const prepared = this.prepareSend(userId, opts);
     return this.inRoomOrder(roomId, () => this.sendEventNow(userId, roomId, type, content, prepared));
@@ -309,7 +309,7 @@ export class HomeserverClient {
     type: string,
     stateKey: string,
     content: Record<string, unknown>,
-    opts: StateOptions = {},
+    opts: ClientStateOptions = {},
   ): Promise<string> {
     checkTs(opts.ts);
     this.assertMayActAs(userId);
@@ -450,7 +450,7 @@ export class HomeserverClient {
   // ---- internals -------------------------------------------------------------------------
 
   /** @internal Checks a send's arguments before any I/O and fixes its txnId for every retry. */
-  prepareSend(userId: string, opts: SendOptions): SendOptions & { txnId: string } {
+  prepareSend(userId: string, opts: ClientSendOptions): ClientSendOptions & { txnId: string } {
     checkTs(opts.ts);
     this.assertMayActAs(userId);
     if (opts.txnId !== undefined && (typeof opts.txnId !== "string" || opts.txnId === "")) {
@@ -465,7 +465,7 @@ export class HomeserverClient {
     roomId: string,
     type: string,
     content: Record<string, unknown>,
-    opts: SendOptions & { txnId: string },
+    opts: ClientSendOptions & { txnId: string },
   ): Promise<string> {
     const res = await this.call<{ event_id: string }>(
       "PUT",
@@ -482,7 +482,7 @@ export class HomeserverClient {
     type: string,
     stateKey: string,
     content: Record<string, unknown>,
-    opts: StateOptions,
+    opts: ClientStateOptions,
   ): Promise<string> {
     const res = await this.call<{ event_id: string }>(
       "PUT",

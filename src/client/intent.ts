@@ -8,7 +8,7 @@ import type {
   DownloadedMedia,
   IntentSendOptions,
   Presence,
-  StateOptions,
+  ClientStateOptions,
   UploadOptions,
 } from "./types.js";
 
@@ -107,7 +107,7 @@ export class Intent {
     type: string,
     stateKey: string,
     content: Record<string, unknown>,
-    opts: StateOptions & { externalUrl?: string } = {},
+    opts: ClientStateOptions & { externalUrl?: string } = {},
   ): Promise<string> {
     const { externalUrl, ...stateOpts } = opts;
     checkTs(stateOpts.ts);

@@ -28,7 +28,7 @@ export interface CreateRoomOptions {
   [key: string]: unknown;
 }
 
-export interface SendOptions {
+export interface ClientSendOptions {
   /** The remote time of the event, ms since the epoch (an integer): becomes `origin_server_ts`. */
   ts?: number;
   /**
@@ -38,13 +38,13 @@ export interface SendOptions {
   txnId?: string;
 }
 
-export interface StateOptions {
+export interface ClientStateOptions {
   /** The remote time of the event, ms since the epoch (an integer). */
   ts?: number;
 }
 
 /** A message to a room from an Intent: content plus the link back to the remote network. */
-export interface IntentSendOptions extends SendOptions {
+export interface IntentSendOptions extends ClientSendOptions {
   /** Added to the content as `external_url`, a link to the message on the remote network. */
   externalUrl?: string;
 }
