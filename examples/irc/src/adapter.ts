@@ -1,0 +1,486 @@
+/**
+ * The IRC adapter: a relay bot on one IRC server. IRC users appear in Matrix as ghosts
+ * (`@irc_{nick}:domain`); Matrix users speak on IRC through the bot, each line carrying their
+ * name. Channels are portals (`#irc_{channel without #}:domain`). See ../README.md.
+ */
+import { LRUCache } from "lru-cache";
+import PQueue from "p-queue";
+import {
+  defineAdapter,
+  type BridgeContext,
+  type Logger,
+  type MatrixEdit,
+  type MatrixMembership,
+  type MatrixMessage,
+  type MatrixRoomChange,
+  type MessageContent,
+  type Portal,
+  type PortalSpec,
+  type RemoteNetworkAdapter,
+  type RemoteProfile,
+} from "matrix-bridgekit";
+import { resolveIrcConfig, type IrcConfig, type ResolvedIrcConfig } from "./config.js";
+import { IrcConnection, type IrcEvent } from "./irc-connection.js";
+import {
+  channelToId,
+  idToChannel,
+  ircEquals,
+  isValidRoomId,
+  isValidUserId,
+  nickToId,
+  stripFormatting,
+} from "./irc-ids.js";
+import { roomFromUri, userFromUri } from "./irc-uri.js";
+import { formatEdit, formatMessage, ircSafeName, toIrcLines, type Outgoing } from "./relay-format.js";
+
+export type { IrcConfig } from "./config.js";
+
+/** Where the adapter remembers the channels it joined on demand, to rejoin them after a restart. */
+const JOINED_KEY = "joined-channels";
+/** Inbound IRC events waiting for the bridge beyond this pause reading from the server. */
+const INBOUND_HIGH_WATER = 1000;
+const INBOUND_LOW_WATER = 100;
+
+/** What the adapter knows about one joined channel. */
+interface ChannelState {
+  id: string;
+  /** The channel as the server spells it, e.g. `#Chat`. */
+  name: string;
+  /** Current members other than the bot: remote user id -> nick as spelled now. */
+  members: Map<string, string>;
+  topic?: string;
+  /** In the fixed list or has a portal: its events are relayed into Matrix. */
+  relay: boolean;
+  joined: boolean;
+  /** Whether the next member list (RPL_NAMES) is turned into ghost joins and leaves. */
+  announceNames: boolean;
+}
+
+export class IrcAdapter implements RemoteNetworkAdapter {
+  readonly name = "irc";
+  readonly createPortalsOnDemand = false;
+
+  private ctx: BridgeContext | null = null;
+  private conn: IrcConnection | null = null;
+  private readonly channels = new Map<string, ChannelState>();
+  /** Display names already set per ghost, so setProfile is not repeated for every message. */
+  private readonly profiles = new LRUCache<string, string>({ max: 10_000 });
+  /** Inbound IRC events are delivered to the bridge one at a time, in the order received. */
+  private readonly inbound = new PQueue({ concurrency: 1 });
+  private paused = false;
+  private readonly fixedIds: Set<string>;
+
+  constructor(
+    readonly config: ResolvedIrcConfig,
+    private readonly log: Logger,
+  ) {
+    this.fixedIds = new Set(config.channels.map(channelToId));
+  }
+
+  // -- lifecycle ------------------------------------------------------------------------------
+
+  async start(ctx: BridgeContext): Promise<void> {
+    if (this.ctx) throw new Error("IrcAdapter.start() may be called once");
+    this.ctx = ctx;
+    const c = this.config;
+    const conn = new IrcConnection({
+      host: c.server,
+      port: c.port,
+      tls: c.tls,
+      nick: c.nick,
+      username: c.username,
+      realname: c.realname,
+      ...(c.password !== undefined ? { password: c.password } : {}),
+      timeoutMs: c.timeoutMs,
+      reconnectDelayMs: c.reconnectDelayMs,
+      reconnectMaxDelayMs: c.reconnectMaxDelayMs,
+      floodLines: c.floodLines,
+      floodIntervalMs: c.floodIntervalMs,
+      log: this.log,
+    });
+    this.conn = conn;
+    conn.on("event", (event) => this.onIrcEvent(event));
+    conn.on("disconnected", () => {
+      for (const state of this.channels.values()) state.joined = false;
+    });
+    await conn.start();
+    // From now on every (re)registration rejoins what we were in.
+    conn.on("registered", () => void this.rejoinAll());
+
+    const remembered = (await ctx.kv.get<string[]>(JOINED_KEY)) ?? [];
+    for (const name of c.channels) {
+      const state = await this.joinChannel(name, { relay: true, announceNames: false });
+      const spec = this.specOf(state);
+      await ctx.portals.ensure(state.id, spec);
+      for (const [id, nick] of state.members) {
+        await this.ensureProfile(id, nick);
+        await ctx.join(state.id, id);
+      }
+    }
+    for (const id of remembered) {
+      if (this.channels.has(id) || !isValidRoomId(id)) continue;
+      try {
+        await this.joinChannel(idToChannel(id), { relay: true, announceNames: true });
+      } catch (err) {
+        this.log.warn(
+          { channel: idToChannel(id), err: String(err) },
+          "could not rejoin a remembered channel",
+        );
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    try {
+      await this.conn?.stop();
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "error while disconnecting from IRC");
+    }
+    this.inbound.clear();
+  }
+
+  // -- the homeserver's questions -------------------------------------------------------------
+
+  async queryRoom(remoteId: string): Promise<PortalSpec | null> {
+    if (!isValidRoomId(remoteId)) return null;
+    const known = this.channels.get(remoteId);
+    if (known?.joined) {
+      known.relay = true;
+      return this.specOf(known);
+    }
+    let state: ChannelState;
+    try {
+      state = await this.joinChannel(idToChannel(remoteId), { relay: true, announceNames: false });
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith("cannot join")) {
+        this.log.info({ channel: idToChannel(remoteId), err: err.message }, "channel refused us");
+        return null;
+      }
+      throw err;
+    }
+    await this.remember();
+    for (const [id, nick] of state.members) await this.ensureProfile(id, nick);
+    return this.specOf(state);
+  }
+
+  async queryUser(remoteId: string): Promise<RemoteProfile | null> {
+    if (!isValidUserId(remoteId)) return null;
+    const found = await this.connection().whois(remoteId);
+    return found ? { displayName: found.nick } : null;
+  }
+
+  userFromUri(uri: URL): string | null {
+    return userFromUri(uri, { host: this.config.server, port: this.config.port });
+  }
+
+  roomFromUri(uri: URL): string | null {
+    return roomFromUri(uri, { host: this.config.server, port: this.config.port });
+  }
+
+  // -- Matrix -> IRC --------------------------------------------------------------------------
+
+  /** Relays as the bot (`<Alice> text`). IRC has no message ids, so nothing is returned. */
+  async onMessage(message: MatrixMessage, portal: Portal): Promise<void> {
+    const state = await this.ensureJoined(portal);
+    await this.relay(formatMessage(message, message.sender.displayName, this.config.mediaBaseUrl), state);
+  }
+
+  /** IRC cannot edit: the new text is sent as a correction line, `<Alice> * new text`. */
+  async onEdit(edit: MatrixEdit, portal: Portal): Promise<void> {
+    const state = await this.ensureJoined(portal);
+    await this.relay(formatEdit(edit, edit.sender.displayName), state);
+  }
+
+  /** With `announceMembership`, a NOTICE tells the channel a Matrix user joined or left; else nothing. */
+  async onMembership(membership: MatrixMembership, portal: Portal): Promise<void> {
+    if (!this.config.announceMembership) return;
+    const verb =
+      membership.membership === "join"
+        ? "joined"
+        : membership.membership === "leave" || membership.membership === "ban"
+          ? "left"
+          : null;
+    if (verb === null || membership.previous === membership.membership) return;
+    const state = await this.ensureJoined(portal);
+    const name = ircSafeName(membership.displayName ?? membership.sender.displayName);
+    await this.relay({ kind: "notice", prefix: "", text: `${name} ${verb} the Matrix room` }, state);
+  }
+
+  /** A topic change becomes TOPIC (the bot needs the right to set it; a refusal is only logged). */
+  async onRoomChange(change: MatrixRoomChange, portal: Portal): Promise<void> {
+    if (change.kind !== "topic") return;
+    const state = await this.ensureJoined(portal);
+    const topic = change.value.replace(/[\r\n\0]+/g, " ");
+    if (state.topic === topic) return;
+    state.topic = topic;
+    await this.connection().send(`TOPIC ${state.name} :${topic}`);
+  }
+
+  // -- IRC -> Matrix --------------------------------------------------------------------------
+
+  /** Called synchronously per IRC event, in order: updates state now, queues the bridge calls. */
+  private onIrcEvent(event: IrcEvent): void {
+    const task = this.applyEvent(event);
+    if (!task) return;
+    this.inbound
+      .add(task)
+      .catch((err: unknown) =>
+        this.log.error({ err: String(err), type: event.type }, "relaying an IRC event failed"),
+      )
+      .finally(() => {
+        if (this.paused && this.inbound.size < INBOUND_LOW_WATER) {
+          this.paused = false;
+          this.conn?.resume();
+        }
+      });
+    if (!this.paused && this.inbound.size > INBOUND_HIGH_WATER) {
+      this.paused = true;
+      this.conn?.pause();
+    }
+  }
+
+  /** Updates the channel state for `event` and returns what to tell the bridge, if anything. */
+  private applyEvent(event: IrcEvent): (() => Promise<void>) | null {
+    const ctx = this.ctx;
+    const self = this.conn?.nick ?? this.config.nick;
+    if (!ctx) return null;
+    switch (event.type) {
+      case "privmsg":
+      case "action":
+      case "notice": {
+        if (!event.target.startsWith("#") || ircEquals(event.nick, self)) return null;
+        const state = this.channels.get(channelToId(event.target));
+        if (!state) return null;
+        const body = stripFormatting(event.text);
+        if (body.trim() === "") return null;
+        const content: MessageContent =
+          event.type === "privmsg"
+            ? body
+            : { msgtype: event.type === "action" ? "m.emote" : "m.notice", body };
+        const from = nickToId(event.nick);
+        return async () => {
+          if (!(await this.isRelayed(state))) return;
+          await this.ensureProfile(from, event.nick);
+          await ctx.send(state.id, from, content, { ts: event.time });
+        };
+      }
+      case "join": {
+        if (ircEquals(event.nick, self)) return null;
+        const state = this.channels.get(channelToId(event.channel));
+        if (!state) return null;
+        const id = nickToId(event.nick);
+        state.members.set(id, event.nick);
+        return async () => {
+          if (!(await this.isRelayed(state))) return;
+          await this.ensureProfile(id, event.nick);
+          await ctx.join(state.id, id);
+        };
+      }
+      case "part":
+      case "kick": {
+        const who = event.type === "kick" ? event.kicked : event.nick;
+        const state = this.channels.get(channelToId(event.channel));
+        if (!state) return null;
+        if (ircEquals(who, self)) {
+          this.log.warn({ channel: state.name, by: event.nick, reason: event.reason }, `left ${state.name}`);
+          this.channels.delete(state.id);
+          return () => this.remember();
+        }
+        const id = nickToId(who);
+        state.members.delete(id);
+        const reason =
+          event.type === "kick"
+            ? `kicked by ${event.nick}${event.reason ? `: ${event.reason}` : ""}`
+            : event.reason || undefined;
+        return async () => {
+          if (await this.isRelayed(state)) await ctx.leave(state.id, id, reason);
+        };
+      }
+      case "quit": {
+        if (ircEquals(event.nick, self)) return null;
+        const id = nickToId(event.nick);
+        const shared = [...this.channels.values()].filter((s) => s.members.delete(id));
+        if (shared.length === 0) return null;
+        const reason = event.reason ? `quit: ${event.reason}` : "quit";
+        return async () => {
+          for (const state of shared) {
+            if (await this.isRelayed(state)) await ctx.leave(state.id, id, reason);
+          }
+        };
+      }
+      case "nick":
+        return this.applyNickChange(ctx, event.nick, event.newNick, self);
+      case "topic": {
+        const state = this.channels.get(channelToId(event.channel));
+        if (!state) return null;
+        state.topic = event.topic;
+        if (ircEquals(event.nick, self)) return null;
+        const from = nickToId(event.nick);
+        return async () => {
+          if (!(await this.isRelayed(state))) return;
+          await this.ensureProfile(from, event.nick);
+          await ctx.setRoomInfo(state.id, { topic: event.topic }, from);
+        };
+      }
+      case "names":
+        return this.applyNames(ctx, event.channel, event.nicks, self);
+    }
+  }
+
+  /**
+   * A nick change. A case-only change (`alice` -> `Alice`) is the same ghost: only its display
+   * name changes. Otherwise the ghosts differ: the old one leaves and the new one joins every
+   * channel the user shares with the bot.
+   */
+  private applyNickChange(ctx: BridgeContext, oldNick: string, newNick: string, self: string) {
+    if (ircEquals(oldNick, self) || ircEquals(newNick, self)) return null;
+    const oldId = nickToId(oldNick);
+    const newId = nickToId(newNick);
+    const shared = [...this.channels.values()].filter((s) => s.members.has(oldId));
+    for (const state of shared) {
+      state.members.delete(oldId);
+      state.members.set(newId, newNick);
+    }
+    if (shared.length === 0) return null;
+    return async () => {
+      await this.ensureProfile(newId, newNick);
+      if (oldId === newId) return;
+      for (const state of shared) {
+        if (!(await this.isRelayed(state))) continue;
+        await ctx.leave(state.id, oldId, `changed nick to ${newNick}`);
+        await ctx.join(state.id, newId);
+      }
+    };
+  }
+
+  /** A channel's member list: after a (re)join, ghosts that joined or left meanwhile are synced. */
+  private applyNames(ctx: BridgeContext, channel: string, nicks: string[], self: string) {
+    const state = this.channels.get(channelToId(channel));
+    if (!state) return null;
+    state.name = channel;
+    const now = new Map<string, string>();
+    for (const nick of nicks) if (!ircEquals(nick, self)) now.set(nickToId(nick), nick);
+    const joined = [...now].filter(([id]) => !state.members.has(id));
+    const left = [...state.members.keys()].filter((id) => !now.has(id));
+    state.members = now;
+    if (!state.announceNames) {
+      state.announceNames = true;
+      return null;
+    }
+    if (joined.length === 0 && left.length === 0) return null;
+    return async () => {
+      if (!(await this.isRelayed(state))) return;
+      for (const id of left) await ctx.leave(state.id, id, "left while the bridge was away");
+      for (const [id, nick] of joined) {
+        await this.ensureProfile(id, nick);
+        await ctx.join(state.id, id);
+      }
+    };
+  }
+
+  // -- helpers --------------------------------------------------------------------------------
+
+  private connection(): IrcConnection {
+    if (!this.conn) throw new Error("the IRC adapter is not started");
+    return this.conn;
+  }
+
+  /** Joins `channel` and records its state; the member list arrives through the "names" event. */
+  private async joinChannel(
+    channel: string,
+    opts: { relay: boolean; announceNames: boolean },
+  ): Promise<ChannelState> {
+    const id = channelToId(channel);
+    let state = this.channels.get(id);
+    if (!state) {
+      if (this.channels.size >= this.config.maxChannels) {
+        throw new Error(
+          `cannot join ${channel}: already in maxChannels (${this.config.maxChannels}) channels`,
+        );
+      }
+      state = {
+        id,
+        name: channel,
+        members: new Map(),
+        relay: opts.relay,
+        joined: false,
+        announceNames: opts.announceNames,
+      };
+      this.channels.set(id, state);
+    }
+    try {
+      const result = await this.connection().join(channel);
+      state.name = result.channel;
+      if (result.topic !== undefined) state.topic = result.topic;
+      state.joined = true;
+      return state;
+    } catch (err) {
+      if (!state.joined && this.channels.get(id) === state && state.members.size === 0)
+        this.channels.delete(id);
+      throw err;
+    }
+  }
+
+  /** Joins every channel we were in, after a reconnect. Failures are logged, not thrown. */
+  private async rejoinAll(): Promise<void> {
+    for (const state of [...this.channels.values()]) {
+      if (state.joined) continue;
+      state.announceNames = true;
+      try {
+        await this.joinChannel(state.name, { relay: state.relay, announceNames: true });
+        this.log.info({ channel: state.name }, "rejoined");
+      } catch (err) {
+        this.log.warn({ channel: state.name, err: String(err) }, "could not rejoin channel");
+      }
+    }
+  }
+
+  /** The channel of a portal, joining it first if the bot is not in it (e.g. after a restart). */
+  private async ensureJoined(portal: Portal): Promise<ChannelState> {
+    const state = this.channels.get(portal.remoteId);
+    if (state?.joined) {
+      state.relay = true;
+      return state;
+    }
+    if (!isValidRoomId(portal.remoteId))
+      throw new Error(`portal remote id "${portal.remoteId}" is not an IRC channel`);
+    const joined = await this.joinChannel(state?.name ?? idToChannel(portal.remoteId), {
+      relay: true,
+      announceNames: true,
+    });
+    await this.remember();
+    return joined;
+  }
+
+  private async relay(out: Outgoing, state: ChannelState): Promise<void> {
+    const conn = this.connection();
+    const lines = toIrcLines(out, state.name, { nick: conn.nick, username: this.config.username });
+    for (const line of lines) await conn.send(line);
+  }
+
+  private async isRelayed(state: ChannelState): Promise<boolean> {
+    if (state.relay) return true;
+    if (this.fixedIds.has(state.id) || (await this.ctx?.portals.get(state.id))) state.relay = true;
+    return state.relay;
+  }
+
+  private async ensureProfile(id: string, nick: string): Promise<void> {
+    if (this.profiles.get(id) === nick || !this.ctx) return;
+    await this.ctx.setProfile(id, { displayName: nick });
+    this.profiles.set(id, nick);
+  }
+
+  private specOf(state: ChannelState): PortalSpec {
+    const spec: PortalSpec = { name: state.name, visibility: "public", members: [...state.members.keys()] };
+    if (state.topic !== undefined && state.topic !== "") spec.topic = state.topic;
+    return spec;
+  }
+
+  /** Stores the on-demand channels (not the fixed ones) so a restart rejoins them. */
+  private async remember(): Promise<void> {
+    const ids = [...this.channels.keys()].filter((id) => !this.fixedIds.has(id));
+    await this.ctx?.kv.set(JOINED_KEY, ids);
+  }
+}
+
+export default defineAdapter<IrcConfig>((init) => new IrcAdapter(resolveIrcConfig(init.config), init.log));

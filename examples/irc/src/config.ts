@@ -1,0 +1,196 @@
+/**
+ * The IRC adapter's configuration (`adapter.config` in the bridge's config file), and its
+ * validation. Every problem is reported at once, naming the key.
+ */
+import { ValidationError, type Problem } from "matrix-bridgekit";
+import { isValidChannel, isValidNick } from "./irc-ids.js";
+
+/** `adapter.config` as written in the config file. */
+export interface IrcConfig {
+  /** The IRC server's host name or address. Required. */
+  server: string;
+  /** Default 6667 (6697 is usual with tls). */
+  port?: number;
+  /** The relay bot's nick. Required. */
+  nick: string;
+  /** Connect with TLS. Default false. */
+  tls?: boolean;
+  /** Channels to join at start and always relay (their portals are made at start). */
+  channels?: string[];
+  /** The bot's real name (WHOIS). Default "matrix-bridgekit IRC bridge". */
+  realname?: string;
+  /** The IRC username (ident). Default the nick, cut to 10 characters. */
+  username?: string;
+  /** The server password (PASS). */
+  password?: string;
+  /** Send a NOTICE to the channel when a Matrix user joins or leaves a portal. Default false. */
+  announceMembership?: boolean;
+  /**
+   * The homeserver's public base URL (e.g. `https://matrix.example.org`), used to turn a media
+   * message's mxc:// URL into a link IRC users can open. Without it the mxc:// URL is sent.
+   */
+  mediaBaseUrl?: string;
+  /** At most this many lines are sent to IRC per `floodIntervalMs` (flood protection). Default 5. */
+  floodLines?: number;
+  /** Default 2000 ms. */
+  floodIntervalMs?: number;
+  /** First reconnect delay; it doubles per failed attempt. Default 1000 ms. */
+  reconnectDelayMs?: number;
+  /** Longest reconnect delay. Default 60000 ms. */
+  reconnectMaxDelayMs?: number;
+  /** How long start() and a join or WHOIS wait for the server. Default 15000 ms. */
+  timeoutMs?: number;
+  /** At most this many channels are joined (fixed plus on demand). Default 200. */
+  maxChannels?: number;
+}
+
+/** The config with every default applied. */
+export type ResolvedIrcConfig = Required<Omit<IrcConfig, "password" | "mediaBaseUrl">> &
+  Pick<IrcConfig, "password" | "mediaBaseUrl">;
+
+const KNOWN_KEYS = new Set([
+  "server",
+  "port",
+  "nick",
+  "tls",
+  "channels",
+  "realname",
+  "username",
+  "password",
+  "announceMembership",
+  "mediaBaseUrl",
+  "floodLines",
+  "floodIntervalMs",
+  "reconnectDelayMs",
+  "reconnectMaxDelayMs",
+  "timeoutMs",
+  "maxChannels",
+]);
+
+function show(value: unknown): string {
+  if (value === undefined) return "missing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "string")
+    return value.length > 40 ? `"${value.slice(0, 40)}…"` : JSON.stringify(value);
+  if (typeof value === "object") return "an object";
+  if (typeof value === "number" || typeof value === "boolean") return `${typeof value} ${value}`;
+  return typeof value;
+}
+
+/**
+ * Validates `adapter.config` and applies defaults. Throws a ValidationError (source
+ * "adapter.config") listing every bad key with the value found; the password is never shown.
+ */
+export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
+  const problems: Problem[] = [];
+  const bad = (path: string, message: string): void => void problems.push({ path, message });
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new ValidationError("adapter.config", [
+      { path: "", message: `must be a mapping with at least server and nick, got ${show(raw)}` },
+    ]);
+  }
+  const c = raw as Record<string, unknown>;
+  for (const key of Object.keys(c)) {
+    if (!KNOWN_KEYS.has(key)) bad(key, `unknown key (known: ${[...KNOWN_KEYS].join(", ")})`);
+  }
+
+  const str = (key: string, required: boolean, secret = false): string | undefined => {
+    const v = c[key];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== "string" || v.trim() === "" || /[\r\n\0]/.test(v)) {
+      bad(key, `must be a non-empty string on one line, got ${secret ? typeof v : show(v)}`);
+      return undefined;
+    }
+    return v;
+  };
+  const bool = (key: string, dflt: boolean): boolean => {
+    const v = c[key];
+    if (v === undefined) return dflt;
+    if (typeof v !== "boolean") bad(key, `must be true or false, got ${show(v)}`);
+    return v === true;
+  };
+  const int = (key: string, dflt: number, min: number, max: number): number => {
+    const v = c[key];
+    if (v === undefined) return dflt;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      bad(key, `must be an integer from ${min} to ${max}, got ${show(v)}`);
+      return dflt;
+    }
+    return v;
+  };
+
+  const server = str("server", true) ?? "";
+  if (server !== "" && /[\s/]/.test(server))
+    bad("server", `must be a host name or address, got ${show(server)}`);
+  const nick = str("nick", true) ?? "";
+  if (nick !== "" && !isValidNick(nick)) {
+    bad(
+      "nick",
+      `is not a valid IRC nick (letters, digits, []\\\`_^{|}- ; not starting with a digit or -), got ${show(nick)}`,
+    );
+  }
+  const tls = bool("tls", false);
+  const port = int("port", tls ? 6697 : 6667, 1, 65535);
+
+  const channels: string[] = [];
+  if (c.channels !== undefined) {
+    if (!Array.isArray(c.channels))
+      bad("channels", `must be a list of channel names, got ${show(c.channels)}`);
+    else {
+      c.channels.forEach((ch: unknown, i) => {
+        if (typeof ch !== "string" || !isValidChannel(ch)) {
+          bad(
+            `channels[${i}]`,
+            `must be a channel name starting with # (no spaces or commas), got ${show(ch)}`,
+          );
+        } else channels.push(ch);
+      });
+    }
+  }
+  const realname = str("realname", false) ?? "matrix-bridgekit IRC bridge";
+  const username = str("username", false) ?? nick.slice(0, 10);
+  if (c.username !== undefined && /[\s@]/.test(username))
+    bad("username", `must not contain spaces or @, got ${show(username)}`);
+  const password = str("password", false, true);
+  const mediaBaseUrl = str("mediaBaseUrl", false);
+  if (mediaBaseUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(mediaBaseUrl)) {
+    bad("mediaBaseUrl", `must be an http(s):// URL, got ${show(mediaBaseUrl)}`);
+  }
+  const announceMembership = bool("announceMembership", false);
+  const floodLines = int("floodLines", 5, 1, 1000);
+  const floodIntervalMs = int("floodIntervalMs", 2000, 0, 60_000);
+  const reconnectDelayMs = int("reconnectDelayMs", 1000, 10, 600_000);
+  const reconnectMaxDelayMs = int("reconnectMaxDelayMs", 60_000, 10, 3_600_000);
+  if (reconnectMaxDelayMs < reconnectDelayMs) {
+    bad(
+      "reconnectMaxDelayMs",
+      `must not be below reconnectDelayMs (${reconnectDelayMs}), got ${reconnectMaxDelayMs}`,
+    );
+  }
+  const timeoutMs = int("timeoutMs", 15_000, 100, 600_000);
+  const maxChannels = int("maxChannels", 200, 1, 10_000);
+  if (channels.length > maxChannels)
+    bad("channels", `lists ${channels.length} channels, more than maxChannels (${maxChannels})`);
+
+  if (problems.length > 0) throw new ValidationError("adapter.config", problems);
+  const resolved: ResolvedIrcConfig = {
+    server,
+    port,
+    nick,
+    tls,
+    channels,
+    realname,
+    username,
+    announceMembership,
+    floodLines,
+    floodIntervalMs,
+    reconnectDelayMs,
+    reconnectMaxDelayMs,
+    timeoutMs,
+    maxChannels,
+  };
+  if (password !== undefined) resolved.password = password;
+  if (mediaBaseUrl !== undefined) resolved.mediaBaseUrl = mediaBaseUrl.replace(/\/+$/, "");
+  return resolved;
+}
