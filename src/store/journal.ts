@@ -24,8 +24,9 @@ export const DEFAULT_JOURNAL_RETENTION: Required<JournalRetention> = {
  *   its handler succeeded, so a retry of a partly failed transaction skips it.
  *
  * Retention is bounded by count on every backend: each journal is a ring of `capacity`
- * slots, and adding an entry evicts the one that took its slot `capacity` adds earlier.
- * Changing a capacity takes effect gradually (entries may be evicted earlier or later once).
+ * slots, and adding an entry evicts the one that took its slot `capacity` adds earlier
+ * (after a restart, up to capacity/16 adds earlier, at most 64). Changing a capacity takes
+ * effect gradually (entries may be evicted earlier or later once).
  *
  * One bridge process owns a journal at a time: two processes writing the same journal would
  * overwrite each other's ring positions (entries could be forgotten early, never invented).
@@ -84,14 +85,18 @@ export class TransactionJournal {
   }
 }
 
-/** How many ring positions are reserved per write of the head counter. */
-const HEAD_RESERVE = 64;
+/**
+ * How many ring positions are reserved per write of the head counter: at most 64, and at
+ * most 1/16 of the capacity, so a restart (which resumes at the reservation) can shorten the
+ * retention of older entries by no more than that.
+ */
+const headReserve = (capacity: number) => Math.max(1, Math.min(64, Math.floor(capacity / 16)));
 
 /**
  * A persistent set of strings with bounded size, on one KeyValue namespace:
  * `m:<hash>` marks membership, `r:<slot>` says which member occupies a ring slot, and
- * `head` is the next sequence number reserved (written once per HEAD_RESERVE adds; after a
- * restart numbering resumes at the reservation, skipping at most HEAD_RESERVE slots).
+ * `head` is the next sequence number reserved (written once per `headReserve` adds; after
+ * a restart numbering resumes at the reservation, skipping at most that many slots).
  * Members are keyed by a SHA-256 of the string, so any string (unicode, slashes, 10 000
  * characters) is a safe key on every backend.
  */
@@ -153,8 +158,9 @@ class BoundedSet {
     }
     const seq = this.next;
     if (seq >= this.reserved) {
-      await this.kv.set("head", seq + HEAD_RESERVE);
-      this.reserved = seq + HEAD_RESERVE;
+      const reserved = seq + headReserve(this.capacity);
+      await this.kv.set("head", reserved);
+      this.reserved = reserved;
     }
     const slot = `r:${seq % this.capacity}`;
     const evicted = await this.kv.get(slot);

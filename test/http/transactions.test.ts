@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import request from "supertest";
 import { openStore, type Store } from "../../src/store/index.js";
-import { auth, deferred, errcode, event, makeApp, RecordingHandlers, tempDir } from "../support/appservice/harness.js";
+import {
+  auth,
+  deferred,
+  errcode,
+  event,
+  makeApp,
+  RecordingHandlers,
+  tempDir,
+} from "../support/appservice/harness.js";
 
 const put = (app: Parameters<typeof request>[0], txnId: string, body: unknown, path = "/_matrix/app/v1") =>
   request(app)

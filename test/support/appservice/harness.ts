@@ -13,7 +13,7 @@ import {
 import { createLogger, type Logger } from "../../../src/common/logger.js";
 import type { MatrixEvent } from "../../../src/matrix/events.js";
 import type { Registration } from "../../../src/registration/types.js";
-import { openStore, type Store } from "../../../src/store/index.js";
+import { openStore, type KeyValue, type Store } from "../../../src/store/index.js";
 
 export const HS_TOKEN = "hs-secret-token-0123456789abcdef";
 export const AS_TOKEN = "as-secret-token-fedcba9876543210";
@@ -118,14 +118,20 @@ export async function makeApp(
 ): Promise<Harness> {
   const store = opts.store ?? (await openStore(opts.storeUrl ?? "memory://"));
   const log = new LogCapture();
-  const as = createAppservice({
-    registration: testRegistration(),
-    domain: DOMAIN,
-    store,
-    logger: log.logger,
-    ...opts,
-    handlers,
-  });
+  let as: Appservice;
+  try {
+    as = createAppservice({
+      registration: testRegistration(),
+      domain: DOMAIN,
+      store,
+      logger: log.logger,
+      ...opts,
+      handlers,
+    });
+  } catch (err) {
+    if (!opts.store) await store.close();
+    throw err;
+  }
   return {
     as,
     store,
@@ -154,4 +160,35 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve(value: T): 
 /** The errcode of an error response. */
 export function errcode(res: { body: unknown }): unknown {
   return (res.body as { errcode?: unknown }).errcode;
+}
+
+/** A Map-backed Store whose keys a test can count and inspect. */
+export class MapStore implements Store {
+  readonly description = "map://";
+  readonly backend = "memory" as const;
+  readonly prefix = "test";
+  readonly data = new Map<string, unknown>();
+
+  namespace<V>(name: string): KeyValue<V> {
+    const k = (key: string) => `${name}:${key}`;
+    return {
+      get: (key) => Promise.resolve(this.data.get(k(key)) as V | undefined),
+      getMany: (keys) => Promise.resolve(keys.map((key) => this.data.get(k(key)) as V | undefined)),
+      set: (key, value) => {
+        this.data.set(k(key), structuredClone(value));
+        return Promise.resolve();
+      },
+      delete: (key) => Promise.resolve(this.data.delete(k(key))),
+      has: (key) => Promise.resolve(this.data.has(k(key))),
+    };
+  }
+
+  /** How many keys of a namespace exist. */
+  count(name: string): number {
+    return [...this.data.keys()].filter((key) => key.startsWith(`${name}:`)).length;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 }
