@@ -312,6 +312,16 @@ describe("bridgekit validate", () => {
     }
   });
 
+  it("passes config.example.yaml with the echo example's adapter", async () => {
+    const example = await readFile(join(import.meta.dirname, "../../../config.example.yaml"), "utf8");
+    const adapter = join(import.meta.dirname, "../../../examples/echo/src/adapter.ts");
+    await writeFile(config, example.replace("./examples/echo/src/adapter.ts", adapter));
+    await generate();
+    const r = await run("validate", "--config", config);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /adapter "echo" from .*adapter\.ts \(loaded, not started\)/);
+  });
+
   it("never prints the registration's tokens", async () => {
     await writeFile(config, configYaml());
     await generate();
