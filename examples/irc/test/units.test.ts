@@ -5,7 +5,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ValidationError, silentLogger } from "matrix-bridgekit";
+import { join } from "node:path";
+import { ValidationError, loadAdapter, loadConfig, silentLogger } from "matrix-bridgekit";
 import factory, { type IrcAdapter, type IrcConfig } from "../src/adapter.js";
 import { resolveIrcConfig } from "../src/config.js";
 import { channelToId, ircLower, isValidNick, nickToId, stripFormatting } from "../src/irc-ids.js";
@@ -93,6 +94,21 @@ describe("IRC config", () => {
     await assert.rejects(async () => init({ nick: "b" }), /adapter\.config: server: /);
     const adapter = (await init({ server: "irc.example.org", nick: "b" })) as IrcAdapter;
     assert.equal(adapter.name, "irc");
+  });
+});
+
+describe("config.example.yaml", () => {
+  it("is a valid bridge config whose adapter loads with its adapter.config", async () => {
+    const file = join(import.meta.dirname, "..", "config.example.yaml");
+    const config = await loadConfig(file, {});
+    assert.equal(config.bridge.ghosts, "irc_{id}");
+    assert.equal(config.bridge.portals, "irc_{id}");
+    const adapter = await loadAdapter(config.adapter.module, join(import.meta.dirname, ".."), {
+      config: config.adapter.config,
+      log: silentLogger(),
+    });
+    assert.equal(adapter.name, "irc");
+    assert.equal((adapter as IrcAdapter).config.server, "irc.example.net");
   });
 });
 
