@@ -6,6 +6,8 @@ export * from "./matrix/events.js";
 export { createLogger, silentLogger, redactText, type Logger } from "./common/logger.js";
 export * from "./adapter/index.js";
 export * from "./client/index.js";
+export * from "./appservice/index.js";
+export { TransactionJournal, DEFAULT_JOURNAL_RETENTION, type JournalRetention } from "./store/journal.js";
 export {
   loadConfig,
   validateConfig,

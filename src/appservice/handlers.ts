@@ -32,7 +32,6 @@ export interface ThirdPartyProtocol {
   icon: string;
   field_types: Record<string, { regexp: string; placeholder: string }>;
   instances: Array<Record<string, unknown>>;
-  [key: string]: unknown;
 }
 
 /** A remote user found by a third-party lookup. */

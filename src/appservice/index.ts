@@ -5,9 +5,9 @@ export type {
   TransactionContext,
   DeviceKeyCounts,
   ThirdPartyHandlers,
-  ThirdPartyProtocol,
-  ThirdPartyUser,
-  ThirdPartyLocation,
+  ThirdPartyProtocol as AppserviceThirdPartyProtocol,
+  ThirdPartyUser as AppserviceThirdPartyUser,
+  ThirdPartyLocation as AppserviceThirdPartyLocation,
 } from "./handlers.js";
 export { MatrixHttpError, HandlerTimeoutError, TransactionFailedError } from "./errors.js";
 export { parseTransactionBody, type ParsedTransaction } from "./transaction-body.js";
