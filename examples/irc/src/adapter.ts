@@ -107,16 +107,14 @@ export class IrcAdapter implements RemoteNetworkAdapter {
     // From now on every (re)registration rejoins what we were in.
     conn.on("registered", () => void this.rejoinAll());
 
-    const remembered = (await ctx.kv.get<string[]>(JOINED_KEY)) ?? [];
-    for (const name of c.channels) {
-      const state = await this.joinChannel(name, { relay: true, announceNames: false });
-      const spec = this.specOf(state);
-      await ctx.portals.ensure(state.id, spec);
-      for (const [id, nick] of state.members) {
-        await this.ensureProfile(id, nick);
-        await ctx.join(state.id, id);
-      }
+    try {
+      await this.joinFixedChannels(ctx);
+    } catch (err) {
+      // Start-up is aborted: do not leave the connection (and its reconnects) behind.
+      await conn.stop("bridge start-up failed");
+      throw err;
     }
+    const remembered = (await ctx.kv.get<string[]>(JOINED_KEY)) ?? [];
     for (const id of remembered) {
       if (this.channels.has(id) || !isValidRoomId(id)) continue;
       try {
@@ -126,6 +124,18 @@ export class IrcAdapter implements RemoteNetworkAdapter {
           { channel: idToChannel(id), err: String(err) },
           "could not rejoin a remembered channel",
         );
+      }
+    }
+  }
+
+  /** Joins the configured channels, makes their portals and joins their members' ghosts. */
+  private async joinFixedChannels(ctx: BridgeContext): Promise<void> {
+    for (const name of this.config.channels) {
+      const state = await this.joinChannel(name, { relay: true, announceNames: false });
+      await ctx.portals.ensure(state.id, this.specOf(state));
+      for (const [id, nick] of state.members) {
+        await this.ensureProfile(id, nick);
+        await ctx.join(state.id, id);
       }
     }
   }

@@ -321,6 +321,28 @@ describe("IRC adapter against a real ngircd", () => {
 });
 
 describe("IRC adapter start and stop", () => {
+  it("a failed start-up (portal creation fails) disconnects from IRC before rejecting", async () => {
+    const server = await Ngircd.start();
+    const watcher = await RawIrcClient.connect(server.port, "Watcher");
+    try {
+      await watcher.join("#boom");
+      const ctx = new RecordingContext();
+      ctx.portals.ensure = () => Promise.reject(new Error("homeserver unavailable"));
+      const adapter = await makeAdapter({
+        server: "127.0.0.1",
+        port: server.port,
+        nick: "Boom",
+        channels: ["#boom"],
+      });
+      await assert.rejects(adapter.start(ctx), /homeserver unavailable/);
+      await watcher.waitFor((l) => l.command === "QUIT" && l.nick === "Boom");
+      await adapter.stop();
+    } finally {
+      watcher.destroy();
+      await server.stop();
+    }
+  });
+
   it("start rejects with a clear error when the server is unreachable, and stop does not throw", async () => {
     const server = await Ngircd.start();
     const port = server.port;
