@@ -126,7 +126,9 @@ export function createAppservice(options: AppserviceOptions): Appservice {
     new Promise((resolve, reject) => {
       const handle = koa.callback(); // settles on its own: koa answers every error it sees
       const server = createServer((req, res) => void handle(req, res));
-      server.requestTimeout = handlerTimeoutMs * 4; // bounded, but longer than a slow transaction
+      // Bounds how long a client may take to send a request (headers and body), e.g. a slow
+      // drip of a large body; responding is bounded by the handler timeout instead.
+      server.requestTimeout = 60_000;
       server.once("error", reject);
       server.listen(port, host, () => {
         server.off("error", reject);
