@@ -37,7 +37,10 @@ export class TransactionProcessor {
     txn: ParsedTransaction,
   ): Promise<{ outcome: TransactionOutcome; joined: boolean }> {
     const running = this.inFlight.get(txnId);
-    if (running) return { outcome: await running, joined: true };
+    if (running) {
+      this.logger.debug({ transactionId: txnId }, "joining the attempt in flight");
+      return { outcome: await running, joined: true };
+    }
     if (this.inFlight.size >= this.maxInFlight) {
       throw new MatrixHttpError(429, "M_LIMIT_EXCEEDED", "too many transactions in flight; retry later");
     }

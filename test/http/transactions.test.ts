@@ -10,6 +10,7 @@ import {
   makeApp,
   RecordingHandlers,
   tempDir,
+  waitFor,
 } from "../support/appservice/harness.js";
 
 const put = (app: Parameters<typeof request>[0], txnId: string, body: unknown, path = "/_matrix/app/v1") =>
@@ -95,20 +96,48 @@ describe("PUT /transactions", () => {
       started.resolve();
       await gate.promise;
     };
-    const { as, close } = await makeApp(h);
+    const { as, close, log } = await makeApp(h);
     const cb = as.app.callback();
     const body = { events: [event("!a:example.org", 1)] };
     const first = put(cb, "c1", body).then((r) => r);
     await started.promise;
     const second = put(cb, "c1", body).then((r) => r);
-    // Give the second request time to arrive and join the first.
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => log.text.includes("joining the attempt in flight"), "the duplicate to join");
     gate.resolve();
     const [a, b] = await Promise.all([first, second]);
     assert.equal(a.status, 200);
     assert.equal(b.status, 200);
     assert.equal(calls, 1);
     assert.deepEqual(h.eventIds(), ["$ev1:example.org"]);
+    await close();
+  });
+
+  it("more distinct transactions in flight than allowed: 429, not recorded; duplicates still join", async () => {
+    const h = new RecordingHandlers();
+    const gate = deferred();
+    const started = deferred();
+    h.eventHook = async (ev) => {
+      if (ev.event_id === "$ev1:example.org") {
+        started.resolve();
+        await gate.promise;
+      }
+    };
+    const { as, close, log } = await makeApp(h, { maxInFlightTransactions: 1 });
+    const cb = as.app.callback();
+    const first = put(cb, "busy1", { events: [event("!a:example.org", 1)] }).then((r) => r);
+    await started.promise;
+    const refused = await put(cb, "busy2", { events: [event("!b:example.org", 2)] });
+    assert.equal(refused.status, 429);
+    assert.equal(errcode(refused), "M_LIMIT_EXCEEDED");
+    const joined = put(cb, "busy1", { events: [event("!a:example.org", 1)] }).then((r) => r);
+    await waitFor(() => log.text.includes("joining the attempt in flight"), "the duplicate to join");
+    gate.resolve();
+    assert.deepEqual(
+      (await Promise.all([first, joined])).map((r) => r.status),
+      [200, 200],
+    );
+    assert.equal((await put(cb, "busy2", { events: [event("!b:example.org", 2)] })).status, 200);
+    assert.deepEqual(h.eventIds(), ["$ev1:example.org", "$ev2:example.org"]);
     await close();
   });
 
@@ -121,13 +150,13 @@ describe("PUT /transactions", () => {
       await gate.promise;
       throw new Error("remote down");
     };
-    const { as, close } = await makeApp(h);
+    const { as, close, log } = await makeApp(h);
     const cb = as.app.callback();
     const body = { events: [event("!a:example.org", 1)] };
     const first = put(cb, "f1", body).then((r) => r);
     await started.promise;
     const second = put(cb, "f1", body).then((r) => r);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => log.text.includes("joining the attempt in flight"), "the duplicate to join");
     gate.resolve();
     const [a, b] = await Promise.all([first, second]);
     assert.equal(a.status, 500);
@@ -371,17 +400,30 @@ describe("PUT /transactions", () => {
 
   it("per-room order holds across consecutive transactions sent without waiting", async () => {
     const h = new RecordingHandlers();
-    h.eventHook = (ev) => new Promise((r) => setTimeout(r, ev.event_id.startsWith("$ev1:") ? 30 : 0));
+    const gate = deferred();
+    const started = deferred();
+    h.eventHook = async (ev) => {
+      if (ev.event_id === "$ev1:example.org") {
+        started.resolve();
+        await gate.promise;
+      }
+    };
     const { as, close } = await makeApp(h);
     const cb = as.app.callback();
     const a = put(cb, "o1", { events: [event("!a:example.org", 1)] }).then((r) => r);
-    await new Promise((r) => setTimeout(r, 5));
-    const b = put(cb, "o2", { events: [event("!a:example.org", 2)] }).then((r) => r);
+    await started.promise;
+    const b = put(cb, "o2", { events: [event("!a:example.org", 2), event("!b:example.org", 3)] }).then(
+      (r) => r,
+    );
+    // Room b is free: its event goes through while room a's first event is still running.
+    await waitFor(() => h.eventIds().includes("$ev3:example.org"), "the other room's event");
+    assert.deepEqual(h.eventIds(), ["$ev3:example.org"], "event 2 waits behind event 1 of its room");
+    gate.resolve();
     assert.deepEqual(
       (await Promise.all([a, b])).map((r) => r.status),
       [200, 200],
     );
-    assert.deepEqual(h.eventIds(), ["$ev1:example.org", "$ev2:example.org"]);
+    assert.deepEqual(h.eventIds(), ["$ev3:example.org", "$ev1:example.org", "$ev2:example.org"]);
     await close();
   });
 
@@ -415,8 +457,7 @@ describe("PUT /transactions", () => {
 
     // The first call finishes late: the committed transaction stays committed and answered 200.
     release.resolve();
-    await new Promise((r) => setTimeout(r, 20));
-    assert.match(log.text, /succeeded after its timeout/);
+    await waitFor(() => log.text.includes("succeeded after its timeout"), "the late success");
     const again = await put(cb, "hang", { events });
     assert.equal(again.status, 200);
     assert.equal(runs.length, 4);
@@ -436,12 +477,12 @@ describe("PUT /transactions", () => {
       }
       delivered++;
     };
-    const { as, close } = await makeApp(h, { handlerTimeoutMs: 50 });
+    const { as, close, log } = await makeApp(h, { handlerTimeoutMs: 50 });
     const cb = as.app.callback();
     const body = { events: [event("!a:example.org", 1)] };
     assert.equal((await put(cb, "lf", body)).status, 500);
     release.resolve();
-    await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => log.text.includes("failed after its timeout"), "the late failure");
     assert.equal((await put(cb, "lf", body)).status, 200);
     assert.equal(delivered, 1);
     await close();

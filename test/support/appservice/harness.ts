@@ -192,3 +192,12 @@ export class MapStore implements Store {
     return Promise.resolve();
   }
 }
+
+/** Waits until `condition` holds, polling; fails naming `what` after 5 s. */
+export async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2500; i++) {
+    if (condition()) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { TokenChecker } from "../../../src/appservice/auth.js";
 import { HandlerTimeoutError, MatrixHttpError } from "../../../src/appservice/errors.js";
 import { withTimeout } from "../../../src/appservice/timeout.js";
-import { deferred } from "../../support/appservice/harness.js";
+import { deferred, waitFor } from "../../support/appservice/harness.js";
 
 const status = (fn: () => void): number | "ok" => {
   try {
@@ -121,7 +121,8 @@ describe("withTimeout", () => {
         HandlerTimeoutError,
       );
       reject(new Error("late"));
-      await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => lateError !== undefined, "the late failure");
+      await new Promise((r) => setImmediate(r));
       assert.match(String(lateError), /late/);
       assert.equal(unhandled, 0);
     } finally {
