@@ -19,3 +19,4 @@ export {
   type ValidateConfigOptions,
 } from "./config/index.js";
 export { loadAdapter, resolveAdapterModule, AdapterLoadError } from "./adapter/load-adapter.js";
+export * from "./bridge/index.js";

@@ -135,6 +135,11 @@ export class FakeHomeserver {
     return hs;
   }
 
+  /** Forgets every scripted answer not yet used: the homeserver behaves normally again. */
+  clearScripts(): void {
+    this.scripts.length = 0;
+  }
+
   /** Answers the next `times` requests matching `matcher` with `answer` instead of the default. */
   script(matcher: ScriptMatcher, answer: ScriptedAnswer, times = 1): void {
     this.scripts.push({ matcher, answer, remaining: times });

@@ -1,0 +1,316 @@
+import type { RemoteNetworkAdapter } from "../adapter/adapter.js";
+import { loadAdapter } from "../adapter/load-adapter.js";
+import type {
+  AppserviceHandlers,
+  ThirdPartyHandlers,
+  ThirdPartyProtocol as ThirdPartyProtocolAnswer,
+} from "../appservice/handlers.js";
+import { createAppservice, type Appservice } from "../appservice/app.js";
+import { HomeserverClient } from "../client/homeserver-client.js";
+import { MatrixError } from "../client/matrix-error.js";
+import { createLogger, type Logger } from "../common/logger.js";
+import type { BridgeConfig } from "../config/types.js";
+import { loadConfig } from "../config/load.js";
+import { loadRegistration } from "../registration/load.js";
+import { IdTemplate } from "../registration/localpart.js";
+import { NamespaceMatcher } from "../registration/namespaces.js";
+import type { Registration } from "../registration/types.js";
+import { AdapterKV } from "../store/adapter-kv.js";
+import { GhostStore } from "../store/ghost-store.js";
+import type { JsonValue } from "../store/json.js";
+import { MessageMap } from "../store/message-map.js";
+import { openStore } from "../store/open-store.js";
+import { Outbox } from "../store/outbox.js";
+import { PortalStore } from "../store/portal-store.js";
+import type { Store } from "../store/store.js";
+import { Ghosts } from "./ghosts.js";
+import { MatrixRouter } from "./matrix-router.js";
+import { OutboxWorker } from "./outbox-worker.js";
+import { Portals } from "./portals.js";
+import { RemoteContext } from "./remote-context.js";
+import { RemoteDelivery } from "./remote-delivery.js";
+
+export interface BridgeOptions {
+  config: BridgeConfig;
+  registration: Registration;
+  adapter: RemoteNetworkAdapter;
+  store: Store;
+  logger: Logger;
+  /** Close the store on stop (true when the Bridge opened it). */
+  ownsStore?: boolean;
+  /** For tests and benchmarks: the fetch the homeserver client uses, and a request counter. */
+  fetch?: typeof fetch;
+  onRequest?: ConstructorParameters<typeof HomeserverClient>[0]["onRequest"];
+  /** Outbox retry delays (defaults 500 ms doubling to 60 s). */
+  outboxRetry?: { minDelayMs?: number; maxDelayMs?: number };
+}
+
+/**
+ * One running bridge: the application-service API the homeserver pushes to, the client that
+ * acts on the homeserver, the store, and the adapter. `Bridge.fromConfigFile` builds one from
+ * a config file; `start` and `stop` run it.
+ */
+export class Bridge {
+  readonly client: HomeserverClient;
+  readonly appservice: Appservice;
+  readonly portals: Portals;
+  readonly ghosts: Ghosts;
+  readonly context: RemoteContext;
+  readonly router: MatrixRouter;
+  private readonly actionWorker: OutboxWorker<JsonValue>;
+  private readonly profileWorker: OutboxWorker<JsonValue>;
+  private readonly log: Logger;
+  private started = false;
+  private port: number | undefined;
+
+  /** Loads the config (with env overrides), registration, store and adapter module. */
+  static async fromConfigFile(
+    path: string,
+    env: NodeJS.ProcessEnv = process.env,
+    logger?: Logger,
+  ): Promise<Bridge> {
+    const config = await loadConfig(path, env);
+    const log = logger ?? createLogger({ level: config.logging.level, name: "bridgekit" });
+    for (const warning of config.warnings) log.warn(warning);
+    const registration = await loadRegistration(config.appservice.registration);
+    const adapter = await loadAdapter(config.adapter.module, config.configDir, {
+      config: config.adapter.config,
+      log: log.child({ adapter: true }),
+    });
+    const store = await openStore(config.store, { baseDir: config.configDir });
+    return new Bridge({ config, registration, adapter, store, logger: log, ownsStore: true });
+  }
+
+  constructor(private readonly o: BridgeOptions) {
+    const { config, registration, adapter, store } = o;
+    const domain = config.homeserver.domain;
+    this.log = o.logger;
+    const matcher = new NamespaceMatcher(registration, domain);
+    this.client = new HomeserverClient({
+      homeserverUrl: config.homeserver.url,
+      domain,
+      registration,
+      store,
+      logger: this.log.child({ part: "client" }),
+      concurrency: config.client.concurrency,
+      requestTimeoutMs: config.client.requestTimeoutMs,
+      retry: { maxAttempts: config.client.retryAttempts, maxDelayMs: config.client.maxBackoffMs },
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+      ...(o.onRequest ? { onRequest: o.onRequest } : {}),
+    });
+    const ghostTemplate = new IdTemplate(config.bridge.ghosts, domain);
+    const portalTemplate =
+      config.bridge.portals !== undefined ? new IdTemplate(config.bridge.portals, domain) : undefined;
+    this.ghosts = new Ghosts(ghostTemplate, this.client, new GhostStore(store), this.log);
+    this.portals = new Portals(
+      portalTemplate,
+      this.client,
+      new PortalStore(store),
+      this.ghosts,
+      adapter,
+      this.log,
+    );
+    const messages = new MessageMap(store);
+    const delivery = new RemoteDelivery(this.client, adapter, this.portals, this.ghosts, messages, this.log);
+    const actions = new Outbox<JsonValue>(store, { namespace: "outbox" });
+    const profiles = new Outbox<JsonValue>(store, { namespace: "outbox-profiles" });
+    const deadLetters = store.namespace<never>("outbox-dead");
+    this.actionWorker = new OutboxWorker({
+      outbox: actions,
+      deliver: (item) => delivery.deliver(item),
+      deadLetters,
+      log: this.log.child({ part: "outbox" }),
+      ...o.outboxRetry,
+    });
+    this.profileWorker = new OutboxWorker({
+      outbox: profiles,
+      deliver: (item) => delivery.deliverProfile(item),
+      deadLetters,
+      log: this.log.child({ part: "profiles" }),
+      ...o.outboxRetry,
+    });
+    const kv = new AdapterKV(store);
+    this.context = new RemoteContext({
+      adapter,
+      client: this.client,
+      portals: this.portals,
+      ghosts: this.ghosts,
+      actions,
+      profiles,
+      actionWorker: this.actionWorker,
+      profileWorker: this.profileWorker,
+      kv: {
+        get: async <V>(k: string) => (await kv.get(k)) as V | undefined,
+        set: (k, v) => kv.set(k, v as JsonValue),
+        delete: (k) => kv.delete(k),
+      },
+      log: this.log.child({ adapter: adapter.name }),
+      domain,
+    });
+    this.router = new MatrixRouter({
+      adapter,
+      client: this.client,
+      matcher,
+      portals: this.portals,
+      messages,
+      log: this.log.child({ part: "router" }),
+      unsupportedNotice: config.bridge.unsupportedNotice,
+    });
+    this.appservice = createAppservice({
+      registration,
+      domain,
+      store,
+      handlers: this.handlers(),
+      logger: this.log.child({ part: "appservice" }),
+      bodyLimitBytes: config.appservice.maxBodyBytes,
+      handlerTimeoutMs: config.appservice.handlerTimeoutMs,
+      concurrency: config.appservice.roomConcurrency,
+      retention: {
+        transactions: config.appservice.journalRetention,
+        events: config.appservice.journalRetention * 10,
+      },
+      metrics: config.metrics.enabled
+        ? {
+            ...(config.metrics.port !== undefined
+              ? { port: config.metrics.port, host: config.metrics.host }
+              : {}),
+          }
+        : false,
+    });
+  }
+
+  /** The port the appservice listens on, once started. */
+  get listeningPort(): number | undefined {
+    return this.port;
+  }
+
+  /**
+   * Listens, checks the homeserver both ways, resumes undelivered outbox items, and starts
+   * the adapter. Rejects with a clear message when the homeserver cannot be reached.
+   */
+  async start(): Promise<void> {
+    const { config } = this.o;
+    const listening = await this.appservice.listen(config.appservice.port, config.appservice.host);
+    this.port = listening.port;
+    this.log.info({ host: config.appservice.host, port: this.port }, "application service listening");
+    try {
+      const versions = await this.client.versions();
+      this.log.info({ versions: versions.versions.slice(-3) }, "homeserver reachable");
+    } catch (err) {
+      await this.appservice.close();
+      throw new Error(`cannot reach the homeserver at ${config.homeserver.url}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    await this.checkHomeserverReachesUs();
+    const bot = this.client.intent(this.client.botUserId);
+    if (config.bridge.botDisplayName !== undefined) {
+      await bot.setDisplayName(config.bridge.botDisplayName).catch((err: unknown) => {
+        this.log.warn({ err }, "could not set the bot's display name");
+      });
+    }
+    await this.actionWorker.start();
+    await this.profileWorker.start();
+    await this.o.adapter.start(this.context);
+    this.started = true;
+    this.log.info({ adapter: this.o.adapter.name }, "bridge started");
+  }
+
+  /** Stops accepting, finishes what is in flight, stops the adapter, flushes and closes. */
+  async stop(): Promise<void> {
+    this.log.info("bridge stopping");
+    await this.appservice.close();
+    if (this.started) {
+      try {
+        await this.o.adapter.stop();
+      } catch (err) {
+        this.log.error({ err }, "adapter stop failed");
+      }
+    }
+    await this.actionWorker.stop();
+    await this.profileWorker.stop();
+    await this.client.close();
+    if (this.o.ownsStore) await this.o.store.close();
+    this.started = false;
+    this.log.info("bridge stopped");
+  }
+
+  /** Resolves once every queued remote -> Matrix action was delivered (tests, benchmarks). */
+  async flush(): Promise<void> {
+    await this.actionWorker.idle();
+    await this.profileWorker.idle();
+  }
+
+  private async checkHomeserverReachesUs(): Promise<void> {
+    try {
+      const { duration_ms } = await this.client.ping();
+      this.log.info({ durationMs: duration_ms }, "the homeserver reaches the bridge");
+    } catch (err) {
+      if (err instanceof MatrixError && (err.errcode === "M_UNRECOGNIZED" || err.status === 404)) {
+        this.log.warn(
+          "the homeserver does not support the appservice ping; cannot check it reaches the bridge",
+        );
+        return;
+      }
+      this.log.error(
+        { err, url: this.o.registration.url },
+        "the homeserver cannot reach the bridge at the registration's url: check the url, the bridge's host/port and any firewall",
+      );
+    }
+  }
+
+  private handlers(): AppserviceHandlers {
+    const adapter = this.o.adapter;
+    const handlers: AppserviceHandlers = {
+      ...this.router.handlers(),
+      queryUser: async (userId) => {
+        const remoteId = this.ghosts.remoteId(userId);
+        if (remoteId === null || !adapter.queryUser) return false;
+        const profile = await adapter.queryUser(remoteId);
+        if (!profile) return false;
+        await this.ghosts.applyProfile(remoteId, profile); // registers the ghost before we answer
+        return true;
+      },
+      queryRoomAlias: (alias) => this.portals.queryAlias(alias),
+      userFromUri: (uri) => {
+        const remoteId = adapter.userFromUri?.(uri) ?? null;
+        return Promise.resolve(remoteId === null ? null : this.ghosts.userId(remoteId));
+      },
+      aliasFromUri: (uri) => {
+        const remoteId = adapter.roomFromUri?.(uri) ?? null;
+        return Promise.resolve(remoteId === null ? null : this.portals.aliasFor(remoteId));
+      },
+      onPing: (transactionId) => {
+        this.log.info({ transactionId }, "pinged by the homeserver");
+        return Promise.resolve();
+      },
+    };
+    const thirdParty = this.thirdParty();
+    if (thirdParty) handlers.thirdParty = thirdParty;
+    return handlers;
+  }
+
+  private thirdParty(): ThirdPartyHandlers | undefined {
+    const tp = this.o.adapter.thirdParty;
+    if (!tp) return undefined;
+    const out: ThirdPartyHandlers = {
+      getProtocol: (protocol) =>
+        Promise.resolve((tp.protocols[protocol] as ThirdPartyProtocolAnswer | undefined) ?? null),
+    };
+    if (tp.lookupUser) {
+      const lookup = tp.lookupUser.bind(tp);
+      out.lookupUser = async (protocol, fields) =>
+        (await lookup(protocol, fields)).map((id) => ({ userid: this.ghosts.userId(id), protocol, fields }));
+    }
+    if (tp.lookupLocation) {
+      const lookup = tp.lookupLocation.bind(tp);
+      out.lookupLocation = async (protocol, fields) =>
+        (await lookup(protocol, fields)).map((id) => ({
+          alias: this.portals.aliasFor(id),
+          protocol,
+          fields,
+        }));
+    }
+    return out;
+  }
+}

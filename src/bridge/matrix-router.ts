@@ -1,0 +1,204 @@
+import { LRUCache } from "lru-cache";
+import type { MatrixReceipt, Portal, RemoteNetworkAdapter } from "../adapter/adapter.js";
+import type { AppserviceHandlers, TransactionContext } from "../appservice/handlers.js";
+import type { HomeserverClient } from "../client/homeserver-client.js";
+import type { Logger } from "../common/logger.js";
+import { localpart, type EphemeralEvent, type MatrixEvent } from "../matrix/events.js";
+import type { NamespaceMatcher } from "../registration/namespaces.js";
+import type { MessageMap } from "../store/message-map.js";
+import type { HANDLER_FOR} from "./matrix-to-adapter.js";
+import { classifyEvent, relation, type Classified } from "./matrix-to-adapter.js";
+import type { Portals } from "./portals.js";
+
+export interface MatrixRouterOptions {
+  adapter: RemoteNetworkAdapter;
+  client: HomeserverClient;
+  matcher: NamespaceMatcher;
+  portals: Portals;
+  messages: MessageMap;
+  log: Logger;
+  /** Tell Matrix users, with a notice, when the adapter cannot carry what they did. */
+  unsupportedNotice: boolean;
+  /** How many display names to remember (room, user) -> name. */
+  displayNameCacheSize?: number;
+}
+
+/**
+ * Matrix -> remote: what the bridge does with each pushed room event. Drops its own echoes
+ * (anything sent by the bot or a ghost), finds the portal, turns the event into the adapter's
+ * types, calls the adapter, and records remote message ids. A thrown adapter error
+ * propagates, so the transaction is answered 5xx and the homeserver retries it.
+ */
+export class MatrixRouter {
+  private readonly displayNames: LRUCache<string, string>;
+  /** Rooms and capabilities a notice was already sent for, so users are told once, not per event. */
+  private readonly noticed = new LRUCache<string, true>({ max: 10_000 });
+
+  constructor(private readonly o: MatrixRouterOptions) {
+    this.displayNames = new LRUCache({ max: o.displayNameCacheSize ?? 50_000 });
+  }
+
+  /** The handlers the appservice calls; queries are added by the Bridge. */
+  handlers(): Pick<AppserviceHandlers, "onEvent" | "onEphemeral"> {
+    return {
+      onEvent: (event, ctx) => this.onEvent(event, ctx),
+      onEphemeral: (events) => this.onEphemeral(events),
+    };
+  }
+
+  async onEvent(event: MatrixEvent, _ctx?: TransactionContext): Promise<void> {
+    await this.o.client.observeEvent(event); // keeps the ghosts' membership records current
+    this.rememberDisplayName(event);
+    if (this.o.matcher.mayActAs(event.sender)) return; // our own echo
+    // A Matrix user kicking or inviting a ghost is not a Matrix user's membership.
+    if (
+      event.type === "m.room.member" &&
+      event.state_key !== undefined &&
+      this.o.matcher.mayActAs(event.state_key)
+    ) {
+      return;
+    }
+    const portal = await this.o.portals.byRoomId(event.room_id);
+    if (!portal) return;
+
+    const classified = classifyEvent(event, await this.sender(event), await this.remoteIds(event));
+    if (classified.kind === "ignored") {
+      this.o.log.debug({ eventId: event.event_id, why: classified.why }, "event not for the adapter");
+      return;
+    }
+    await this.dispatch(classified, portal, event);
+  }
+
+  private async dispatch(c: Exclude<Classified, { kind: "ignored" }>, portal: Portal, event: MatrixEvent) {
+    const a = this.o.adapter;
+    switch (c.kind) {
+      case "message":
+        if (!a.onMessage) return this.unsupported(portal, c.kind, event);
+        return this.link(portal, event.event_id, await a.onMessage(c.message, portal));
+      case "edit":
+        if (!a.onEdit) return this.unsupported(portal, c.kind, event);
+        return a.onEdit(c.edit, portal);
+      case "redaction":
+        if (!a.onRedaction) return this.unsupported(portal, c.kind, event);
+        return a.onRedaction(c.redaction, portal);
+      case "reaction":
+        if (!a.onReaction) return this.unsupported(portal, c.kind, event);
+        return this.link(portal, event.event_id, await a.onReaction(c.reaction, portal));
+      case "membership":
+        return a.onMembership?.(c.membership, portal); // silence is fine: joins need no notice
+      case "roomChange":
+        return a.onRoomChange?.(c.change, portal);
+    }
+  }
+
+  /** Typing and receipts: best effort, never retried, so failures are logged, not thrown. */
+  async onEphemeral(events: EphemeralEvent[]): Promise<void> {
+    for (const event of events) {
+      if (event.room_id === undefined) continue;
+      try {
+        if (event.type === "m.typing" && this.o.adapter.onTyping) {
+          const portal = await this.o.portals.byRoomId(event.room_id);
+          const ids = Array.isArray(event.content.user_ids) ? (event.content.user_ids as unknown[]) : [];
+          const userIds = ids.filter(
+            (u): u is string => typeof u === "string" && !this.o.matcher.mayActAs(u),
+          );
+          if (portal) await this.o.adapter.onTyping({ userIds }, portal);
+        } else if (event.type === "m.receipt" && this.o.adapter.onReceipt) {
+          const portal = await this.o.portals.byRoomId(event.room_id);
+          if (portal)
+            for (const receipt of await this.receipts(event)) await this.o.adapter.onReceipt(receipt, portal);
+        }
+      } catch (err) {
+        this.o.log.warn(
+          { err, type: event.type, roomId: event.room_id },
+          "ephemeral event not delivered to the adapter",
+        );
+      }
+    }
+  }
+
+  private async receipts(event: EphemeralEvent): Promise<MatrixReceipt[]> {
+    const out: MatrixReceipt[] = [];
+    for (const [eventId, byType] of Object.entries(event.content)) {
+      const read = (byType as Record<string, unknown> | null)?.["m.read"];
+      if (typeof read !== "object" || read === null) continue;
+      for (const [userId, info] of Object.entries(read as Record<string, { ts?: unknown }>)) {
+        if (this.o.matcher.mayActAs(userId)) continue;
+        const receipt: MatrixReceipt = { userId, eventId };
+        const remoteId = (await this.o.messages.byEventId(eventId))?.remoteId;
+        if (remoteId !== undefined) receipt.remoteId = remoteId;
+        if (typeof info?.ts === "number") receipt.ts = info.ts;
+        out.push(receipt);
+      }
+    }
+    return out;
+  }
+
+  private async link(portal: Portal, eventId: string, remoteId: string | void): Promise<void> {
+    if (typeof remoteId !== "string" || remoteId === "") return;
+    await this.o.messages.link({ remoteRoomId: portal.remoteId, remoteId, roomId: portal.roomId, eventId });
+  }
+
+  private async unsupported(
+    portal: Portal,
+    kind: keyof typeof HANDLER_FOR,
+    event: MatrixEvent,
+  ): Promise<void> {
+    this.o.log.info(
+      { roomId: portal.roomId, kind, eventId: event.event_id },
+      "adapter does not support this",
+    );
+    if (!this.o.unsupportedNotice) return;
+    const key = `${portal.roomId} ${kind}`;
+    if (this.noticed.has(key)) return;
+    this.noticed.set(key, true);
+    const what = { message: "messages", edit: "edits", redaction: "redactions", reaction: "reactions" }[
+      kind as "message" | "edit" | "redaction" | "reaction"
+    ];
+    await this.o.client.intent(this.o.client.botUserId).sendMessage(portal.roomId, {
+      msgtype: "m.notice",
+      body: `The ${this.o.adapter.name} bridge cannot carry ${what} to the remote network; this one was not delivered.`,
+    });
+  }
+
+  /** Remote ids of the events this one points at (reply, edit, reaction, redaction target). */
+  private async remoteIds(event: MatrixEvent): Promise<(eventId: string) => string | undefined> {
+    const rel = relation(event);
+    const redacts = typeof event.redacts === "string" ? event.redacts : event.content.redacts;
+    const ids = [rel.eventId, rel.replyTo, redacts].filter((x): x is string => typeof x === "string");
+    const found = new Map<string, string>();
+    for (const id of ids) {
+      const link = await this.o.messages.byEventId(id);
+      if (link) found.set(id, link.remoteId);
+    }
+    return (id) => found.get(id);
+  }
+
+  /** The sender with its room display name: from pushed member events, else asked once of the homeserver. */
+  private async sender(event: MatrixEvent) {
+    const key = `${event.room_id} ${event.sender}`;
+    let name = this.displayNames.get(key);
+    if (name === undefined) {
+      const member = await this.o.client
+        .intent(this.o.client.botUserId)
+        .getStateEvent(event.room_id, "m.room.member", event.sender)
+        .catch((err: unknown) => {
+          this.o.log.debug({ err, userId: event.sender }, "no member state for a display name");
+          return undefined;
+        });
+      const fetched = member?.displayname;
+      name = typeof fetched === "string" && fetched !== "" ? fetched : localpart(event.sender);
+      this.displayNames.set(key, name);
+    }
+    return { userId: event.sender, displayName: name };
+  }
+
+  private rememberDisplayName(event: MatrixEvent): void {
+    if (event.type !== "m.room.member" || event.state_key === undefined) return;
+    const key = `${event.room_id} ${event.state_key}`;
+    const name = event.content.displayname;
+    if (event.content.membership === "join" && typeof name === "string" && name !== "")
+      this.displayNames.set(key, name);
+    else if (event.content.membership !== "join") this.displayNames.delete(key);
+  }
+}

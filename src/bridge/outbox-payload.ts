@@ -1,0 +1,35 @@
+/**
+ * What the outbox stores for each remote -> Matrix action, one JSON object per action.
+ * Remote ids, not Matrix ids: targets are resolved at delivery, after the actions ahead of
+ * them in the same room (the message an edit targets, say) were delivered.
+ */
+import type { MessageContent, PortalSpec, RemoteProfile } from "../adapter/adapter.js";
+
+interface Base {
+  /** The remote room; the outbox's per-room order is per remote room. */
+  room: string;
+  /** The remote user acting; absent where the bot acts. */
+  from?: string;
+  ts?: number;
+}
+
+export type OutboxAction =
+  | (Base & {
+      op: "send";
+      content: MessageContent;
+      remoteId?: string;
+      externalUrl?: string;
+      replyTo?: string;
+    })
+  | (Base & { op: "edit"; target: string; content: MessageContent; remoteId?: string; externalUrl?: string })
+  | (Base & { op: "redact"; target: string; reason?: string })
+  | (Base & { op: "react"; target: string; key: string; remoteId?: string })
+  | (Base & { op: "join" })
+  | (Base & { op: "leave"; reason?: string })
+  | (Base & { op: "roomInfo"; info: Pick<PortalSpec, "name" | "topic" | "avatarUrl"> });
+
+/** A ghost profile change; queued per remote user in an outbox of its own (it has no room). */
+export interface ProfileAction {
+  user: string;
+  profile: RemoteProfile;
+}

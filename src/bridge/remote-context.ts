@@ -1,0 +1,166 @@
+import type {
+  AdapterKeyValue,
+  BridgeContext,
+  MessageContent,
+  PortalSpec,
+  RemoteNetworkAdapter,
+  RemoteProfile,
+  SendOptions,
+} from "../adapter/adapter.js";
+import type { HomeserverClient } from "../client/homeserver-client.js";
+import type { Logger } from "../common/logger.js";
+import type { Outbox } from "../store/outbox.js";
+import type { Ghosts } from "./ghosts.js";
+import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
+import type { OutboxWorker } from "./outbox-worker.js";
+import type { Portals } from "./portals.js";
+import type { JsonValue } from "../store/json.js";
+
+export interface RemoteContextParts {
+  adapter: RemoteNetworkAdapter;
+  client: HomeserverClient;
+  portals: Portals;
+  ghosts: Ghosts;
+  actions: Outbox<JsonValue>;
+  profiles: Outbox<JsonValue>;
+  actionWorker: OutboxWorker<JsonValue>;
+  profileWorker: OutboxWorker<JsonValue>;
+  kv: AdapterKeyValue;
+  log: Logger;
+  domain: string;
+}
+
+function checkId(kind: string, value: unknown): void {
+  if (typeof value !== "string" || value === "")
+    throw new TypeError(`${kind} must be a non-empty string, got ${JSON.stringify(value)}`);
+}
+
+function checkContent(content: MessageContent): void {
+  const body = typeof content === "string" ? content : content?.body;
+  if (typeof body !== "string")
+    throw new TypeError(`message content needs a string body, got ${JSON.stringify(content)}`);
+}
+
+/**
+ * The BridgeContext handed to the adapter. Sends are durable: each is validated (bad input rejects at the call), stored in
+ * the outbox, and only then does the returned promise resolve; delivery happens in the
+ * background, in order per remote room, retried until the homeserver accepts it.
+ */
+export class RemoteContext implements BridgeContext {
+  readonly portals: Portals;
+  readonly ghosts: Ghosts;
+  readonly kv: AdapterKeyValue;
+  readonly log: Logger;
+  readonly domain: string;
+
+  constructor(private readonly p: RemoteContextParts) {
+    this.portals = p.portals;
+    this.ghosts = p.ghosts;
+    this.kv = p.kv;
+    this.log = p.log;
+    this.domain = p.domain;
+  }
+
+  async send(room: string, from: string, content: MessageContent, opts: SendOptions = {}): Promise<void> {
+    checkContent(content);
+    const action: OutboxAction = { op: "send", room, from, content };
+    if (opts.remoteId !== undefined) action.remoteId = opts.remoteId;
+    if (opts.externalUrl !== undefined) action.externalUrl = opts.externalUrl;
+    if (opts.replyTo !== undefined) action.replyTo = opts.replyTo;
+    return this.enqueue(action, opts.ts);
+  }
+
+  async edit(
+    room: string,
+    from: string,
+    target: string,
+    content: MessageContent,
+    opts: Omit<SendOptions, "replyTo"> = {},
+  ) {
+    checkContent(content);
+    checkId("edit target", target);
+    const action: OutboxAction = { op: "edit", room, from, target, content };
+    if (opts.remoteId !== undefined) action.remoteId = opts.remoteId;
+    if (opts.externalUrl !== undefined) action.externalUrl = opts.externalUrl;
+    return this.enqueue(action, opts.ts);
+  }
+
+  async redact(room: string, from: string, target: string, reason?: string) {
+    checkId("redaction target", target);
+    const action: OutboxAction = { op: "redact", room, from, target };
+    if (reason !== undefined) action.reason = reason;
+    return this.enqueue(action);
+  }
+
+  async react(
+    room: string,
+    from: string,
+    target: string,
+    key: string,
+    opts: Pick<SendOptions, "ts" | "remoteId"> = {},
+  ) {
+    checkId("reaction target", target);
+    checkId("reaction key", key);
+    const action: OutboxAction = { op: "react", room, from, target, key };
+    if (opts.remoteId !== undefined) action.remoteId = opts.remoteId;
+    return this.enqueue(action, opts.ts);
+  }
+
+  async join(room: string, user: string) {
+    return this.enqueue({ op: "join", room, from: user });
+  }
+
+  async leave(room: string, user: string, reason?: string) {
+    const action: OutboxAction = { op: "leave", room, from: user };
+    if (reason !== undefined) action.reason = reason;
+    return this.enqueue(action);
+  }
+
+  async setRoomInfo(room: string, info: Pick<PortalSpec, "name" | "topic" | "avatarUrl">, from?: string) {
+    const action: OutboxAction = { op: "roomInfo", room, info };
+    if (from !== undefined) action.from = from;
+    return this.enqueue(action);
+  }
+
+  async setProfile(user: string, profile: RemoteProfile): Promise<void> {
+    checkId("remote user id", user);
+    this.p.ghosts.userId(user); // throws now, not at delivery, if the id cannot be a Matrix id
+    const action: ProfileAction = { user, profile };
+    await this.p.profiles.enqueue(user, action as unknown as JsonValue);
+    this.p.profileWorker.kick(user);
+  }
+
+  /** Best effort and not durable: a typing notice that arrives late is worse than none. */
+  async typing(room: string, from: string, typing: boolean): Promise<void> {
+    const portal = await this.p.portals.get(room);
+    if (!portal) return;
+    const ghost = await this.p.ghosts.ensure(from);
+    await ghost.ensureJoined(portal.roomId);
+    await ghost.setTyping(portal.roomId, typing);
+  }
+
+  async downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
+    const media = await this.p.client.intent(this.p.client.botUserId).downloadMedia(mxcUrl);
+    return { data: media.data, contentType: media.contentType ?? "application/octet-stream" };
+  }
+
+  private async enqueue(action: OutboxAction, ts?: number): Promise<void> {
+    checkId("remote room id", action.room);
+    if (action.from !== undefined) {
+      checkId("remote user id", action.from);
+      this.p.ghosts.userId(action.from); // an id that cannot become a Matrix id fails here, at the caller
+    }
+    if (ts !== undefined) {
+      if (!Number.isInteger(ts) || ts < 0)
+        throw new TypeError(`ts must be a non-negative integer (ms), got ${ts}`);
+      action.ts = ts;
+    }
+    if (!this.p.adapter.createPortalsOnDemand && !(await this.p.portals.get(action.room))) {
+      throw new Error(
+        `remote room "${action.room}" has no portal; create one with ctx.portals.ensure() or set createPortalsOnDemand`,
+      );
+    }
+    await this.p.actions.enqueue(action.room, action as unknown as JsonValue);
+    this.p.actionWorker.kick(action.room);
+  }
+}

@@ -1,0 +1,137 @@
+import type { RemoteNetworkAdapter } from "../adapter/adapter.js";
+import type { HomeserverClient } from "../client/homeserver-client.js";
+import type { Intent } from "../client/intent.js";
+import type { Logger } from "../common/logger.js";
+import type { MessageMap } from "../store/message-map.js";
+import type { OutboxItem } from "../store/outbox.js";
+import type { JsonValue } from "../store/json.js";
+import { editContent, messageContent, reactionContent } from "./adapter-to-matrix.js";
+import type { Ghosts } from "./ghosts.js";
+import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
+import type { Portals } from "./portals.js";
+
+/** An action whose target the bridge never saw; it cannot succeed on a retry. */
+export class UnknownTargetError extends TypeError {
+  override readonly name = "UnknownTargetError";
+}
+
+/**
+ * Performs one outbox action on the homeserver. Every send uses the item's txnId, so a
+ * delivery repeated after a crash is deduplicated by the homeserver. Resolves only once the
+ * homeserver accepted the action and any message-id link was stored.
+ */
+export class RemoteDelivery {
+  constructor(
+    private readonly client: HomeserverClient,
+    private readonly adapter: RemoteNetworkAdapter,
+    private readonly portals: Portals,
+    private readonly ghosts: Ghosts,
+    private readonly messages: MessageMap,
+    private readonly log: Logger,
+  ) {}
+
+  async deliver(item: OutboxItem<JsonValue>): Promise<void> {
+    const a = item.payload as unknown as OutboxAction;
+    const portal =
+      (await this.portals.get(a.room)) ??
+      (this.adapter.createPortalsOnDemand ? await this.portals.ensure(a.room) : undefined);
+    if (!portal) throw new UnknownTargetError(`remote room "${a.room}" has no portal`);
+    const roomId = portal.roomId;
+    const actor: Intent =
+      a.from !== undefined ? await this.ghosts.ensure(a.from) : this.client.intent(this.client.botUserId);
+    const ts = a.ts !== undefined ? { ts: a.ts } : {};
+
+    switch (a.op) {
+      case "send": {
+        const reply = a.replyTo !== undefined ? await this.messages.byRemoteId(a.room, a.replyTo) : undefined;
+        if (a.replyTo !== undefined && !reply)
+          this.log.debug(
+            { room: a.room, replyTo: a.replyTo },
+            "reply target unknown; sent as a plain message",
+          );
+        const content = messageContent(a.content, {
+          ...(a.externalUrl !== undefined ? { externalUrl: a.externalUrl } : {}),
+          ...(reply ? { replyToEventId: reply.eventId } : {}),
+        });
+        const eventId = await actor.sendEvent(roomId, "m.room.message", content, {
+          ...ts,
+          txnId: item.txnId,
+        });
+        if (a.remoteId !== undefined)
+          await this.messages.link({ remoteRoomId: a.room, remoteId: a.remoteId, roomId, eventId });
+        return;
+      }
+      case "edit": {
+        const target = await this.target(a.room, a.target);
+        const content = editContent(
+          a.content,
+          target,
+          a.externalUrl !== undefined ? { externalUrl: a.externalUrl } : {},
+        );
+        await actor.sendEvent(roomId, "m.room.message", content, { ...ts, txnId: item.txnId });
+        return;
+      }
+      case "redact": {
+        const target = await this.target(a.room, a.target);
+        await actor.redact(roomId, target, {
+          ...(a.reason !== undefined ? { reason: a.reason } : {}),
+          txnId: item.txnId,
+        });
+        return;
+      }
+      case "react": {
+        const target = await this.target(a.room, a.target);
+        const eventId = await actor.sendEvent(roomId, "m.reaction", reactionContent(target, a.key), {
+          ...ts,
+          txnId: item.txnId,
+        });
+        if (a.remoteId !== undefined)
+          await this.messages.link({ remoteRoomId: a.room, remoteId: a.remoteId, roomId, eventId });
+        return;
+      }
+      case "join":
+        await actor.ensureJoined(roomId);
+        return;
+      case "leave":
+        await actor.leave(roomId, a.reason);
+        return;
+      case "roomInfo": {
+        const sets: Array<[string, Record<string, unknown>]> = [];
+        if (a.info.name !== undefined) sets.push(["m.room.name", { name: a.info.name }]);
+        if (a.info.topic !== undefined) sets.push(["m.room.topic", { topic: a.info.topic }]);
+        if (a.info.avatarUrl !== undefined) sets.push(["m.room.avatar", { url: a.info.avatarUrl }]);
+        for (const [type, content] of sets) await this.setState(actor, roomId, type, content, a.ts);
+        return;
+      }
+    }
+  }
+
+  async deliverProfile(item: OutboxItem<JsonValue>): Promise<void> {
+    const p = item.payload as unknown as ProfileAction;
+    await this.ghosts.applyProfile(p.user, p.profile);
+  }
+
+  /** A ghost may lack the power to change room state; the bot then does it for them. */
+  private async setState(
+    actor: Intent,
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+    ts?: number,
+  ) {
+    const opts = ts !== undefined ? { ts } : {};
+    try {
+      await actor.sendState(roomId, type, "", content, opts);
+    } catch (err) {
+      if (actor.isBot || (err as { status?: number }).status !== 403) throw err;
+      await this.client.intent(this.client.botUserId).sendState(roomId, type, "", content, opts);
+    }
+  }
+
+  private async target(room: string, remoteId: string): Promise<string> {
+    const link = await this.messages.byRemoteId(room, remoteId);
+    if (!link)
+      throw new UnknownTargetError(`no Matrix event is known for remote message "${remoteId}" in "${room}"`);
+    return link.eventId;
+  }
+}
