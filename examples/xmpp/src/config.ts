@@ -1,0 +1,226 @@
+/**
+ * The XMPP adapter's configuration (`adapter.config` in the bridge's config file), and its
+ * validation. Every problem is reported at once, naming the key; the password is never shown.
+ */
+import { ValidationError, type Problem } from "matrix-bridgekit";
+import { isValidDomain, isValidNick, normalizeRoomId } from "./xmpp-ids.js";
+
+/** `adapter.config` as written in the config file. */
+export interface XmppConfig {
+  /**
+   * Where to connect: `xmpp://host[:port]` (port 5222; STARTTLS when the server offers it) or
+   * `xmpps://host[:port]` (direct TLS, port 5223). Required.
+   */
+  service: string;
+  /** The XMPP domain of the bridge's account, e.g. `example.org`. Required. */
+  domain: string;
+  /** The local part of the bridge's account (`bridge` for bridge@example.org). Required. */
+  username: string;
+  /** The account's password. Required. */
+  password: string;
+  /** The multi-user chat service, e.g. `conference.example.org`. Required. */
+  mucDomain: string;
+  /** The bridge's occupant nick in every room. Required. */
+  nick: string;
+  /** Rooms joined at start and always bridged (local parts, or `room@mucDomain`); their portals are made at start. */
+  rooms?: string[];
+  /** The XMPP resource of the bridge's session. Default "bridgekit". */
+  resource?: string;
+  /**
+   * Allow logging in over a connection without TLS (the server offered no STARTTLS). Default:
+   * true only when `service` is a loopback address (127.0.0.0/8, ::1, localhost), false otherwise.
+   */
+  allowInsecure?: boolean;
+  /**
+   * The homeserver's public base URL (e.g. `https://matrix.example.org`), used to turn a media
+   * message's mxc:// URL into a link XMPP users can open. Without it the mxc:// URL is sent.
+   */
+  mediaBaseUrl?: string;
+  /** First reconnect delay; it doubles per failed attempt. Default 1000 ms. */
+  reconnectDelayMs?: number;
+  /** Longest reconnect delay. Default 60000 ms. */
+  reconnectMaxDelayMs?: number;
+  /** How long start(), a room join or a query may take. Default 15000 ms. */
+  timeoutMs?: number;
+  /** At most this many rooms are joined (fixed plus on demand). Default 200. */
+  maxRooms?: number;
+}
+
+/** The config with every default applied; `rooms` holds normalised room ids. */
+export type ResolvedXmppConfig = Required<Omit<XmppConfig, "mediaBaseUrl">> &
+  Pick<XmppConfig, "mediaBaseUrl">;
+
+const KNOWN_KEYS = new Set([
+  "service",
+  "domain",
+  "username",
+  "password",
+  "mucDomain",
+  "nick",
+  "rooms",
+  "resource",
+  "allowInsecure",
+  "mediaBaseUrl",
+  "reconnectDelayMs",
+  "reconnectMaxDelayMs",
+  "timeoutMs",
+  "maxRooms",
+]);
+
+function show(value: unknown): string {
+  if (value === undefined) return "missing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "string")
+    return value.length > 40 ? `"${value.slice(0, 40)}…"` : JSON.stringify(value);
+  if (typeof value === "object") return "an object";
+  if (typeof value === "number" || typeof value === "boolean") return `${typeof value} ${value}`;
+  return typeof value;
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost: connections that never leave the machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * Validates `adapter.config` and applies defaults. Throws a ValidationError (source
+ * "adapter.config") listing every bad key with the value found; the password is never shown.
+ */
+export function resolveXmppConfig(raw: unknown): ResolvedXmppConfig {
+  const problems: Problem[] = [];
+  const bad = (path: string, message: string): void => void problems.push({ path, message });
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new ValidationError("adapter.config", [
+      {
+        path: "",
+        message: `must be a mapping with service, domain, username, password, mucDomain and nick, got ${show(raw)}`,
+      },
+    ]);
+  }
+  const c = raw as Record<string, unknown>;
+  for (const key of Object.keys(c)) {
+    if (!KNOWN_KEYS.has(key)) bad(key, `unknown key (known: ${[...KNOWN_KEYS].join(", ")})`);
+  }
+
+  const str = (key: string, required: boolean, secret = false): string | undefined => {
+    const v = c[key];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== "string" || v.trim() === "" || /[\r\n\0]/.test(v)) {
+      bad(key, `must be a non-empty string on one line, got ${secret ? typeof v : show(v)}`);
+      return undefined;
+    }
+    return v;
+  };
+  const bool = (key: string): boolean | undefined => {
+    const v = c[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "boolean") bad(key, `must be true or false, got ${show(v)}`);
+    return v === true;
+  };
+  const int = (key: string, dflt: number, min: number, max: number): number => {
+    const v = c[key];
+    if (v === undefined) return dflt;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      bad(key, `must be an integer from ${min} to ${max}, got ${show(v)}`);
+      return dflt;
+    }
+    return v;
+  };
+
+  const service = str("service", true) ?? "";
+  let serviceHost = "";
+  if (service !== "") {
+    let url: URL | null;
+    try {
+      url = new URL(service);
+    } catch {
+      url = null;
+    }
+    if (
+      url === null ||
+      (url.protocol !== "xmpp:" && url.protocol !== "xmpps:") ||
+      url.hostname === "" ||
+      (url.pathname !== "" && url.pathname !== "/") ||
+      url.username !== "" ||
+      url.password !== ""
+    ) {
+      bad("service", `must be xmpp://host[:port] or xmpps://host[:port], got ${show(service)}`);
+    } else serviceHost = url.hostname;
+  }
+  const domain = (str("domain", true) ?? "").toLowerCase();
+  if (domain !== "" && !isValidDomain(domain)) bad("domain", `is not a domain name, got ${show(domain)}`);
+  const username = str("username", true) ?? "";
+  if (username !== "" && /[\s"&'/:<>@]/.test(username))
+    bad("username", `must be the local part of the account (no spaces or "&'/:<>@), got ${show(username)}`);
+  const password = str("password", true, true) ?? "";
+  const mucDomain = (str("mucDomain", true) ?? "").toLowerCase();
+  if (mucDomain !== "" && !isValidDomain(mucDomain))
+    bad("mucDomain", `is not a domain name, got ${show(mucDomain)}`);
+  const nick = str("nick", true) ?? "";
+  if (nick !== "" && !isValidNick(nick)) bad("nick", `is not a valid occupant nick, got ${show(nick)}`);
+  const resource = str("resource", false) ?? "bridgekit";
+
+  const rooms: string[] = [];
+  if (c.rooms !== undefined) {
+    if (!Array.isArray(c.rooms)) bad("rooms", `must be a list of room names, got ${show(c.rooms)}`);
+    else {
+      c.rooms.forEach((room: unknown, i) => {
+        if (typeof room !== "string") {
+          bad(
+            `rooms[${i}]`,
+            `must be a room name (room or room@${mucDomain || "mucDomain"}), got ${show(room)}`,
+          );
+          return;
+        }
+        const at = room.lastIndexOf("@");
+        const local = at < 0 ? room : room.slice(0, at);
+        if (at >= 0 && room.slice(at + 1).toLowerCase() !== mucDomain) {
+          bad(`rooms[${i}]`, `is on another service than mucDomain (${mucDomain}), got ${show(room)}`);
+          return;
+        }
+        const id = normalizeRoomId(local);
+        if (id === null) {
+          bad(`rooms[${i}]`, `is not a valid room name (no spaces or "&'/:<>@), got ${show(room)}`);
+        } else if (!rooms.includes(id)) rooms.push(id);
+      });
+    }
+  }
+
+  const allowInsecure = bool("allowInsecure") ?? isLoopbackHost(serviceHost);
+  const mediaBaseUrl = str("mediaBaseUrl", false);
+  if (mediaBaseUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(mediaBaseUrl)) {
+    bad("mediaBaseUrl", `must be an http(s):// URL, got ${show(mediaBaseUrl)}`);
+  }
+  const reconnectDelayMs = int("reconnectDelayMs", 1000, 10, 600_000);
+  const reconnectMaxDelayMs = int("reconnectMaxDelayMs", 60_000, 10, 3_600_000);
+  if (reconnectMaxDelayMs < reconnectDelayMs) {
+    bad(
+      "reconnectMaxDelayMs",
+      `must not be below reconnectDelayMs (${reconnectDelayMs}), got ${reconnectMaxDelayMs}`,
+    );
+  }
+  const timeoutMs = int("timeoutMs", 15_000, 100, 600_000);
+  const maxRooms = int("maxRooms", 200, 1, 10_000);
+  if (rooms.length > maxRooms) bad("rooms", `lists ${rooms.length} rooms, more than maxRooms (${maxRooms})`);
+
+  if (problems.length > 0) throw new ValidationError("adapter.config", problems);
+  const resolved: ResolvedXmppConfig = {
+    service,
+    domain,
+    username,
+    password,
+    mucDomain,
+    nick,
+    rooms,
+    resource,
+    allowInsecure,
+    reconnectDelayMs,
+    reconnectMaxDelayMs,
+    timeoutMs,
+    maxRooms,
+  };
+  if (mediaBaseUrl !== undefined) resolved.mediaBaseUrl = mediaBaseUrl.replace(/\/+$/, "");
+  return resolved;
+}
