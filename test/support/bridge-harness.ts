@@ -101,6 +101,31 @@ export interface Harness {
 
 let txnCounter = 0;
 
+/** A registration for the test bridge: bot @bot, ghosts and portals `test_{id}` on DOMAIN. */
+export function testRegistration(): Registration {
+  return generateRegistration({
+    id: "test",
+    url: "http://127.0.0.1:1",
+    domain: DOMAIN,
+    senderLocalpart: "bot",
+    ghosts: "test_{id}",
+    portals: "test_{id}",
+  });
+}
+
+/** Runs `fn` with a started harness and always stops it afterwards. */
+export async function withHarness(
+  fn: (h: Harness) => Promise<void>,
+  opts: Parameters<typeof startHarness>[0] = {},
+): Promise<void> {
+  const h = await startHarness(opts);
+  try {
+    await fn(h);
+  } finally {
+    await h.stop();
+  }
+}
+
 export async function startHarness(
   opts: {
     hs?: FakeHomeserver;
@@ -111,16 +136,7 @@ export async function startHarness(
     logger?: Logger;
   } = {},
 ): Promise<Harness> {
-  const registration =
-    opts.registration ??
-    generateRegistration({
-      id: "test",
-      url: "http://127.0.0.1:1",
-      domain: DOMAIN,
-      senderLocalpart: "bot",
-      ghosts: "test_{id}",
-      portals: "test_{id}",
-    });
+  const registration = opts.registration ?? testRegistration();
   const ownHs = opts.hs === undefined;
   const ownStore = opts.store === undefined;
   const hs = opts.hs ?? (await FakeHomeserver.start({ asToken: registration.as_token, domain: DOMAIN }));

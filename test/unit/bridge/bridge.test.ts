@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startHarness, TestAdapter, DOMAIN } from "../../support/bridge-harness.js";
+import { withHarness, TestAdapter, DOMAIN } from "../../support/bridge-harness.js";
 import type { MatrixMessage, MatrixRedaction } from "../../../src/adapter/index.js";
 
 const messages = (
@@ -23,8 +23,7 @@ const messages = (
 
 describe("bridge: Matrix -> remote", () => {
   it("creates a portal through the alias query and routes messages to onMessage", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const portal = await h.portal("lobby");
       assert.equal(portal.alias, `#test_lobby:${DOMAIN}`);
       assert.equal(h.hs.aliases.get(`#test_lobby:${DOMAIN}`), portal.roomId);
@@ -37,25 +36,19 @@ describe("bridge: Matrix -> remote", () => {
       const [message, p] = call.args as [MatrixMessage, typeof portal];
       assert.equal(message.body, "hi");
       assert.equal(p.remoteId, "lobby");
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("answers 404 to an alias the adapter does not know, and makes no room", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const res = await h.get(`/_matrix/app/v1/rooms/${encodeURIComponent(`#test_missing1:${DOMAIN}`)}`);
       assert.equal(res.status, 404);
       assert.equal(h.hs.requestsTo("POST", /createRoom/).length, 0);
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("maps the remote id onMessage returned, so a redaction names it", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const portal = await h.portal("ids");
       await h.push([{ event_id: "$m1", room_id: portal.roomId, content: { msgtype: "m.text", body: "x" } }]);
       await h.push([
@@ -64,14 +57,11 @@ describe("bridge: Matrix -> remote", () => {
       const call = h.adapter.calls.find((c) => c.method === "onRedaction");
       assert.ok(call);
       assert.deepEqual((call.args[0] as MatrixRedaction).target, { eventId: "$m1", remoteId: "r1" });
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("drops echoes of its own bot and ghosts, and ghost memberships", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const portal = await h.portal("echo");
       await h.push([
         {
@@ -98,14 +88,11 @@ describe("bridge: Matrix -> remote", () => {
         ["onMembership"],
         "only the Matrix user's own join reaches the adapter",
       );
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("uses the member event's display name for the sender", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const portal = await h.portal("names");
       await h.push([
         {
@@ -123,14 +110,11 @@ describe("bridge: Matrix -> remote", () => {
       ]);
       const call = h.adapter.calls.find((c) => c.method === "onMessage");
       assert.equal((call?.args[0] as MatrixMessage).sender.displayName, "Carol C");
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("tells the room once when the adapter cannot carry a kind of event", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const portal = await h.portal("noreact");
       const reaction = (n: number) => ({
         event_id: `$react${n}`,
@@ -143,9 +127,7 @@ describe("bridge: Matrix -> remote", () => {
       assert.equal(notices.length, 1);
       assert.match(String(notices[0]!.content.body), /cannot carry reactions/);
       assert.equal(notices[0]!.sender, `@bot:${DOMAIN}`);
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("answers 5xx when the adapter throws, and delivers the event again on the retry", async () => {
@@ -154,23 +136,26 @@ describe("bridge: Matrix -> remote", () => {
     const original = adapter.onMessage.bind(adapter);
     adapter.onMessage = (m, p) =>
       failures-- > 0 ? Promise.reject(new Error("remote down")) : original(m, p);
-    const h = await startHarness({ adapter });
-    try {
-      const portal = await h.portal("retry");
-      const event = { event_id: "$once", room_id: portal.roomId, content: { msgtype: "m.text", body: "r" } };
-      assert.ok((await h.push([event], "same-txn")) >= 500);
-      assert.equal(await h.push([event], "same-txn"), 200);
-      assert.equal(adapter.calls.filter((c) => c.method === "onMessage").length, 1);
-    } finally {
-      await h.stop();
-    }
+    await withHarness(
+      async (h) => {
+        const portal = await h.portal("retry");
+        const event = {
+          event_id: "$once",
+          room_id: portal.roomId,
+          content: { msgtype: "m.text", body: "r" },
+        };
+        assert.ok((await h.push([event], "same-txn")) >= 500);
+        assert.equal(await h.push([event], "same-txn"), 200);
+        assert.equal(adapter.calls.filter((c) => c.method === "onMessage").length, 1);
+      },
+      { adapter },
+    );
   });
 });
 
 describe("bridge: the homeserver's queries", () => {
   it("registers a ghost with its profile before answering a user query", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const res = await h.get(`/_matrix/app/v1/users/${encodeURIComponent(`@test_bob:${DOMAIN}`)}`);
       assert.equal(res.status, 200);
       assert.ok(h.hs.registered.has(`@test_bob:${DOMAIN}`));
@@ -178,14 +163,11 @@ describe("bridge: the homeserver's queries", () => {
       const missing = await h.get(`/_matrix/app/v1/users/${encodeURIComponent(`@test_missing2:${DOMAIN}`)}`);
       assert.equal(missing.status, 404);
       assert.ok(!h.hs.registered.has(`@test_missing2:${DOMAIN}`));
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("maps third-party URIs through the adapter to ids in the namespaces", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const user = await h.get(`/_matrix/app/v1/user?uri=${encodeURIComponent("test:Alice")}`);
       assert.equal(user.status, 200);
       assert.deepEqual(user.body, { user_id: `@test__alice:${DOMAIN}` });
@@ -193,8 +175,6 @@ describe("bridge: the homeserver's queries", () => {
       assert.deepEqual(alias.body, { alias: `#test_chan:${DOMAIN}` });
       const none = await h.get(`/_matrix/app/v1/user?uri=${encodeURIComponent("other:bob")}`);
       assert.equal(none.status, 404);
-    } finally {
-      await h.stop();
-    }
+    });
   });
 });

@@ -3,10 +3,15 @@ import assert from "node:assert/strict";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHarness, TestAdapter, DOMAIN } from "../../support/bridge-harness.js";
+import {
+  startHarness,
+  withHarness,
+  testRegistration,
+  TestAdapter,
+  DOMAIN,
+} from "../../support/bridge-harness.js";
 import { FakeHomeserver } from "../../support/fake-homeserver.js";
 import { openStore } from "../../../src/store/index.js";
-import { generateRegistration } from "../../../src/registration/index.js";
 
 type Timeline = Array<{
   type: string;
@@ -23,8 +28,7 @@ const bodies = (hs: FakeHomeserver, roomId: string) =>
 
 describe("bridge: remote -> Matrix through the outbox", () => {
   it("sends from the ghost, in order, with ts, external_url and a resolved reply", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const portal = await h.portal("chan");
       const ctx = h.adapter.ctx!;
       await ctx.send("chan", "Bob", "first", {
@@ -46,14 +50,11 @@ describe("bridge: remote -> Matrix through the outbox", () => {
       assert.deepEqual(events.at(-1)!.content["m.relates_to"], {
         "m.in_reply_to": { event_id: events[0]!.event_id },
       });
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("resolves edit, reaction and redaction targets by remote id", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const portal = await h.portal("rel");
       const ctx = h.adapter.ctx!;
       await ctx.send("rel", "bob", "typo", { remoteId: "m1" });
@@ -79,14 +80,11 @@ describe("bridge: remote -> Matrix through the outbox", () => {
         redaction[0]!.path.includes(encodeURIComponent(reaction.event_id)) ||
           redaction[0]!.path.includes(reaction.event_id),
       );
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("keeps retrying while the homeserver fails, with the same txnId, and loses nothing", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const portal = await h.portal("down");
       h.hs.script(
         { method: "PUT", path: "/send/m.room.message/" },
@@ -104,20 +102,11 @@ describe("bridge: remote -> Matrix through the outbox", () => {
         sends.slice(0, 12).every((r) => r.path.split("/").at(-1) === firstTxn),
         "every retry of m1 reused its txnId",
       );
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("delivers after a restart what was accepted while the homeserver was down", async () => {
-    const registration = generateRegistration({
-      id: "test",
-      url: "http://127.0.0.1:1",
-      domain: DOMAIN,
-      senderLocalpart: "bot",
-      ghosts: "test_{id}",
-      portals: "test_{id}",
-    });
+    const registration = testRegistration();
     const hs = await FakeHomeserver.start({ asToken: registration.as_token, domain: DOMAIN });
     const file = join(await mkdtemp(join(tmpdir(), "bk-restart-")), "s.db");
     const store1 = await openStore(`sqlite://${file}`);
@@ -143,8 +132,7 @@ describe("bridge: remote -> Matrix through the outbox", () => {
   });
 
   it("moves a permanently refused action aside and carries on with the room", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       const portal = await h.portal("perm");
       h.hs.script(
         { method: "PUT", path: "/send/m.room.message/" },
@@ -157,14 +145,11 @@ describe("bridge: remote -> Matrix through the outbox", () => {
       await h.adapter.ctx!.send("perm", "bob", "last");
       await h.bridge.flush();
       assert.deepEqual(bodies(h.hs, portal.roomId), ["after", "last"]);
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("refuses sends into a room with no portal, unless the adapter creates portals on demand", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       await assert.rejects(h.adapter.ctx!.send("nowhere", "bob", "x"), /has no portal/);
       h.adapter.createPortalsOnDemand = true;
       await h.adapter.ctx!.send("made", "bob", "hello");
@@ -172,35 +157,27 @@ describe("bridge: remote -> Matrix through the outbox", () => {
       const portal = await h.bridge.portals.get("made");
       assert.ok(portal);
       assert.deepEqual(bodies(h.hs, portal.roomId), ["hello"]);
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("rejects bad input at the call, not later in delivery", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       await h.portal("bad");
       const ctx = h.adapter.ctx!;
       await assert.rejects(ctx.send("bad", "", "x"), /remote user id must be a non-empty string/);
       await assert.rejects(ctx.send("bad", "bob", "x", { ts: 1.5 }), /ts must be a non-negative integer/);
       await assert.rejects(ctx.send("bad", "bob", { body: 3 } as never), /needs a string body/);
       await assert.rejects(ctx.send("bad", "é".repeat(200), "x"), /longer than the 255 bytes/);
-    } finally {
-      await h.stop();
-    }
+    });
   });
 
   it("applies ghost profiles once, and re-sends nothing unchanged", async () => {
-    const h = await startHarness();
-    try {
+    await withHarness(async (h) => {
       await h.adapter.ctx!.setProfile("dave", { displayName: "Dave" });
       await h.adapter.ctx!.setProfile("dave", { displayName: "Dave" });
       await h.bridge.flush();
       assert.equal(h.hs.profiles.get(`@test_dave:${DOMAIN}`)?.displayname, "Dave");
       assert.equal(h.hs.requestsTo("PUT", /\/profile\/.*\/displayname/).length, 1);
-    } finally {
-      await h.stop();
-    }
+    });
   });
 });
