@@ -206,9 +206,9 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
     }),
     handlerTimeoutMs: key({
       type: "integer",
-      default: 50_000,
+      default: 30_000,
       min: 1,
-      doc: "How long a transaction may take before it is answered 5xx and retried (Synapse waits 60 s)",
+      doc: "How long one adapter handler call may take before it counts as failed and the transaction is answered 5xx (Synapse waits 60 s for an answer)",
     }),
     roomConcurrency: key({
       type: "integer",
