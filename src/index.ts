@@ -1,6 +1,6 @@
 // The public API of matrix-bridgekit. Each concern lives in its own folder; this file only re-exports.
 export * from "./registration/index.js";
-export { ValidationError, type Problem } from "./common/validation-error.js";
+export { ValidationError, describeValue, formatProblems, type Problem } from "./common/validation-error.js";
 export * from "./store/index.js";
 export * from "./matrix/events.js";
 export { createLogger, silentLogger, redactText, type Logger } from "./common/logger.js";
