@@ -6,11 +6,18 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { silentLogger, type MatrixEdit, type MatrixMessage, type MatrixRoomChange } from "matrix-bridgekit";
+import {
+  silentLogger,
+  type Portal,
+  type MatrixEdit,
+  type MatrixMessage,
+  type MatrixRoomChange,
+} from "matrix-bridgekit";
 import { RecordingContext, type RecordedCall } from "../../../test/support/recording-context.js";
 import factory, { type XmppAdapter } from "../src/adapter.js";
 import { DOMAIN, MUC_DOMAIN, Prosody, freePort } from "./prosody.js";
 import { RemoteUser } from "./remote-user.js";
+import type { Element } from "@xmpp/client";
 
 const BRIDGE_NICK = "MatrixBridge";
 const ACCOUNTS = { bridge: "bridge-secret-1", alice: "alice-pass", bob: "bob-pass" };
@@ -217,6 +224,41 @@ describe("XMPP adapter against a real prosody", () => {
     assert.equal(await adapter.queryRoom("Not Canonical"), null);
     assert.deepEqual(await adapter.queryUser("alice"), { displayName: "alice" });
     assert.equal(await adapter.queryUser("nobody-here"), null);
+  });
+
+  it("a Matrix message into a portal whose room it is not in joins it, without replaying history", async () => {
+    await alice.join("cafe", "alice");
+    await alice.say("cafe", "cafe history one");
+    await alice.say("cafe", "cafe history two");
+    await alice.waitForMessage("cafe", (b) => b === "cafe history two");
+    const portal = (await ctx.portals.ensure("cafe")) satisfies Portal;
+
+    // Act as a server that ignores maxstanzas="0": strip the history request from the bridge's
+    // join, so the room replays its history and the bridge must drop it by itself.
+    const conn = (adapter as unknown as { conn: { send(el: Element): Promise<void> } }).conn;
+    const send = conn.send.bind(conn);
+    let stripped = 0;
+    conn.send = (el: Element) => {
+      const x = el.is("presence") ? el.getChild("x", "http://jabber.org/protocol/muc") : undefined;
+      if (x) {
+        x.children = [];
+        stripped += 1;
+      }
+      return send(el);
+    };
+    try {
+      await adapter.onMessage(matrixMessage("hello cafe"), portal);
+    } finally {
+      conn.send = send;
+    }
+    assert.equal(stripped, 1, "the bridge joined the room once");
+    await alice.waitForMessage("cafe", (b) => b === "<Matrix Alice> hello cafe");
+    // The occupants found on joining a portal's room get their ghosts joined.
+    await ctx.waitFor((c) => c.method === "join" && c.room === "cafe" && c.from === "alice");
+
+    await alice.say("cafe", "fresh cafe");
+    await ctx.waitFor((c) => c.method === "send" && c.room === "cafe" && bodyOf(c) === "fresh cafe");
+    assert.deepEqual(sends(ctx, "cafe").map(bodyOf), ["fresh cafe"], "history replayed on join was bridged");
   });
 
   it("start fails clearly on a wrong password, an unreachable server and a refused plain connection", async () => {
