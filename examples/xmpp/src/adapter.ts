@@ -193,7 +193,9 @@ export class XmppAdapter implements RemoteNetworkAdapter {
       state.pending?.reject(new Error(`joining ${state.jid} was cut short: the bridge is stopping`));
     }
     // Events already read are delivered if the bridge takes them quickly; the rest are dropped.
-    await Promise.race([this.inbound.onIdle(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.inbound.onIdle(), new Promise((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
     this.inbound.clear();
   }
 
