@@ -3,7 +3,7 @@
  * testing an adapter's remote side (against a real IRC or XMPP server) without a homeserver.
  * The same adapters are proven end to end against Synapse through the real bridge elsewhere.
  */
-import { once, EventEmitter } from "node:events";
+import { EventEmitter } from "node:events";
 import type {
   AdapterKeyValue,
   BridgeContext,
@@ -84,27 +84,27 @@ export class RecordingContext implements BridgeContext {
    * Resolves with the first call (already recorded or future) matching `predicate`; rejects
    * after `timeoutMs` listing what was recorded, so a failing test says what did happen.
    */
-  async waitFor(predicate: (call: RecordedCall) => boolean, timeoutMs = 10_000): Promise<RecordedCall> {
+  waitFor(predicate: (call: RecordedCall) => boolean, timeoutMs = 10_000): Promise<RecordedCall> {
     const found = this.calls.find(predicate);
-    if (found) return found;
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutMs);
-    try {
-      for (;;) {
-        const [call] = (await once(this.events, "call", { signal: ac.signal })) as [RecordedCall];
-        if (predicate(call)) return call;
-      }
-    } catch (err) {
-      if (ac.signal.aborted) {
+    if (found) return Promise.resolve(found);
+    // One listener for the whole wait, so calls recorded in the same tick are all seen.
+    return new Promise((resolve, reject) => {
+      const onCall = (call: RecordedCall) => {
+        if (!predicate(call)) return;
+        cleanup();
+        resolve(call);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
         const seen = this.calls.map((c) => `${c.method}(${JSON.stringify(c.args)})`).join("\n  ");
-        throw new Error(`no matching call within ${timeoutMs} ms; recorded:\n  ${seen || "(nothing)"}`, {
-          cause: err,
-        });
-      }
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
+        reject(new Error(`no matching call within ${timeoutMs} ms; recorded:\n  ${seen || "(nothing)"}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.events.off("call", onCall);
+      };
+      this.events.on("call", onCall);
+    });
   }
 
   private record(
