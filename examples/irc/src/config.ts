@@ -2,7 +2,7 @@
  * The IRC adapter's configuration (`adapter.config` in the bridge's config file), and its
  * validation. Every problem is reported at once, naming the key.
  */
-import { ValidationError, type Problem } from "matrix-bridgekit";
+import { describeValue, ValidationError, type Problem } from "matrix-bridgekit";
 import { isValidChannel, isValidNick } from "./irc-ids.js";
 
 /** `adapter.config` as written in the config file. */
@@ -67,17 +67,6 @@ const KNOWN_KEYS = new Set([
   "maxChannels",
 ]);
 
-function show(value: unknown): string {
-  if (value === undefined) return "missing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "string")
-    return value.length > 40 ? `"${value.slice(0, 40)}…"` : JSON.stringify(value);
-  if (typeof value === "object") return "an object";
-  if (typeof value === "number" || typeof value === "boolean") return `${typeof value} ${value}`;
-  return typeof value;
-}
-
 /**
  * Validates `adapter.config` and applies defaults. Throws a ValidationError (source
  * "adapter.config") listing every bad key with the value found; the password is never shown.
@@ -87,7 +76,7 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
   const bad = (path: string, message: string): void => void problems.push({ path, message });
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new ValidationError("adapter.config", [
-      { path: "", message: `must be a mapping with at least server and nick, got ${show(raw)}` },
+      { path: "", message: `must be a mapping with at least server and nick, got ${describeValue(raw)}` },
     ]);
   }
   const c = raw as Record<string, unknown>;
@@ -99,7 +88,7 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
     const v = c[key];
     if (v === undefined && !required) return undefined;
     if (typeof v !== "string" || v.trim() === "" || /[\r\n\0]/.test(v)) {
-      bad(key, `must be a non-empty string on one line, got ${secret ? typeof v : show(v)}`);
+      bad(key, `must be a non-empty string on one line, got ${secret ? typeof v : describeValue(v)}`);
       return undefined;
     }
     return v;
@@ -107,14 +96,14 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
   const bool = (key: string, dflt: boolean): boolean => {
     const v = c[key];
     if (v === undefined) return dflt;
-    if (typeof v !== "boolean") bad(key, `must be true or false, got ${show(v)}`);
+    if (typeof v !== "boolean") bad(key, `must be true or false, got ${describeValue(v)}`);
     return v === true;
   };
   const int = (key: string, dflt: number, min: number, max: number): number => {
     const v = c[key];
     if (v === undefined) return dflt;
     if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      bad(key, `must be an integer from ${min} to ${max}, got ${show(v)}`);
+      bad(key, `must be an integer from ${min} to ${max}, got ${describeValue(v)}`);
       return dflt;
     }
     return v;
@@ -122,12 +111,12 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
 
   const server = str("server", true) ?? "";
   if (server !== "" && /[\s/]/.test(server))
-    bad("server", `must be a host name or address, got ${show(server)}`);
+    bad("server", `must be a host name or address, got ${describeValue(server)}`);
   const nick = str("nick", true) ?? "";
   if (nick !== "" && !isValidNick(nick)) {
     bad(
       "nick",
-      `is not a valid IRC nick (letters, digits, []\\\`_^{|}- ; not starting with a digit or -), got ${show(nick)}`,
+      `is not a valid IRC nick (letters, digits, []\\\`_^{|}- ; not starting with a digit or -), got ${describeValue(nick)}`,
     );
   }
   const tls = bool("tls", false);
@@ -136,13 +125,13 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
   const channels: string[] = [];
   if (c.channels !== undefined) {
     if (!Array.isArray(c.channels))
-      bad("channels", `must be a list of channel names, got ${show(c.channels)}`);
+      bad("channels", `must be a list of channel names, got ${describeValue(c.channels)}`);
     else {
       c.channels.forEach((ch: unknown, i) => {
         if (typeof ch !== "string" || !isValidChannel(ch)) {
           bad(
             `channels[${i}]`,
-            `must be a channel name starting with # (no spaces or commas), got ${show(ch)}`,
+            `must be a channel name starting with # (no spaces or commas), got ${describeValue(ch)}`,
           );
         } else channels.push(ch);
       });
@@ -151,11 +140,11 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
   const realname = str("realname", false) ?? "matrix-bridgekit IRC bridge";
   const username = str("username", false) ?? nick.slice(0, 10);
   if (c.username !== undefined && /[\s@]/.test(username))
-    bad("username", `must not contain spaces or @, got ${show(username)}`);
+    bad("username", `must not contain spaces or @, got ${describeValue(username)}`);
   const password = str("password", false, true);
   const mediaBaseUrl = str("mediaBaseUrl", false);
   if (mediaBaseUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(mediaBaseUrl)) {
-    bad("mediaBaseUrl", `must be an http(s):// URL, got ${show(mediaBaseUrl)}`);
+    bad("mediaBaseUrl", `must be an http(s):// URL, got ${describeValue(mediaBaseUrl)}`);
   }
   const announceMembership = bool("announceMembership", false);
   const floodLines = int("floodLines", 5, 1, 1000);

@@ -2,7 +2,7 @@
  * The XMPP adapter's configuration (`adapter.config` in the bridge's config file), and its
  * validation. Every problem is reported at once, naming the key; the password is never shown.
  */
-import { ValidationError, type Problem } from "matrix-bridgekit";
+import { describeValue, ValidationError, type Problem } from "matrix-bridgekit";
 import { isValidDomain, isValidNick, normalizeRoomId } from "./xmpp-ids.js";
 
 /** `adapter.config` as written in the config file. */
@@ -67,17 +67,6 @@ const KNOWN_KEYS = new Set([
   "maxRooms",
 ]);
 
-function show(value: unknown): string {
-  if (value === undefined) return "missing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "string")
-    return value.length > 40 ? `"${value.slice(0, 40)}…"` : JSON.stringify(value);
-  if (typeof value === "object") return "an object";
-  if (typeof value === "number" || typeof value === "boolean") return `${typeof value} ${value}`;
-  return typeof value;
-}
-
 /** True for 127.0.0.0/8, ::1 and localhost: connections that never leave the machine. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "").toLowerCase();
@@ -95,7 +84,7 @@ export function resolveXmppConfig(raw: unknown): ResolvedXmppConfig {
     throw new ValidationError("adapter.config", [
       {
         path: "",
-        message: `must be a mapping with service, domain, username, password, mucDomain and nick, got ${show(raw)}`,
+        message: `must be a mapping with service, domain, username, password, mucDomain and nick, got ${describeValue(raw)}`,
       },
     ]);
   }
@@ -108,7 +97,7 @@ export function resolveXmppConfig(raw: unknown): ResolvedXmppConfig {
     const v = c[key];
     if (v === undefined && !required) return undefined;
     if (typeof v !== "string" || v.trim() === "" || /[\r\n\0]/.test(v)) {
-      bad(key, `must be a non-empty string on one line, got ${secret ? typeof v : show(v)}`);
+      bad(key, `must be a non-empty string on one line, got ${secret ? typeof v : describeValue(v)}`);
       return undefined;
     }
     return v;
@@ -116,14 +105,14 @@ export function resolveXmppConfig(raw: unknown): ResolvedXmppConfig {
   const bool = (key: string): boolean | undefined => {
     const v = c[key];
     if (v === undefined) return undefined;
-    if (typeof v !== "boolean") bad(key, `must be true or false, got ${show(v)}`);
+    if (typeof v !== "boolean") bad(key, `must be true or false, got ${describeValue(v)}`);
     return v === true;
   };
   const int = (key: string, dflt: number, min: number, max: number): number => {
     const v = c[key];
     if (v === undefined) return dflt;
     if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      bad(key, `must be an integer from ${min} to ${max}, got ${show(v)}`);
+      bad(key, `must be an integer from ${min} to ${max}, got ${describeValue(v)}`);
       return dflt;
     }
     return v;
@@ -146,43 +135,51 @@ export function resolveXmppConfig(raw: unknown): ResolvedXmppConfig {
       url.username !== "" ||
       url.password !== ""
     ) {
-      bad("service", `must be xmpp://host[:port] or xmpps://host[:port], got ${show(service)}`);
+      bad("service", `must be xmpp://host[:port] or xmpps://host[:port], got ${describeValue(service)}`);
     } else serviceHost = url.hostname;
   }
   const domain = (str("domain", true) ?? "").toLowerCase();
-  if (domain !== "" && !isValidDomain(domain)) bad("domain", `is not a domain name, got ${show(domain)}`);
+  if (domain !== "" && !isValidDomain(domain))
+    bad("domain", `is not a domain name, got ${describeValue(domain)}`);
   const username = str("username", true) ?? "";
   if (username !== "" && /[\s"&'/:<>@]/.test(username))
-    bad("username", `must be the local part of the account (no spaces or "&'/:<>@), got ${show(username)}`);
+    bad(
+      "username",
+      `must be the local part of the account (no spaces or "&'/:<>@), got ${describeValue(username)}`,
+    );
   const password = str("password", true, true) ?? "";
   const mucDomain = (str("mucDomain", true) ?? "").toLowerCase();
   if (mucDomain !== "" && !isValidDomain(mucDomain))
-    bad("mucDomain", `is not a domain name, got ${show(mucDomain)}`);
+    bad("mucDomain", `is not a domain name, got ${describeValue(mucDomain)}`);
   const nick = str("nick", true) ?? "";
-  if (nick !== "" && !isValidNick(nick)) bad("nick", `is not a valid occupant nick, got ${show(nick)}`);
+  if (nick !== "" && !isValidNick(nick))
+    bad("nick", `is not a valid occupant nick, got ${describeValue(nick)}`);
   const resource = str("resource", false) ?? "bridgekit";
 
   const rooms: string[] = [];
   if (c.rooms !== undefined) {
-    if (!Array.isArray(c.rooms)) bad("rooms", `must be a list of room names, got ${show(c.rooms)}`);
+    if (!Array.isArray(c.rooms)) bad("rooms", `must be a list of room names, got ${describeValue(c.rooms)}`);
     else {
       c.rooms.forEach((room: unknown, i) => {
         if (typeof room !== "string") {
           bad(
             `rooms[${i}]`,
-            `must be a room name (room or room@${mucDomain || "mucDomain"}), got ${show(room)}`,
+            `must be a room name (room or room@${mucDomain || "mucDomain"}), got ${describeValue(room)}`,
           );
           return;
         }
         const at = room.lastIndexOf("@");
         const local = at < 0 ? room : room.slice(0, at);
         if (at >= 0 && room.slice(at + 1).toLowerCase() !== mucDomain) {
-          bad(`rooms[${i}]`, `is on another service than mucDomain (${mucDomain}), got ${show(room)}`);
+          bad(
+            `rooms[${i}]`,
+            `is on another service than mucDomain (${mucDomain}), got ${describeValue(room)}`,
+          );
           return;
         }
         const id = normalizeRoomId(local);
         if (id === null) {
-          bad(`rooms[${i}]`, `is not a valid room name (no spaces or "&'/:<>@), got ${show(room)}`);
+          bad(`rooms[${i}]`, `is not a valid room name (no spaces or "&'/:<>@), got ${describeValue(room)}`);
         } else if (!rooms.includes(id)) rooms.push(id);
       });
     }
@@ -191,7 +188,7 @@ export function resolveXmppConfig(raw: unknown): ResolvedXmppConfig {
   const allowInsecure = bool("allowInsecure") ?? isLoopbackHost(serviceHost);
   const mediaBaseUrl = str("mediaBaseUrl", false);
   if (mediaBaseUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(mediaBaseUrl)) {
-    bad("mediaBaseUrl", `must be an http(s):// URL, got ${show(mediaBaseUrl)}`);
+    bad("mediaBaseUrl", `must be an http(s):// URL, got ${describeValue(mediaBaseUrl)}`);
   }
   const reconnectDelayMs = int("reconnectDelayMs", 1000, 10, 600_000);
   const reconnectMaxDelayMs = int("reconnectMaxDelayMs", 60_000, 10, 3_600_000);
