@@ -1,0 +1,252 @@
+/**
+ * Support for the IRC bridge's end-to-end test (e2e.test.ts): a Matrix user that speaks the
+ * client-server API with plain fetch, the bridge's config and registration files, a bounded
+ * log capture, and calls to the bridge's appservice API as the homeserver would make them.
+ */
+import { Writable } from "node:stream";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { dump } from "js-yaml";
+import type { MatrixEvent } from "matrix-bridgekit";
+
+/** Polls `check` every `intervalMs` until it returns a value other than undefined; throws `describe()` on timeout. */
+export async function poll<T>(
+  check: () => Promise<T | undefined>,
+  describe: () => string,
+  timeoutMs = 15_000,
+  intervalMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A Matrix error answer, with the request that caused it (never the access token). */
+export class ClientApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    what: string,
+  ) {
+    super(`${what}: ${status} ${JSON.stringify(body)}`);
+  }
+}
+
+/** A normal (non-appservice) Matrix user, talking to the homeserver with plain fetch. */
+export class MatrixUser {
+  private txn = 0;
+
+  constructor(
+    readonly baseUrl: string,
+    readonly userId: string,
+    private readonly accessToken: string,
+  ) {}
+
+  /** One client-server call; throws ClientApiError (naming method and path) unless 2xx. */
+  async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: {
+        Authorization: `Bearer ${this.accessToken}`,
+        ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // keep the text for the error message
+    }
+    if (!res.ok) throw new ClientApiError(res.status, parsed, `${this.userId} ${method} ${path}`);
+    return parsed as T;
+  }
+
+  async setDisplayName(name: string): Promise<void> {
+    await this.request("PUT", `/_matrix/client/v3/profile/${encodeURIComponent(this.userId)}/displayname`, {
+      displayname: name,
+    });
+  }
+
+  /** Joins a room by id or alias; resolves with the room id. */
+  async join(roomIdOrAlias: string): Promise<string> {
+    const r = await this.request<{ room_id: string }>(
+      "POST",
+      `/_matrix/client/v3/join/${encodeURIComponent(roomIdOrAlias)}`,
+      {},
+    );
+    return r.room_id;
+  }
+
+  /** Sends an m.room.message; resolves with the event id. */
+  async send(roomId: string, body: string, msgtype = "m.text"): Promise<string> {
+    const txnId = `e2e-${process.pid}-${Date.now()}-${++this.txn}`;
+    const r = await this.request<{ event_id: string }>(
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txnId}`,
+      { msgtype, body },
+    );
+    return r.event_id;
+  }
+
+  async setTopic(roomId: string, topic: string): Promise<string> {
+    const r = await this.request<{ event_id: string }>(
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.topic/`,
+      { topic },
+    );
+    return r.event_id;
+  }
+
+  /** A state event's content, or undefined when the room has none of that type and key. */
+  async state(roomId: string, type: string, stateKey = ""): Promise<Record<string, unknown> | undefined> {
+    try {
+      return await this.request(
+        "GET",
+        `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/${encodeURIComponent(type)}/${encodeURIComponent(stateKey)}`,
+      );
+    } catch (err) {
+      if (err instanceof ClientApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** The room's joined members (user ids). */
+  async joinedMembers(roomId: string): Promise<string[]> {
+    const r = await this.request<{ joined: Record<string, unknown> }>(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/joined_members`,
+    );
+    return Object.keys(r.joined);
+  }
+
+  /** The room's latest timeline events (up to `limit`), oldest first. */
+  async timeline(roomId: string, limit = 500): Promise<MatrixEvent[]> {
+    const r = await this.request<{ chunk: MatrixEvent[] }>(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=${limit}`,
+    );
+    return r.chunk.reverse();
+  }
+
+  /** Waits until the timeline holds an event matching `predicate`; returns the first such event. */
+  async waitForEvent(
+    roomId: string,
+    predicate: (e: MatrixEvent) => boolean,
+    what: string,
+    timeoutMs = 15_000,
+  ): Promise<MatrixEvent> {
+    let last: MatrixEvent[] = [];
+    return poll(
+      async () => {
+        last = await this.timeline(roomId);
+        return last.find(predicate);
+      },
+      () =>
+        `no ${what} in ${roomId}; last events:\n  ${last
+          .slice(-12)
+          .map((e) => `${e.type} ${e.sender} ${JSON.stringify(e.content)}`)
+          .join("\n  ")}`,
+      timeoutMs,
+    );
+  }
+}
+
+/** Keeps the last `max` lines written to it (the bridge's JSON log), for failure messages. */
+export class LogTail extends Writable {
+  private readonly kept: string[] = [];
+  private partial = "";
+
+  constructor(private readonly max = 200) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    const lines = (this.partial + chunk.toString("utf8")).split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line === "") continue;
+      this.kept.push(line);
+      if (this.kept.length > this.max) this.kept.shift();
+    }
+    done();
+  }
+
+  /** The kept lines, oldest first. */
+  lines(): string[] {
+    return [...this.kept];
+  }
+
+  override toString(): string {
+    return this.kept.slice(-60).join("\n");
+  }
+}
+
+export interface IrcBridgeFiles {
+  /** The bridge config file. */
+  configPath: string;
+  registrationPath: string;
+}
+
+/**
+ * Writes a bridge config for the IRC example adapter and its registration into `dir`. The
+ * adapter module is the example's source (`../src/adapter.ts`), loaded through tsx.
+ */
+export async function writeIrcBridgeFiles(
+  dir: string,
+  opts: {
+    homeserverUrl: string;
+    domain: string;
+    appservicePort: number;
+    registration: object;
+    adapterConfig: Record<string, unknown>;
+  },
+): Promise<IrcBridgeFiles> {
+  const registrationPath = join(dir, "registration.yaml");
+  const configPath = join(dir, "config.yaml");
+  await writeFile(registrationPath, dump(opts.registration), { mode: 0o600 });
+  const config = {
+    homeserver: { url: opts.homeserverUrl, domain: opts.domain },
+    appservice: { registration: "registration.yaml", host: "127.0.0.1", port: opts.appservicePort },
+    store: "sqlite://irc.db",
+    bridge: { ghosts: "irc_{id}", portals: "irc_{id}", botDisplayName: "IRC bridge bot" },
+    adapter: {
+      module: join(import.meta.dirname, "..", "src", "adapter.ts"),
+      config: opts.adapterConfig,
+    },
+    logging: { level: "info" },
+    // Fail fast in tests: a request the homeserver refuses is retried a few times, not for a minute.
+    client: { retryAttempts: 3, maxBackoffMs: 1000 },
+  };
+  await writeFile(configPath, dump(config), { mode: 0o600 });
+  return { configPath, registrationPath };
+}
+
+/**
+ * A GET on the bridge's appservice API with the hs_token, as the homeserver would send it.
+ * Resolves with the status and the parsed JSON body.
+ */
+export async function appserviceGet(
+  port: number,
+  hsToken: string,
+  path: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    headers: { Authorization: `Bearer ${hsToken}` },
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new Error(`appservice GET ${path} answered ${res.status} with a body that is not JSON: ${text}`);
+  }
+  return { status: res.status, body };
+}
