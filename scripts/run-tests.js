@@ -51,7 +51,9 @@ if (missing.length > 0) {
 }
 
 const extra = (process.env.BRIDGEKIT_TEST_ARGS ?? "").split(" ").filter(Boolean);
-const result = spawnSync(process.execPath, ["--import", "tsx", "--test", ...extra, ...files], {
+// A hung test fails after this long instead of holding CI until its limit.
+const timeout = extra.some((a) => a.startsWith("--test-timeout")) ? [] : ["--test-timeout=300000"];
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", ...timeout, ...extra, ...files], {
   cwd: root,
   stdio: "inherit",
 });
