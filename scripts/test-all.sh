@@ -19,4 +19,4 @@ echo "== build (dist/ for the bin and create-bridge tests)"
 npm run build --silent
 
 # One runner for every suite, so the run ends with one summary of all tests.
-exec node scripts/run-tests.js "$@" ${BRIDGEKIT_SUITES:-unit http store e2e examples e2e-examples reliability create-bridge}
+exec node scripts/run-tests.js ${BRIDGEKIT_SUITES:-unit http store e2e examples e2e-examples reliability create-bridge}
