@@ -1,0 +1,47 @@
+import type { BridgeConfig } from "../../src/config/types.js";
+import { generateRegistration, type Registration } from "../../src/registration/index.js";
+import { BENCH_DOMAIN } from "./transactions.js";
+
+/** A fresh registration for a benchmark bridge (bot @benchbot, ghosts and portals `bench_{id}`). */
+export function benchRegistration(url: string, domain = BENCH_DOMAIN): Registration {
+  return generateRegistration({
+    id: "bench",
+    url,
+    domain,
+    senderLocalpart: "benchbot",
+    ghosts: "bench_{id}",
+    portals: "bench_{id}",
+  });
+}
+
+/**
+ * A Bridge config with the values of config.example.yaml (roomConcurrency 32, journal
+ * retention 10 000, client concurrency 16), logging silent, metrics off.
+ */
+export function benchConfig(o: {
+  hsUrl: string;
+  domain?: string;
+  port?: number;
+  store: string;
+}): BridgeConfig {
+  return {
+    homeserver: { url: o.hsUrl, domain: o.domain ?? BENCH_DOMAIN },
+    appservice: {
+      registration: "/unused",
+      host: "127.0.0.1",
+      port: o.port ?? 0,
+      maxBodyBytes: 16 * 1024 * 1024,
+      handlerTimeoutMs: 30_000,
+      roomConcurrency: 32,
+      journalRetention: 10_000,
+    },
+    store: o.store,
+    bridge: { ghosts: "bench_{id}", portals: "bench_{id}", unsupportedNotice: true },
+    adapter: { module: "unused", config: {} },
+    logging: { level: "silent" },
+    metrics: { enabled: false, host: "127.0.0.1" },
+    client: { concurrency: 16, retryAttempts: 8, maxBackoffMs: 60_000, requestTimeoutMs: 30_000 },
+    configDir: process.cwd(),
+    warnings: [],
+  };
+}
