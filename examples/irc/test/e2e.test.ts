@@ -43,6 +43,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
   let registration: Registration;
   let appservicePort: number;
   let dir: string;
+  let configPath: string;
   const logs = new LogTail();
   const irc: RawIrcClient[] = [];
   let carol: RawIrcClient;
@@ -60,6 +61,16 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
         `\n--- synapse ---\n${synapse?.logTail(30) ?? "(not started)"}`;
       throw e;
     }
+  };
+
+  /** Starts the bridge from its config file, as `bridgekit start` does. */
+  const startBridge = async () => {
+    bridge = await Bridge.fromConfigFile(
+      configPath,
+      {},
+      createLogger({ level: "info", name: "bridgekit" }, logs),
+    );
+    await bridge.start();
   };
 
   before(async () => {
@@ -82,7 +93,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
       portals: "irc_{id}",
     });
     synapse = await startSynapse({ registrations: [registration], serverName: DOMAIN });
-    const files = await writeIrcBridgeFiles(dir, {
+    ({ configPath } = await writeIrcBridgeFiles(dir, {
       homeserverUrl: synapse.url,
       domain: DOMAIN,
       appservicePort,
@@ -97,12 +108,8 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
         reconnectMaxDelayMs: 1000,
         timeoutMs: 10_000,
       },
-    });
-    const log = createLogger({ level: "info", name: "bridgekit" }, logs);
-    await explain(async () => {
-      bridge = await Bridge.fromConfigFile(files.configPath, {}, log);
-      await bridge.start();
-    });
+    }));
+    await explain(startBridge);
     assert.equal(bridge?.listeningPort, appservicePort);
 
     const user = await synapse.registerUser("dana");
@@ -280,6 +287,42 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
       assert.deepEqual([...senders].sort(), [dana.userId, ghost("carol")].sort());
       const topics = timeline.filter((e) => e.type === "m.room.topic").map((e) => e.content.topic);
       assert.deepEqual(topics, ["Welcome to the lobby", "Topic set on IRC"]);
+    }));
+
+  it("after a restart the bridge rejoins the channel and delivers what Matrix sent meanwhile", () =>
+    explain(async () => {
+      const botJoins = () => carol.lines.filter((l) => l.command === "JOIN" && l.nick === BOT_NICK).length;
+      const joinsBefore = botJoins();
+      await bridge!.stop();
+      await carol.waitFor((l) => l.command === "QUIT" && l.nick === BOT_NICK);
+      // Synapse cannot deliver this now; it keeps the transaction and retries it.
+      await dana.send(roomId, "sent while the bridge was down");
+      await startBridge();
+      // The channel joined on demand is remembered (in the store) and rejoined at start.
+      await carol.waitFor(() => botJoins() > joinsBefore);
+      const late = await carol.waitFor(
+        (l) => fromBot("PRIVMSG")(l) && l.params[1] === "<Dana Matrix> sent while the bridge was down",
+        45_000,
+      );
+      assert.ok(late);
+      carol.send(`PRIVMSG ${CHANNEL} :after the restart`);
+      const event = await dana.waitForEvent(
+        roomId,
+        (e) => e.type === "m.room.message" && e.content.body === "after the restart",
+        "IRC line after the restart",
+      );
+      assert.equal(event.sender, ghost("carol"));
+      // The same portal: the alias still points at the room, and no second room was made.
+      const resolved = await dana.request<{ room_id: string }>(
+        "GET",
+        `/_matrix/client/v3/directory/room/${encodeURIComponent(ALIAS)}`,
+      );
+      assert.equal(resolved.room_id, roomId);
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      const relayed = carol.lines.filter(
+        (l) => fromBot("PRIVMSG")(l) && l.params[1] === "<Dana Matrix> sent while the bridge was down",
+      );
+      assert.equal(relayed.length, 1, "the message sent during the downtime reached IRC more than once");
     }));
 
   it("the bridge logged no errors", () => {
