@@ -2,6 +2,8 @@ import { AdapterLoadError } from "../adapter/load-adapter.js";
 import { ValidationError } from "../common/validation-error.js";
 import { UsageError, type Command } from "./command.js";
 import { generateRegistrationCommand } from "./generate-registration.js";
+import { pingCommand } from "./ping.js";
+import { startCommand } from "./start.js";
 import { validateCommand } from "./validate.js";
 
 /**
@@ -11,6 +13,8 @@ import { validateCommand } from "./validate.js";
 const commands: Record<string, Command> = {
   "generate-registration": generateRegistrationCommand,
   validate: validateCommand,
+  start: startCommand,
+  ping: pingCommand,
 };
 
 function help(): string {
