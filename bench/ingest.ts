@@ -89,7 +89,7 @@ function startServer(system: System, hsToken: string, registration: unknown, ext
 
 export async function ingest(o: BenchOptions): Promise<BenchOutcome> {
   const reps = o.quick ? 2 : 3;
-  const durationMs = o.quick ? 700 : 3000;
+  const durationMs = o.quick ? 700 : 2500;
   const warmupMs = o.quick ? 300 : 1000;
   const registration = benchRegistration("http://127.0.0.1:1");
   const hsToken = registration.hs_token;

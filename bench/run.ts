@@ -5,10 +5,14 @@
  * Benchmarks are never part of `npm test`.
  */
 import { ingest } from "./ingest.js";
+import { memory } from "./memory.js";
+import { outbound } from "./outbound.js";
 import type { BenchOptions, BenchOutcome } from "./lib/options.js";
 
 const BENCHMARKS: Record<string, (o: BenchOptions) => Promise<BenchOutcome>> = {
   ingest,
+  outbound,
+  memory,
 };
 
 const args = process.argv.slice(2);
