@@ -7,12 +7,14 @@
 import { ingest } from "./ingest.js";
 import { memory } from "./memory.js";
 import { outbound } from "./outbound.js";
+import { startup } from "./startup.js";
 import type { BenchOptions, BenchOutcome } from "./lib/options.js";
 
 const BENCHMARKS: Record<string, (o: BenchOptions) => Promise<BenchOutcome>> = {
   ingest,
   outbound,
   memory,
+  startup,
 };
 
 const args = process.argv.slice(2);
