@@ -62,8 +62,8 @@ export interface StartBridgeProcessOptions {
    * then stops the bridge once (the demo). Default false.
    */
   ownProcessGroup?: boolean;
-  /** Also copy the child's stdout and stderr to this process's (the demo). Default false. */
-  echo?: boolean;
+  /** Also copy the child's stdout and stderr here, e.g. a log file (the demo). */
+  copyTo?: NodeJS.WritableStream;
 }
 
 /** Most lines kept per stream; older ones are dropped (a bound, far above what a test writes). */
@@ -100,7 +100,7 @@ export async function startBridgeProcess(
   child.stdout.setEncoding("utf8");
   child.stderr.setEncoding("utf8");
   child.stdout.on("data", (chunk: string) => {
-    if (opts.echo) process.stdout.write(chunk);
+    opts.copyTo?.write(chunk);
     const lines = (partial + chunk).split("\n");
     partial = lines.pop()!;
     out.push(...lines);
@@ -117,7 +117,7 @@ export async function startBridgeProcess(
     notify();
   });
   child.stderr.on("data", (chunk: string) => {
-    if (opts.echo) process.stderr.write(chunk);
+    opts.copyTo?.write(chunk);
     err.push(chunk);
     if (err.length > MAX_LINES) err.splice(0, err.length - MAX_LINES);
   });
