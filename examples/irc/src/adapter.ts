@@ -69,12 +69,17 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   private readonly inbound = new PQueue({ concurrency: 1 });
   private paused = false;
   private readonly fixedIds: Set<string>;
+  /** Resolves once start() has finished (connected, channels joined); never rejects. */
+  private readonly started: Promise<void>;
+  private markStarted: () => void = () => {};
+  private isStarted = false;
 
   constructor(
     readonly config: ResolvedIrcConfig,
     private readonly log: Logger,
   ) {
     this.fixedIds = new Set(config.channels.map(channelToId));
+    this.started = new Promise((resolve) => (this.markStarted = resolve));
   }
 
   // -- lifecycle ------------------------------------------------------------------------------
@@ -126,6 +131,8 @@ export class IrcAdapter implements RemoteNetworkAdapter {
         );
       }
     }
+    this.isStarted = true;
+    this.markStarted();
   }
 
   /** Joins the configured channels, makes their portals and joins their members' ghosts. */
@@ -153,6 +160,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   async queryRoom(remoteId: string): Promise<PortalSpec | null> {
     if (!isValidRoomId(remoteId)) return null;
+    await this.untilStarted();
     const known = this.channels.get(remoteId);
     if (known?.joined) {
       known.relay = true;
@@ -175,6 +183,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   async queryUser(remoteId: string): Promise<RemoteProfile | null> {
     if (!isValidUserId(remoteId)) return null;
+    await this.untilStarted();
     const found = await this.connection().whois(remoteId);
     return found ? { displayName: found.nick } : null;
   }
@@ -390,6 +399,22 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   // -- helpers --------------------------------------------------------------------------------
 
+  /**
+   * Waits until start() has finished, at most `timeoutMs`. The homeserver may push events and
+   * queries as soon as the bridge listens, which is before the adapter has connected; they wait
+   * here instead of failing. After the wait, connection() throws if the start did not finish.
+   */
+  private async untilStarted(): Promise<void> {
+    if (this.isStarted) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.timeoutMs)));
+    try {
+      await Promise.race([this.started, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private connection(): IrcConnection {
     if (!this.conn) throw new Error("the IRC adapter is not started");
     return this.conn;
@@ -447,6 +472,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   /** The channel of a portal, joining it first if the bot is not in it (e.g. after a restart). */
   private async ensureJoined(portal: Portal): Promise<ChannelState> {
+    await this.untilStarted();
     const state = this.channels.get(portal.remoteId);
     if (state?.joined) {
       state.relay = true;
