@@ -1,9 +1,8 @@
 /**
  * Support for the IRC bridge's end-to-end test (e2e.test.ts): a Matrix user that speaks the
- * client-server API with plain fetch, the bridge's config and registration files, a bounded
- * log capture, and calls to the bridge's appservice API as the homeserver would make them.
+ * client-server API with plain fetch, the bridge's config and registration files, and calls to
+ * the bridge's appservice API as the homeserver would make them.
  */
-import { Writable } from "node:stream";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { dump } from "js-yaml";
@@ -155,36 +154,6 @@ export class MatrixUser {
           .join("\n  ")}`,
       timeoutMs,
     );
-  }
-}
-
-/** Keeps the last `max` lines written to it (the bridge's JSON log), for failure messages. */
-export class LogTail extends Writable {
-  private readonly kept: string[] = [];
-  private partial = "";
-
-  constructor(private readonly max = 200) {
-    super();
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    const lines = (this.partial + chunk.toString("utf8")).split("\n");
-    this.partial = lines.pop() ?? "";
-    for (const line of lines) {
-      if (line === "") continue;
-      this.kept.push(line);
-      if (this.kept.length > this.max) this.kept.shift();
-    }
-    done();
-  }
-
-  /** The kept lines, oldest first. */
-  lines(): string[] {
-    return [...this.kept];
-  }
-
-  override toString(): string {
-    return this.kept.slice(-60).join("\n");
   }
 }
 

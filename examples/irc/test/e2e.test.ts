@@ -3,8 +3,9 @@
  * (config file -> Bridge -> IRC adapter) in between. A raw-socket IRC client plays the IRC
  * user; a Matrix user registered on Synapse speaks the client-server API with plain fetch.
  *
- * The bridge runs in-process through `Bridge.fromConfigFile`, the code path `bridgekit start`
- * takes. Needs root, the provisioned Synapse root (`bash scripts/synapse/provision.sh`) and
+ * The bridge is the real `bridgekit start --config <file>` in a child process
+ * (test/e2e/support/bridge-process.ts), stopped with SIGTERM and started again for the restart
+ * test. Needs root, the provisioned Synapse root (`bash scripts/synapse/provision.sh`) and
  * ngircd (installed if missing); fails, never skips, when any of them is unavailable.
  */
 import { after, before, describe, it } from "node:test";
@@ -12,17 +13,16 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  Bridge,
-  createLogger,
-  generateRegistration,
-  type MatrixEvent,
-  type Registration,
-} from "matrix-bridgekit";
+import { generateRegistration, type MatrixEvent, type Registration } from "matrix-bridgekit";
 import { freePort, startSynapse, type SynapseInstance } from "../../../test/e2e/support/synapse.js";
 import { Ngircd } from "./ngircd.js";
 import { RawIrcClient, type IrcLine } from "./raw-client.js";
-import { appserviceGet, LogTail, MatrixUser, writeIrcBridgeFiles } from "./e2e-support.js";
+import { appserviceGet, MatrixUser, writeIrcBridgeFiles } from "./e2e-support.js";
+import {
+  startBridgeProcess,
+  type BridgeProcess,
+  type LogLine,
+} from "../../../test/e2e/support/bridge-process.js";
 
 const DOMAIN = "localhost";
 const BOT_NICK = "MatrixBridge";
@@ -39,12 +39,14 @@ const fromBot = (command: string) => (l: IrcLine) =>
 describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
   let ngircd: Ngircd | undefined;
   let synapse: SynapseInstance | undefined;
-  let bridge: Bridge | undefined;
+  let bridge: BridgeProcess | undefined;
+  /** The log lines of bridge processes that have exited (a restart starts a new one). */
+  const earlierLogs: LogLine[] = [];
+  const allLogs = (): LogLine[] => [...earlierLogs, ...(bridge?.logs() ?? [])];
   let registration: Registration;
   let appservicePort: number;
   let dir: string;
   let configPath: string;
-  const logs = new LogTail();
   const irc: RawIrcClient[] = [];
   let carol: RawIrcClient;
   let dana: MatrixUser;
@@ -57,7 +59,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       e.message +=
-        `\n--- bridge log (last lines) ---\n${logs.toString()}` +
+        `\n--- bridge (last output) ---\n${bridge?.stderr().slice(-3000) ?? ""}\n${bridge?.stdout().slice(-6000) ?? "(not started)"}` +
         `\n--- synapse ---\n${synapse?.logTail(30) ?? "(not started)"}`;
       throw e;
     }
@@ -65,12 +67,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
 
   /** Starts the bridge from its config file, as `bridgekit start` does. */
   const startBridge = async () => {
-    bridge = await Bridge.fromConfigFile(
-      configPath,
-      {},
-      createLogger({ level: "info", name: "bridgekit" }, logs),
-    );
-    await bridge.start();
+    bridge = await startBridgeProcess(configPath);
   };
 
   before(async () => {
@@ -110,7 +107,8 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
       },
     }));
     await explain(startBridge);
-    assert.equal(bridge?.listeningPort, appservicePort);
+    const listening = allLogs().find((l) => l.msg === "application service listening");
+    assert.equal(listening?.port, appservicePort);
 
     const user = await synapse.registerUser("dana");
     dana = new MatrixUser(synapse.url, user.userId, user.accessToken);
@@ -293,7 +291,9 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
     explain(async () => {
       const botJoins = () => carol.lines.filter((l) => l.command === "JOIN" && l.nick === BOT_NICK).length;
       const joinsBefore = botJoins();
-      await bridge!.stop();
+      const status = await bridge!.stop();
+      assert.deepEqual(status, { code: 0, signal: null }, "bridgekit start did not stop cleanly");
+      earlierLogs.push(...bridge!.logs());
       await carol.waitFor((l) => l.command === "QUIT" && l.nick === BOT_NICK);
       // Synapse cannot deliver this now; it keeps the transaction and retries it.
       await dana.send(roomId, "sent while the bridge was down");
@@ -326,9 +326,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
     }));
 
   it("the bridge logged no errors", () => {
-    const errors = logs
-      .lines()
-      .map((l) => JSON.parse(l) as { level?: number; msg?: string; err?: { message?: string } })
+    const errors = (allLogs() as Array<{ level?: number; msg?: string; err?: { message?: string } }>)
       .filter((l) => (l.level ?? 0) >= 50)
       // Known core bug (src/appservice/routes.ts): Synapse pings with {"transaction_id": null}
       // when the bridge gives no id, and the appservice answers that with 400, so the start-up
