@@ -24,7 +24,7 @@ import {
   type SendOptions,
 } from "matrix-bridgekit";
 import { resolveXmppConfig, type ResolvedXmppConfig, type XmppConfig } from "./config.js";
-import { XmppConnection } from "./xmpp-connection.js";
+import { NotConnectedError, XmppConnection } from "./xmpp-connection.js";
 import { isValidNick, isValidRoomId, normalizeRoomId, roomJid } from "./xmpp-ids.js";
 import { roomFromUri, userFromUri } from "./xmpp-uri.js";
 import {
@@ -110,6 +110,11 @@ export class XmppAdapter implements RemoteNetworkAdapter {
   private readonly inbound = new PQueue({ concurrency: 1 });
   private paused = false;
   private stopping = false;
+  /**
+   * Handlers waiting for the session to be online (see waitOnline); each leaves the set when it
+   * settles, within timeoutMs, so the set holds at most the handlers in flight.
+   */
+  private readonly onlineWaiters = new Set<() => void>();
 
   constructor(
     readonly config: ResolvedXmppConfig,
@@ -141,9 +146,15 @@ export class XmppAdapter implements RemoteNetworkAdapter {
     this.conn = conn;
     conn.on("stanza", (el) => this.onStanza(el));
     conn.on("disconnected", () => this.onDisconnected());
-    await conn.start();
+    try {
+      await conn.start();
+    } finally {
+      // Online: waiting handlers go on. Failed: they fail now rather than at their timeout.
+      this.notifyOnlineWaiters();
+    }
     // From now on every reconnect rejoins the rooms we were in.
     conn.on("online", ({ reconnected }) => {
+      this.notifyOnlineWaiters();
       if (reconnected) void this.rejoinAll();
     });
 
@@ -176,6 +187,7 @@ export class XmppAdapter implements RemoteNetworkAdapter {
   /** Leaves every room and closes the session. Never throws. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.notifyOnlineWaiters();
     const conn = this.conn;
     if (conn?.online) {
       for (const state of this.rooms.values()) {
@@ -210,9 +222,10 @@ export class XmppAdapter implements RemoteNetworkAdapter {
     const known = this.rooms.get(remoteId);
     if (known?.joined) return this.specOf(known);
     const jid = roomJid(remoteId, this.config.mucDomain);
+    const conn = await this.waitOnline();
     let name: string;
     try {
-      name = roomNameFromDisco(await this.connection().request(discoInfoIq(jid)), remoteId);
+      name = roomNameFromDisco(await conn.request(discoInfoIq(jid)), remoteId);
     } catch (err) {
       const e = err as { name?: string; condition?: string };
       if (e.name === "StanzaError") {
@@ -610,8 +623,13 @@ export class XmppAdapter implements RemoteNetworkAdapter {
     }
   }
 
-  /** The room of a portal, joining it first if we are not in it (e.g. after a restart). */
+  /**
+   * The room of a portal, joining it first if we are not in it (e.g. after a restart). Waits
+   * (up to timeoutMs) for the session to be online: the homeserver may deliver events while
+   * the bridge is still logging in, or while it reconnects.
+   */
   private async ensureJoined(portal: Portal): Promise<RoomState> {
+    await this.waitOnline();
     const state = this.rooms.get(portal.remoteId);
     if (state?.joined) {
       state.relay = true;
@@ -625,6 +643,51 @@ export class XmppAdapter implements RemoteNetworkAdapter {
   }
 
   // -- helpers --------------------------------------------------------------------------------
+
+  /**
+   * Resolves with the connection once the session is online: at once if it is, else when it
+   * comes online (start() logging in, or a reconnect). Rejects with NotConnectedError after
+   * timeoutMs, when the login failed, or when the adapter is stopping.
+   */
+  private waitOnline(): Promise<XmppConnection> {
+    const { service, timeoutMs } = this.config;
+    return new Promise((resolve, reject) => {
+      const settle = (): boolean => {
+        const conn = this.conn;
+        if (this.stopping) {
+          reject(
+            new NotConnectedError(`not connected to the XMPP server at ${service}: the adapter is stopping`),
+          );
+        } else if (conn?.online) {
+          resolve(conn);
+        } else if (conn?.closed) {
+          reject(
+            new NotConnectedError(`not connected to the XMPP server at ${service}: the session is closed`),
+          );
+        } else {
+          return false;
+        }
+        return true;
+      };
+      if (settle()) return;
+      const check = () => {
+        if (!settle()) return;
+        clearTimeout(timer);
+        this.onlineWaiters.delete(check);
+      };
+      const timer = setTimeout(() => {
+        this.onlineWaiters.delete(check);
+        reject(
+          new NotConnectedError(`not connected to the XMPP server at ${service} within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      this.onlineWaiters.add(check);
+    });
+  }
+
+  private notifyOnlineWaiters(): void {
+    for (const check of [...this.onlineWaiters]) check();
+  }
 
   private connection(): XmppConnection {
     if (!this.conn) throw new Error("the XMPP adapter is not started");

@@ -96,6 +96,11 @@ export class XmppConnection extends EventEmitter<ConnectionEvents> {
     return this.xmpp.status === "online" && !this.stopped;
   }
 
+  /** True once start() failed or stop() was called: this session will never be online again. */
+  get closed(): boolean {
+    return this.stopped;
+  }
+
   /**
    * Connects and logs in; resolves once online. Rejects within `timeoutMs` with an error
    * naming the service and the cause (unreachable, refused login, no encryption), and then

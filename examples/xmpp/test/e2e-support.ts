@@ -236,3 +236,42 @@ export async function appserviceGet(
   }
   return { status: res.status, body };
 }
+
+/**
+ * Pushes one transaction to the bridge's appservice API with the hs_token, as the homeserver
+ * does. Resolves with the status and the body's text.
+ */
+export async function appservicePushTransaction(
+  port: number,
+  hsToken: string,
+  txnId: string,
+  events: object[],
+): Promise<{ status: number; text: string }> {
+  const res = await fetch(
+    `http://127.0.0.1:${port}/_matrix/app/v1/transactions/${encodeURIComponent(txnId)}`,
+    {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${hsToken}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ events }),
+      signal: AbortSignal.timeout(60_000),
+    },
+  );
+  return { status: res.status, text: await res.text() };
+}
+
+/** Resolves once something accepts TCP-level HTTP on `port` (any answer from /health). */
+export async function waitForListener(port: number, timeoutMs = 30_000): Promise<void> {
+  await poll(
+    async () => {
+      try {
+        await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
+        return true;
+      } catch {
+        return undefined;
+      }
+    },
+    () => `nothing listens on 127.0.0.1:${port}`,
+    timeoutMs,
+    50,
+  );
+}

@@ -21,6 +21,8 @@ import { DOMAIN as XMPP_DOMAIN, MUC_DOMAIN, Prosody } from "./prosody.js";
 import { RemoteUser } from "./remote-user.js";
 import {
   appserviceGet,
+  appservicePushTransaction,
+  waitForListener,
   ClientApiError,
   describeEvent,
   MatrixUser,
@@ -54,6 +56,9 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
   let prosody: Prosody | undefined;
   let synapse: SynapseInstance | undefined;
   let bridge: BridgeProcess | undefined;
+  /** Every bridge process this run started, oldest first (the restart test starts a second one). */
+  const processes: BridgeProcess[] = [];
+  let configPath: string;
   let registration: Registration;
   let appservicePort: number;
   let dir: string | undefined;
@@ -77,6 +82,12 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
         `\n--- synapse ---\n${synapse?.logTail(30) ?? "(not started)"}`;
       throw e;
     }
+  };
+
+  /** Runs `bridgekit start --config <configPath>` and waits for "bridge started". */
+  const startBridge = async (waitForStart = true) => {
+    bridge = await startBridgeProcess(configPath, { waitForStart });
+    processes.push(bridge);
   };
 
   before(() =>
@@ -104,7 +115,7 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
         portals: "xmpp_{id}",
       });
       synapse = await startSynapse({ registrations: [registration], serverName: SERVER });
-      const files = await writeXmppBridgeFiles(dir, {
+      ({ configPath } = await writeXmppBridgeFiles(dir, {
         homeserverUrl: synapse.url,
         domain: SERVER,
         appservicePort,
@@ -117,12 +128,12 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
           mucDomain: MUC_DOMAIN,
           nick: BRIDGE_NICK,
           rooms: [],
-          timeoutMs: 10_000,
+          timeoutMs: 20_000,
           reconnectDelayMs: 100,
           reconnectMaxDelayMs: 1000,
         },
-      });
-      bridge = await startBridgeProcess(files.configPath);
+      }));
+      await startBridge();
 
       const user = await synapse.registerUser("dana");
       dana = new MatrixUser(synapse.url, user.userId, user.accessToken);
@@ -354,10 +365,90 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
       assert.deepEqual(topics, ["Welcome to the lobby", "Subject set on XMPP", "Topic set on Matrix"]);
     }));
 
+  it("after a restart the bridge rejoins the room and delivers what Matrix sent meanwhile", () =>
+    explain(async () => {
+      const bridgePresences = (available: boolean) =>
+        alice.stanzas.filter(
+          (el) =>
+            el.is("presence") &&
+            el.attrs.from === `${ROOM_JID}/${BRIDGE_NICK}` &&
+            (el.attrs.type === "unavailable") === !available,
+        ).length;
+      const joinsBefore = bridgePresences(true);
+      assert.deepEqual(await bridge!.stop(), { code: 0, signal: null }, "the bridge's exit on SIGTERM");
+      // A clean stop leaves the room.
+      await alice.waitFor(() => bridgePresences(false) > 0, "the bridge leaving the room");
+      // Synapse cannot deliver this now; it keeps the transaction and retries it.
+      await dana.send(roomId, "sent while the bridge was down");
+      await startBridge(false);
+      // An event pushed while the bridge is still logging in to XMPP waits for the session (it
+      // is not failed with a 500, which the homeserver would retry only after a backoff).
+      await waitForListener(appservicePort);
+      assert.equal(
+        bridge!.logs().find((l) => l.msg === "bridge started"),
+        undefined,
+        "the bridge had started before the test could push an event during its start-up",
+      );
+      const pushed = await appservicePushTransaction(appservicePort, registration.hs_token, "e2e-startup-1", [
+        {
+          event_id: `$e2e-startup-${process.pid}`,
+          type: "m.room.message",
+          room_id: roomId,
+          sender: dana.userId,
+          origin_server_ts: Date.now(),
+          content: { msgtype: "m.text", body: "pushed while the bridge was starting" },
+        },
+      ]);
+      assert.equal(pushed.status, 200, pushed.text);
+      await bridge!.waitForLog((l) => l.msg === "bridge started", 60_000);
+      await alice.waitForMessage(
+        ROOM,
+        (body) => body === "<Dana Matrix> pushed while the bridge was starting",
+      );
+      // The room joined on demand is remembered (in the store) and rejoined at start.
+      await alice.waitFor(() => bridgePresences(true) > joinsBefore, "the bridge rejoining the room");
+      await alice.waitForMessage(
+        ROOM,
+        (body) => body === "<Dana Matrix> sent while the bridge was down",
+        45_000,
+      );
+      await alice.say(ROOM, "after the restart");
+      const event = await dana.waitForEvent(
+        roomId,
+        (e) => isMessage(e) && bodyOf(e) === "after the restart",
+        "XMPP message after the restart",
+      );
+      assert.equal(event.sender, ghost("alice"));
+      // The same portal: the alias still points at the room, Alice's ghost never left it.
+      const resolved = await dana.request<{ room_id: string }>(
+        "GET",
+        `/_matrix/client/v3/directory/room/${encodeURIComponent(ALIAS)}`,
+      );
+      assert.equal(resolved.room_id, roomId);
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      const relayed = alice.stanzas.filter(
+        (el) => fromBridge(el) && el.getChildText("body") === "<Dana Matrix> sent while the bridge was down",
+      );
+      assert.equal(relayed.length, 1, "the message sent during the downtime reached XMPP more than once");
+      const pushedRelayed = alice.stanzas.filter(
+        (el) =>
+          fromBridge(el) && el.getChildText("body") === "<Dana Matrix> pushed while the bridge was starting",
+      );
+      assert.equal(pushedRelayed.length, 1, "the event pushed during start-up reached XMPP more than once");
+      const timeline = await dana.timeline(roomId);
+      const aliceLeaves = timeline.filter(
+        (e) =>
+          e.type === "m.room.member" && e.state_key === ghost("alice") && e.content.membership !== "join",
+      );
+      assert.deepEqual(aliceLeaves.map(describeEvent), [], "alice's ghost left across the restart");
+      const afterRestart = timeline.filter((e) => isMessage(e) && bodyOf(e) === "after the restart");
+      assert.equal(afterRestart.length, 1);
+    }));
+
   it("the bridge logged no errors", () =>
     explain(async () => {
-      const errors = bridge!
-        .logs()
+      const errors = processes
+        .flatMap((p) => p.logs())
         .filter((l) => (l.level ?? 0) >= 50)
         // Known core bug (src/appservice/routes.ts): Synapse pings with {"transaction_id": null}
         // when the bridge gives no id, and the appservice answers that with 400, so the start-up
