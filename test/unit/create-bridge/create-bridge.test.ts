@@ -1,6 +1,6 @@
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp as mkdtempRaw, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
@@ -33,6 +33,17 @@ const FLAGS = [
   "^0.1.0",
 ];
 
+/** Temporary folders made by these tests, removed at the end. */
+const temps: string[] = [];
+async function mkdtemp(prefix: string): Promise<string> {
+  const dir = await mkdtempRaw(prefix);
+  temps.push(dir);
+  return dir;
+}
+after(async () => {
+  await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
 /** Runs main with captured output; `stdin` defaults to a closed, non-TTY stream. */
 async function runMain(argv: string[], opts: { cwd?: string; stdin?: Readable & { isTTY?: boolean } } = {}) {
   let stdout = "";
@@ -47,7 +58,7 @@ async function runMain(argv: string[], opts: { cwd?: string; stdin?: Readable & 
   return { code, stdout, stderr, cwd };
 }
 
-/** A fake terminal: a stream that says it is a TTY, fed `lines` one by one as prompts appear. */
+/** A fake terminal: a stream that says it is a TTY; tests write the answers into it. */
 function fakeTty(): PassThrough & { isTTY: boolean } {
   return Object.assign(new PassThrough(), { isTTY: true });
 }
