@@ -8,8 +8,9 @@
  * - remote -> Matrix (`sendTotal` > 0): sends messages 0..sendTotal-1 round-robin over the
  *   rooms through ctx.send, recording `S <i>` before the call and `A <i>` once it resolved
  *   (accepted: the framework promises delivery from then on). After a restart it resumes
- *   after the last accepted number, so a message is never offered twice; one offered but not
- *   seen accepted may or may not have been stored. `F` marks the end of the plan.
+ *   after the last number it offered, so a message is never offered twice (offering it again
+ *   could duplicate it for a reason that is not the framework's); one offered but not seen
+ *   accepted may or may not have been stored. `F` marks the end of the plan.
  */
 import type {
   BridgeContext,
@@ -85,11 +86,11 @@ export class RecordingAdapter implements RemoteNetworkAdapter {
     this.records.append(`D ${eventId}`);
   }
 
-  /** Where to resume: one after the last message seen accepted by an earlier process. */
+  /** Where to resume: one after the last message an earlier process offered. */
   private resumeAt(): number {
     let next = 0;
     for (const line of readRecords(this.o.recordPath)) {
-      if (line.startsWith("A ")) next = Math.max(next, Number(line.slice(2)) + 1);
+      if (line.startsWith("S ")) next = Math.max(next, Number(line.slice(2)) + 1);
     }
     return next;
   }
