@@ -165,6 +165,9 @@ export function createAppservice(options: AppserviceOptions): Appservice {
       );
       await processor.drain();
       await dispatcher.drain();
+      // Sockets that were busy above are idle keep-alives now; without this, close would wait
+      // for the peer's keep-alive timeout (Synapse keeps its connection open).
+      for (const server of servers) server.closeIdleConnections();
       await Promise.all(closed);
       servers.length = 0;
     },

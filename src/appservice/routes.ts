@@ -137,8 +137,12 @@ class Queries {
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       throw badJson("the body must be a JSON object");
     }
-    const raw = (body as Record<string, unknown>).transaction_id;
-    if (raw !== undefined && typeof raw !== "string") throw badJson("transaction_id: must be a string");
+    // Synapse sends `"transaction_id": null` when the bridge's own ping request carried none.
+    const given = (body as Record<string, unknown>).transaction_id;
+    if (given !== undefined && given !== null && typeof given !== "string") {
+      throw badJson("transaction_id: must be a string or null");
+    }
+    const raw = given ?? undefined;
     this.deps.logger.info({ transactionId: raw }, "pinged by the homeserver");
     const onPing = this.deps.handlers.onPing?.bind(this.deps.handlers);
     if (onPing) await this.call("onPing", (c) => onPing(raw, c));

@@ -62,6 +62,9 @@ export class Bridge {
   private readonly log: Logger;
   private started = false;
   private port: number | undefined;
+  /** Settles when adapter.start does; pushed events wait for it (see MatrixRouter). */
+  private readonly adapterStarted: Promise<void>;
+  private settleAdapterStart!: (err?: unknown) => void;
 
   /** Loads the config (with env overrides), registration, store and adapter module. */
   static async fromConfigFile(
@@ -85,6 +88,10 @@ export class Bridge {
     const { config, registration, adapter, store } = o;
     const domain = config.homeserver.domain;
     this.log = o.logger;
+    this.adapterStarted = new Promise<void>((resolve, reject) => {
+      this.settleAdapterStart = (err) => (err === undefined ? resolve() : reject(err as Error));
+    });
+    this.adapterStarted.catch(() => undefined); // observed by waiting events; never unhandled
     const matcher = new NamespaceMatcher(registration, domain);
     this.client = new HomeserverClient({
       homeserverUrl: config.homeserver.url,
@@ -94,7 +101,8 @@ export class Bridge {
       logger: this.log.child({ part: "client" }),
       concurrency: config.client.concurrency,
       requestTimeoutMs: config.client.requestTimeoutMs,
-      retry: { maxAttempts: config.client.retryAttempts, maxDelayMs: config.client.maxBackoffMs },
+      // The config counts retries; the client counts attempts (the first one included).
+      retry: { maxAttempts: config.client.retryAttempts + 1, maxDelayMs: config.client.maxBackoffMs },
       ...(o.fetch ? { fetch: o.fetch } : {}),
       ...(o.onRequest ? { onRequest: o.onRequest } : {}),
     });
@@ -155,6 +163,7 @@ export class Bridge {
       messages,
       log: this.log.child({ part: "router" }),
       unsupportedNotice: config.bridge.unsupportedNotice,
+      adapterReady: () => this.adapterStarted,
     });
     this.appservice = createAppservice({
       registration,
@@ -204,6 +213,7 @@ export class Bridge {
     }
     await this.checkHomeserverReachesUs();
     const bot = this.client.intent(this.client.botUserId);
+    await bot.ensureRegistered();
     if (config.bridge.botDisplayName !== undefined) {
       await bot.setDisplayName(config.bridge.botDisplayName).catch((err: unknown) => {
         this.log.warn({ err }, "could not set the bot's display name");
@@ -211,7 +221,18 @@ export class Bridge {
     }
     await this.actionWorker.start();
     await this.profileWorker.start();
-    await this.o.adapter.start(this.context);
+    try {
+      await this.o.adapter.start(this.context);
+    } catch (err) {
+      this.settleAdapterStart(new Error(`the ${this.o.adapter.name} adapter did not start`, { cause: err }));
+      await this.appservice.close();
+      await this.actionWorker.stop();
+      await this.profileWorker.stop();
+      throw new Error(`the ${this.o.adapter.name} adapter failed to start: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.settleAdapterStart();
     this.started = true;
     this.log.info({ adapter: this.o.adapter.name }, "bridge started");
   }
@@ -243,7 +264,7 @@ export class Bridge {
 
   private async checkHomeserverReachesUs(): Promise<void> {
     try {
-      const { duration_ms } = await this.client.ping();
+      const { duration_ms } = await this.client.ping(`bridgekit-start-${Date.now()}`);
       this.log.info({ durationMs: duration_ms }, "the homeserver reaches the bridge");
     } catch (err) {
       if (err instanceof MatrixError && (err.errcode === "M_UNRECOGNIZED" || err.status === 404)) {

@@ -6,7 +6,7 @@ import type { Logger } from "../common/logger.js";
 import { localpart, type EphemeralEvent, type MatrixEvent } from "../matrix/events.js";
 import type { NamespaceMatcher } from "../registration/namespaces.js";
 import type { MessageMap } from "../store/message-map.js";
-import type { HANDLER_FOR} from "./matrix-to-adapter.js";
+import type { HANDLER_FOR } from "./matrix-to-adapter.js";
 import { classifyEvent, relation, type Classified } from "./matrix-to-adapter.js";
 import type { Portals } from "./portals.js";
 
@@ -21,6 +21,11 @@ export interface MatrixRouterOptions {
   unsupportedNotice: boolean;
   /** How many display names to remember (room, user) -> name. */
   displayNameCacheSize?: number;
+  /**
+   * Resolves once the adapter has started (rejects if it failed to). Events wait for it, so a
+   * transaction pushed while the adapter is still connecting is not handed to it too early.
+   */
+  adapterReady?: () => Promise<void>;
 }
 
 /**
@@ -70,6 +75,7 @@ export class MatrixRouter {
   }
 
   private async dispatch(c: Exclude<Classified, { kind: "ignored" }>, portal: Portal, event: MatrixEvent) {
+    await this.o.adapterReady?.();
     const a = this.o.adapter;
     switch (c.kind) {
       case "message":
@@ -93,6 +99,7 @@ export class MatrixRouter {
 
   /** Typing and receipts: best effort, never retried, so failures are logged, not thrown. */
   async onEphemeral(events: EphemeralEvent[]): Promise<void> {
+    await this.o.adapterReady?.();
     for (const event of events) {
       if (event.room_id === undefined) continue;
       try {

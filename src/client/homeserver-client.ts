@@ -65,6 +65,8 @@ interface CallOptions {
   raw?: boolean;
   /** Per-call cap on the response size (default: the client's maxResponseBytes). */
   maxBytes?: number;
+  /** Attempts for this call (default: the retry policy's maxAttempts). */
+  attempts?: number;
 }
 
 interface RawAnswer {
@@ -184,10 +186,15 @@ export class HomeserverClient {
     return this.call("GET", "/_matrix/client/versions");
   }
 
-  /** Asks the homeserver to ping this application service (`POST /_matrix/client/v1/appservice/{id}/ping`). */
+  /**
+   * Asks the homeserver to ping this application service (`POST /_matrix/client/v1/appservice/{id}/ping`).
+   * One attempt, no retries: a 502/504 answer says the homeserver cannot reach the bridge, which
+   * retrying the same second does not change.
+   */
   ping(transactionId?: string): Promise<{ duration_ms: number }> {
     return this.call("POST", `/_matrix/client/v1/appservice/${enc(this.registrationId)}/ping`, {
       json: transactionId === undefined ? {} : { transaction_id: transactionId },
+      attempts: 1,
     });
   }
 
@@ -560,7 +567,8 @@ export class HomeserverClient {
       body = JSON.stringify(opts.json);
     }
     const limit = opts.maxBytes ?? this.maxResponseBytes;
-    const policy = this.retryPolicy;
+    const policy =
+      opts.attempts === undefined ? this.retryPolicy : { ...this.retryPolicy, maxAttempts: opts.attempts };
 
     for (let attempt = 1; ; attempt++) {
       if (this.closing.signal.aborted) throw new Error(`${request}: the homeserver client is closed`);

@@ -29,17 +29,21 @@ export class Intent {
     private readonly state: IntentState,
   ) {}
 
-  /** True for the bridge bot (which the homeserver creates itself; it is never registered). */
+  /** True for the bridge bot (the registration's sender_localpart). */
   get isBot(): boolean {
     return this.userId === this.client.botUserId;
   }
 
-  /** Registers the user unless the store says it already exists. No HTTP call the second time. */
+  /**
+   * Registers the user unless the store says it already exists. No HTTP call the second time.
+   * The bot too: Synapse accepts the sender's messages without it, but has no user row for it
+   * until it is registered, and then fails profile changes with a 500.
+   */
   async ensureRegistered(): Promise<void> {
     if (await this.state.isRegistered(this.userId)) return;
     await this.once(`registered ${this.userId}`, async () => {
       if (await this.state.isRegistered(this.userId)) return;
-      if (!this.isBot) await this.client.register(this.userId);
+      await this.client.register(this.userId);
       await this.state.setRegistered(this.userId);
     });
   }

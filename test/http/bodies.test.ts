@@ -162,7 +162,7 @@ describe("transaction bodies", () => {
     await close();
   });
 
-  it("POST /ping accepts {}, {transaction_id} or an empty body; refuses a bad one", async () => {
+  it("POST /ping accepts {}, {transaction_id} (string or null) or an empty body; refuses a bad one", async () => {
     const pings: Array<string | undefined> = [];
     const h = new RecordingHandlers();
     const handlers = Object.assign(h, {
@@ -184,7 +184,9 @@ describe("transaction bodies", () => {
       (await request(cb).post("/_matrix/app/unstable/fi.mau.msc2659/ping").set(auth).send({})).status,
       200,
     );
-    assert.deepEqual(pings, ["abc", undefined, undefined]);
+    const nullId = await request(cb).post("/_matrix/app/v1/ping").set(auth).send({ transaction_id: null });
+    assert.equal(nullId.status, 200, "Synapse sends null when the ping request had no transaction id");
+    assert.deepEqual(pings, ["abc", undefined, undefined, undefined]);
     assert.match(log.text, /"transactionId":"abc"/);
     const bad = await request(cb).post("/_matrix/app/v1/ping").set(auth).send({ transaction_id: 5 });
     assert.equal(bad.status, 400);
