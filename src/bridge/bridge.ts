@@ -89,7 +89,7 @@ export class Bridge {
     const domain = config.homeserver.domain;
     this.log = o.logger;
     this.adapterStarted = new Promise<void>((resolve, reject) => {
-      this.settleAdapterStart = (err) => (err === undefined ? resolve() : reject(err as Error));
+      this.settleAdapterStart = (err) => (err === undefined ? resolve() : reject(err));
     });
     this.adapterStarted.catch(() => undefined); // observed by waiting events; never unhandled
     const matcher = new NamespaceMatcher(registration, domain);
