@@ -64,7 +64,7 @@ export class Bridge {
   private port: number | undefined;
   /** Settles when adapter.start does; pushed events wait for it (see MatrixRouter). */
   private readonly adapterStarted: Promise<void>;
-  private settleAdapterStart!: (err?: unknown) => void;
+  private settleAdapterStart!: (err?: Error) => void;
 
   /** Loads the config (with env overrides), registration, store and adapter module. */
   static async fromConfigFile(
