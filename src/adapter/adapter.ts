@@ -188,6 +188,8 @@ export interface RemoteNetworkAdapter {
   /**
    * Connect to the remote network and start sending into Matrix through `ctx`. Called once,
    * after the framework is listening and the homeserver answered. Reject to abort start-up.
+   * No Matrix event reaches the on* handlers before this resolves (they wait for it); the
+   * homeserver's queries (queryUser, queryRoom) may arrive meanwhile.
    */
   start(ctx: BridgeContext): Promise<void>;
   /** Disconnect. Called once on shutdown, after Matrix-side intake stopped. Must not throw. */
