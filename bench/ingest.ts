@@ -15,6 +15,7 @@ import type { BenchOptions, BenchOutcome } from "./lib/options.js";
 import { summariseProfile, type ProfileSummary } from "./lib/profile.js";
 import { machineFacts, textTable, writeResults } from "./lib/report.js";
 import { spawnChild, type Child } from "./lib/rpc.js";
+import { storeLatency, type StoreLatency } from "./lib/store-latency.js";
 import { median, ratio, round } from "./lib/stats.js";
 import type { LoadArgs, LoadResult } from "./load/ingest-load.js";
 
@@ -89,7 +90,7 @@ function startServer(system: System, hsToken: string, registration: unknown, ext
 
 export async function ingest(o: BenchOptions): Promise<BenchOutcome> {
   const reps = o.quick ? 2 : 3;
-  const durationMs = o.quick ? 700 : 2500;
+  const durationMs = o.quick ? 700 : 2000;
   const warmupMs = o.quick ? 300 : 1000;
   const registration = benchRegistration("http://127.0.0.1:1");
   const hsToken = registration.hs_token;
@@ -154,8 +155,15 @@ export async function ingest(o: BenchOptions): Promise<BenchOutcome> {
       `targets (>= 1.3x matrix-appservice, >= 0.8x floor) missed in ${missed.length} of ${durable.length} bridgekit rows`,
     );
   let profiles: Record<string, { summary: ProfileSummary; storeOpsPerEvent: Record<string, number> }> = {};
+  let latencies: StoreLatency[] = [];
   if (o.profile || (missed.length > 0 && !o.quick)) {
     profiles = await profileBridgekit(registration, durationMs);
+    latencies = await storeLatency(["sqlite", "sqlite-wal", "postgres", "redis"]);
+    notes.push(
+      `one store operation, sequential, median: ${latencies
+        .map((l) => `${l.backend} set ${round(l.setMs)} ms / get ${round(l.getMs)} ms`)
+        .join("; ")}`,
+    );
     for (const [backend, p] of Object.entries(profiles)) {
       const ops = Object.entries(p.storeOpsPerEvent)
         .map(([k, v]) => `${k} ${v}`)
@@ -185,6 +193,7 @@ export async function ingest(o: BenchOptions): Promise<BenchOutcome> {
     rows,
     ratios,
     profiles,
+    storeLatency: latencies,
   };
   const files = writeResults("ingest", data, {
     title: "Ingest: events acknowledged per second (median)",

@@ -5,7 +5,8 @@
  * given the same traffic. Each process runs with --expose-gc and is measured after a full GC.
  * The traffic stops at 1M events or at the time budget, whichever comes first: on a disk
  * where every sqlite commit is an fsync, bridgekit cannot push 1M events in the budget, and
- * the result says how many it did.
+ * the result says how many it did. BENCH_MEMORY_EVENTS and BENCH_MEMORY_BUDGET_S (seconds)
+ * override the target and the budget for a long run.
  */
 import { benchRegistration } from "./lib/bridge-config.js";
 import { freshBackend } from "./lib/backends.js";
@@ -80,8 +81,8 @@ async function push(
 export async function memory(o: BenchOptions): Promise<BenchOutcome> {
   const ghosts = o.quick ? 10_000 : 100_000;
   const portals = o.quick ? 1_000 : 10_000;
-  const targetEvents = o.quick ? 100_000 : 1_000_000;
-  const budgetMs = o.quick ? 10_000 : 90_000;
+  const targetEvents = envInt("BENCH_MEMORY_EVENTS") ?? (o.quick ? 100_000 : 1_000_000);
+  const budgetMs = (envInt("BENCH_MEMORY_BUDGET_S") ?? (o.quick ? 10 : 60)) * 1000;
   const chunkMs = o.quick ? 2_500 : 10_000;
   const registration = benchRegistration("http://127.0.0.1:1");
   const flags = { nodeFlags: ["--expose-gc"] };
@@ -185,4 +186,13 @@ export async function memory(o: BenchOptions): Promise<BenchOutcome> {
     ],
   });
   return { name: "memory", table, files, notes };
+}
+
+/** A positive integer from the environment, or undefined when unset; throws naming the variable otherwise. */
+function envInt(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
 }
