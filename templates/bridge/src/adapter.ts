@@ -16,6 +16,8 @@
  *
  * Contract reminders (see RemoteNetworkAdapter in matrix-bridgekit for the full text):
  * - Calls for one Matrix room never overlap; different rooms run in parallel.
+ * - The on* handlers are called only after start() resolved; the homeserver's queries
+ *   (queryUser, queryRoom) may arrive before it, so they must not need the connection.
  * - A Matrix-side handler that throws makes the homeserver retry the whole transaction, so
  *   throw only for failures worth retrying, and make handlers idempotent where you can.
  * - Everything sent through ctx (send, edit, redact, react, join, leave, setProfile,
