@@ -447,20 +447,7 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
 
   it("the bridge logged no errors", () =>
     explain(async () => {
-      const errors = processes
-        .flatMap((p) => p.logs())
-        .filter((l) => (l.level ?? 0) >= 50)
-        // Known core bug (src/appservice/routes.ts): Synapse pings with {"transaction_id": null}
-        // when the bridge gives no id, and the appservice answers that with 400, so the start-up
-        // reachability check logs this error although the homeserver does reach the bridge (every
-        // transaction above arrived). Only this exact error is tolerated.
-        .filter((l) => {
-          const err = l.err as { message?: string } | undefined;
-          return !(
-            l.msg?.startsWith("the homeserver cannot reach the bridge") === true &&
-            err?.message?.includes("/ping: 502 M_BAD_STATUS: HTTP 400 Bad Request") === true
-          );
-        });
+      const errors = processes.flatMap((p) => p.logs()).filter((l) => (l.level ?? 0) >= 50);
       assert.deepEqual(errors, []);
       await Promise.resolve();
     }));
