@@ -79,7 +79,10 @@ describe("homeserver outage", { timeout: 120_000 }, () => {
       const roomId = hs.aliases.get(`#test_${remote}:${DOMAIN}`)!;
       return hs.rooms
         .get(roomId)!
-        .timeline.flatMap((e) => /^outage #(\d+)$/.exec(String(e.content.body ?? ""))?.[1] ?? [])
+        .timeline.flatMap((e) => {
+          const body = e.content.body;
+          return (typeof body === "string" && /^outage #(\d+)$/.exec(body)?.[1]) || [];
+        })
         .map(Number);
     });
 
