@@ -135,6 +135,17 @@ export class FakeHomeserver {
     return hs;
   }
 
+  /** The room an alias points to, if any. */
+  roomByAlias(alias: string): FakeRoom | undefined {
+    const roomId = this.aliases.get(alias);
+    return roomId === undefined ? undefined : this.rooms.get(roomId);
+  }
+
+  /** A room's events of one type, oldest first. */
+  events(roomId: string, type: string): FakeEvent[] {
+    return (this.rooms.get(roomId)?.timeline ?? []).filter((e) => e.type === type);
+  }
+
   /** Forgets every scripted answer not yet used: the homeserver behaves normally again. */
   clearScripts(): void {
     this.scripts.length = 0;

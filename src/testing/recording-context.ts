@@ -14,9 +14,9 @@ import type {
   PortalSpec,
   RemoteProfile,
   SendOptions,
-} from "../../src/adapter/index.js";
-import { IdTemplate } from "../../src/registration/index.js";
-import { silentLogger } from "../../src/common/logger.js";
+} from "../adapter/index.js";
+import { IdTemplate } from "../registration/index.js";
+import { silentLogger } from "../common/logger.js";
 
 /** One recorded call: the method name and its arguments. */
 export interface RecordedCall {

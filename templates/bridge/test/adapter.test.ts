@@ -1,6 +1,6 @@
 /**
  * The adapter, tested THROUGH THE FRAMEWORK: a real matrix-bridgekit Bridge, configured by
- * config.example.yaml, runs against an in-process fake homeserver (test/support), and the
+ * config.example.yaml, runs against an in-process fake homeserver (matrix-bridgekit/testing), and the
  * in-memory network plays the remote side. Each test acts on one side and checks the other.
  *
  * When you replace the in-memory network with the real one, keep these tests by giving the
@@ -20,7 +20,7 @@ import {
 } from "matrix-bridgekit";
 import { createAdapter, parseConfig, type Adapter } from "../src/adapter.js";
 import { InMemoryNetwork, type NetworkConnection } from "../src/remote-network.js";
-import { FakeHomeserver } from "./support/fake-homeserver.js";
+import { FakeHomeserver } from "matrix-bridgekit/testing";
 
 const CONFIG = fileURLToPath(new URL("../config.example.yaml", import.meta.url));
 const MATRIX_USER = "@alice:{{domain}}";
