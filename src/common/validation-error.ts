@@ -25,13 +25,18 @@ export function formatProblems(source: string, problems: readonly Problem[]): st
   return `${source} is not valid (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n${lines.join("\n")}`;
 }
 
-/** A short, safe rendering of a value for an error message (never the whole of a long string). */
+/**
+ * A short, safe rendering of a value for an error message: never the whole of a long string,
+ * and never the password of a URL (`postgres://user:secret@host` shows as `user:***@host`).
+ */
 export function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (value === undefined) return "missing";
   if (Array.isArray(value)) return "a list";
-  if (typeof value === "string")
-    return value.length > 40 ? `"${value.slice(0, 40)}…"` : JSON.stringify(value);
+  if (typeof value === "string") {
+    const safe = value.replace(/(\/\/[^/@:\s]*:)[^@/\s]*@/g, "$1***@");
+    return safe.length > 40 ? `"${safe.slice(0, 40)}…"` : JSON.stringify(safe);
+  }
   if (typeof value === "object") return "an object";
   return typeof value === "number" || typeof value === "boolean" ? `${typeof value} ${value}` : typeof value;
 }

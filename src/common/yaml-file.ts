@@ -21,7 +21,10 @@ export async function readYamlFile(path: string): Promise<unknown> {
     return load(text);
   } catch (err) {
     if (err instanceof YAMLException) {
-      throw new ValidationError(path, [{ path: "", message: `YAML syntax error: ${err.message}` }]);
+      // err.message quotes the lines around the error: tokens, or a whole huge line. Only say where.
+      const where = err.mark ? ` at line ${err.mark.line + 1}, column ${err.mark.column + 1}` : "";
+      const reason = (err.reason || "unreadable").slice(0, 200);
+      throw new ValidationError(path, [{ path: "", message: `YAML syntax error${where}: ${reason}` }]);
     }
     throw err;
   }

@@ -77,6 +77,7 @@ export const httpUrl: Format = {
     const url = new URL(value);
     if (url.protocol !== "http:" && url.protocol !== "https:") return "must be an http(s) URL";
     if (url.username !== "" || url.password !== "") return "must not contain credentials";
+    if (url.search !== "" || url.hash !== "") return "must not have a query string or fragment";
     return null;
   },
 };
