@@ -89,9 +89,9 @@ function startServer(system: System, hsToken: string, registration: unknown, ext
 }
 
 export async function ingest(o: BenchOptions): Promise<BenchOutcome> {
-  const reps = o.quick ? 2 : 3;
-  const durationMs = o.quick ? 700 : 2000;
-  const warmupMs = o.quick ? 300 : 1000;
+  const reps = o.quick ? 1 : 3;
+  const durationMs = o.quick ? 500 : 2000;
+  const warmupMs = o.quick ? 200 : 1000;
   const registration = benchRegistration("http://127.0.0.1:1");
   const hsToken = registration.hs_token;
   const rows: IngestRow[] = [];

@@ -82,8 +82,8 @@ export async function memory(o: BenchOptions): Promise<BenchOutcome> {
   const ghosts = o.quick ? 10_000 : 100_000;
   const portals = o.quick ? 1_000 : 10_000;
   const targetEvents = envInt("BENCH_MEMORY_EVENTS") ?? (o.quick ? 100_000 : 1_000_000);
-  const budgetMs = (envInt("BENCH_MEMORY_BUDGET_S") ?? (o.quick ? 10 : 60)) * 1000;
-  const chunkMs = o.quick ? 2_500 : 10_000;
+  const budgetMs = (envInt("BENCH_MEMORY_BUDGET_S") ?? (o.quick ? 5 : 60)) * 1000;
+  const chunkMs = o.quick ? 2_000 : 10_000;
   const registration = benchRegistration("http://127.0.0.1:1");
   const flags = { nodeFlags: ["--expose-gc"] };
 

@@ -143,6 +143,7 @@ export async function outbound(o: BenchOptions): Promise<BenchOutcome> {
   } catch (err) {
     synapseError = (err as Error).message;
   }
+  if (o.quick) synapseError = "not in a --quick run (it takes ~40 s); the full run includes it";
   if (synapseError === undefined) {
     process.stdout.write("outbound: Synapse\n");
     const port = await freePort();

@@ -47,6 +47,7 @@ export function formatNumber(n: number): string {
   if (!Number.isFinite(n)) return "n/a";
   if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString("en-US");
   if (Math.abs(n) >= 100) return String(Math.round(n));
+  if (n !== 0 && Math.abs(n) < 0.1) return String(Number(n.toPrecision(2)));
   return String(Math.round(n * 100) / 100);
 }
 

@@ -31,7 +31,8 @@ export function round(value: number, digits = 2): number {
 export function ratio(a: number | undefined, b: number | undefined): number {
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0)
     return Number.NaN;
-  return round(a / b, 2);
+  const r = a / b;
+  return r >= 0.1 ? round(r, 2) : Number(r.toPrecision(2)); // 0.0034, not 0
 }
 
 /** Bytes to MiB, one decimal. */
