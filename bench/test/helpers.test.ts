@@ -1,7 +1,8 @@
 /**
  * The benchmark helpers that turn measurements into figures: statistics, ratios, the
  * transaction generator, call classification, the store-operation counter and the SVG chart.
- * No timings are asserted (benchmarks are not tests).
+ * No timings are asserted (benchmarks are not tests). `void`: the eslint exception for
+ * node:test calls covers test/ only; the runner awaits these itself.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -12,14 +13,14 @@ import { median, percentileSorted, ratio } from "../lib/stats.js";
 import { barChartSvg } from "../lib/svg.js";
 import { benchRoomId, transactionBody } from "../lib/transactions.js";
 
-describe("bench statistics", () => {
-  it("takes medians of odd and even counts and NaN of nothing", () => {
+void describe("bench statistics", () => {
+  void it("takes medians of odd and even counts and NaN of nothing", () => {
     assert.equal(median([3, 1, 2]), 2);
     assert.equal(median([4, 1, 3, 2]), 2.5);
     assert.ok(Number.isNaN(median([])));
   });
 
-  it("takes nearest-rank percentiles of sorted values", () => {
+  void it("takes nearest-rank percentiles of sorted values", () => {
     const sorted = Array.from({ length: 100 }, (_, i) => i + 1);
     assert.equal(percentileSorted(sorted, 50), 50);
     assert.equal(percentileSorted(sorted, 99), 99);
@@ -27,7 +28,7 @@ describe("bench statistics", () => {
     assert.equal(percentileSorted([7], 99), 7);
   });
 
-  it("keeps small ratios visible and refuses a zero denominator", () => {
+  void it("keeps small ratios visible and refuses a zero denominator", () => {
     assert.equal(ratio(216, 64763), 0.0033);
     assert.equal(ratio(750, 884), 0.85);
     assert.ok(Number.isNaN(ratio(1, 0)));
@@ -35,8 +36,8 @@ describe("bench statistics", () => {
   });
 });
 
-describe("bench transactions", () => {
-  it("spreads events round-robin over the rooms with unique event ids", () => {
+void describe("bench transactions", () => {
+  void it("spreads events round-robin over the rooms with unique event ids", () => {
     const body = JSON.parse(transactionBody("run", 3, 100, 50)) as {
       events: Array<{ event_id: string; room_id: string; type: string }>;
     };
@@ -48,8 +49,8 @@ describe("bench transactions", () => {
   });
 });
 
-describe("bench call kinds", () => {
-  it("names what a client-server request does", () => {
+void describe("bench call kinds", () => {
+  void it("names what a client-server request does", () => {
     assert.equal(callKind("POST", "/_matrix/client/v3/register"), "register");
     assert.equal(callKind("POST", "/_matrix/client/v3/join/!r:example.org"), "join");
     assert.equal(callKind("PUT", "/_matrix/client/v3/rooms/!r:example.org/send/m.room.message/t1"), "send");
@@ -58,8 +59,8 @@ describe("bench call kinds", () => {
   });
 });
 
-describe("bench store operation counter", () => {
-  it("counts every operation by namespace and forgets on take", async () => {
+void describe("bench store operation counter", () => {
+  void it("counts every operation by namespace and forgets on take", async () => {
     const counter = new StoreOpCounter();
     const store = counter.wrap(await openStore("memory://"));
     try {
@@ -81,8 +82,8 @@ describe("bench store operation counter", () => {
   });
 });
 
-describe("bench chart", () => {
-  it("draws one bar per value with escaped labels, on a log scale too", () => {
+void describe("bench chart", () => {
+  void it("draws one bar per value with escaped labels, on a log scale too", () => {
     for (const log of [false, true]) {
       const svg = barChartSvg({
         title: "A <chart> & more",
