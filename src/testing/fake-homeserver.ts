@@ -356,6 +356,8 @@ export class FakeHomeserver {
             invite?: string[];
             preset?: string;
             name?: string;
+            topic?: string;
+            initial_state?: Array<{ type: string; state_key?: string; content: Record<string, unknown> }>;
           };
           const alias = body.room_alias_name ? `#${body.room_alias_name}:${this.domain}` : undefined;
           if (alias && this.aliases.has(alias))
@@ -366,7 +368,10 @@ export class FakeHomeserver {
           );
           const room = this.rooms.get(roomId)!;
           this.addEvent(room, rec, "m.room.create", { creator: rec.userId }, "");
+          for (const e of body.initial_state ?? [])
+            this.addEvent(room, rec, e.type, e.content, e.state_key ?? "");
           if (body.name !== undefined) this.addEvent(room, rec, "m.room.name", { name: body.name }, "");
+          if (body.topic !== undefined) this.addEvent(room, rec, "m.room.topic", { topic: body.topic }, "");
           for (const u of body.invite ?? []) this.setMembership(room, rec, u, "invite");
           if (alias) this.aliases.set(alias, roomId);
           return [200, { room_id: roomId }];
