@@ -6,14 +6,13 @@
  * scenario gets a warm-up run, then several measured runs; medians are reported. After every
  * run the server's event count is checked against the events acknowledged.
  */
-import { mkdtempSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { benchRegistration } from "./lib/bridge-config.js";
 import { freshBackend, type BackendName } from "./lib/backends.js";
 import type { BenchOptions, BenchOutcome } from "./lib/options.js";
 import { summariseProfile, type ProfileSummary } from "./lib/profile.js";
-import { machineFacts, textTable, writeResults } from "./lib/report.js";
+import { machineFacts, RESULTS_DIR, textTable, writeResults } from "./lib/report.js";
 import { spawnChild, type Child } from "./lib/rpc.js";
 import { storeLatency, type StoreLatency } from "./lib/store-latency.js";
 import { median, ratio, round } from "./lib/stats.js";
@@ -217,7 +216,9 @@ async function profileBridgekit(registration: ReturnType<typeof benchRegistratio
   const out: Record<string, { summary: ProfileSummary; storeOpsPerEvent: Record<string, number> }> = {};
   for (const name of ["sqlite", "redis"] as const) {
     const backend = freshBackend(name)!;
-    const dir = mkdtempSync(join(tmpdir(), "bridgekit-prof-"));
+    const dir = join(RESULTS_DIR, "profiles", name); // kept for inspection (chrome://inspect, speedscope)
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
     const server = await spawnChild<{ port: number }>(
       new URL("./servers/bridgekit-ingest.ts", import.meta.url),
       { registration, store: backend.url, prefix: backend.prefix, rooms: ROOMS, countOps: true },
@@ -235,7 +236,10 @@ async function profileBridgekit(registration: ReturnType<typeof benchRegistratio
       await server.stop();
       backend.cleanup();
     }
-    const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+    // The main thread's profile is written as <...>.0.001; tsx's loader thread adds another.
+    const file = readdirSync(dir)
+      .filter((f) => f.endsWith(".cpuprofile"))
+      .sort()[0];
     if (!file) throw new Error(`no CPU profile was written to ${dir}`);
     out[name] = {
       summary: summariseProfile(join(dir, file)),
