@@ -8,10 +8,11 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile, mkdir, readFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
+import { canConnect, freePort } from "../../../test/support/net.js";
+export { freePort };
 
 const ENSURE = join(import.meta.dirname, "..", "..", "..", "scripts", "services", "ensure-prosody.sh");
 export const DOMAIN = "localhost";
@@ -40,28 +41,6 @@ export async function ensureProsody(): Promise<string> {
       { cause: err },
     );
   }
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  await once(server, "close");
-  if (address === null || typeof address === "string") throw new Error("could not find a free port");
-  return address.port;
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }
 
 export class Prosody {

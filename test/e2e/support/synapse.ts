@@ -18,11 +18,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { basename, join } from "node:path";
 import { dump, load } from "js-yaml";
 import type { Registration } from "../../../src/registration/index.js";
+import { freePort } from "../../support/net.js";
+export { freePort };
 
 export interface StartSynapseOptions {
   /** Registrations to load; their `url` must point at a listener of the test. */
@@ -116,19 +117,6 @@ function ensureProc(root: string): void {
       `cannot mount proc in ${root}/proc: ${r.stderr || r.error?.message || `exit ${r.status}`}`,
     );
   }
-}
-
-/** A port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("could not find a free port");
-  return address.port;
 }
 
 function tail(path: string, lines: number): string {

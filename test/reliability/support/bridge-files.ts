@@ -5,7 +5,6 @@
  */
 import { existsSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dump } from "js-yaml";
@@ -14,6 +13,8 @@ import {
   saveRegistration,
   type Registration,
 } from "../../../src/registration/index.js";
+import { freePort } from "../../support/net.js";
+export { freePort };
 
 export const DOMAIN = "example.org";
 export const GHOSTS = "rel_{id}";
@@ -36,19 +37,6 @@ export interface BridgeFiles {
  */
 export function scratchRoot(): string {
   return existsSync("/dev/shm") && process.env.BK_RELIABILITY_ON_DISK === undefined ? "/dev/shm" : tmpdir();
-}
-
-/** A port that was free a moment ago (the kernel picked it); the bridge binds it later. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port from the kernel");
-  return address.port;
 }
 
 /**
