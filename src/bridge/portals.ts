@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { Portal, PortalDirectory, PortalSpec, RemoteNetworkAdapter } from "../adapter/adapter.js";
 import type { HomeserverClient } from "../client/homeserver-client.js";
 import { MatrixError } from "../client/matrix-error.js";
@@ -20,6 +21,12 @@ function toPortal(record: PortalRecord): Portal {
 export class Portals implements PortalDirectory {
   /** Creations in flight, by remote id; entries leave when they settle, so this stays small. */
   private readonly creating = new Map<string, Promise<Portal>>();
+  /**
+   * Room id -> portal (or "none") for the rooms events arrive in, so routing an event costs no
+   * store read. Safe because this process is the portal store's only writer (one bridge per
+   * store) and every portal it creates is put here.
+   */
+  private readonly byRoom = new LRUCache<string, Portal | "none">({ max: 10_000 });
 
   constructor(
     private readonly template: IdTemplate | undefined,
@@ -36,8 +43,12 @@ export class Portals implements PortalDirectory {
   }
 
   async byRoomId(roomId: string): Promise<Portal | null> {
+    const cached = this.byRoom.get(roomId);
+    if (cached !== undefined) return cached === "none" ? null : cached;
     const record = await this.store.getByRoomId(roomId);
-    return record ? toPortal(record) : null;
+    const portal = record ? toPortal(record) : null;
+    this.byRoom.set(roomId, portal ?? "none");
+    return portal;
   }
 
   aliasFor(remoteId: string): string {
@@ -101,6 +112,7 @@ export class Portals implements PortalDirectory {
     const record: PortalRecord = { remoteId, roomId };
     if (alias !== undefined) record.alias = alias;
     await this.store.link(record);
+    this.byRoom.set(roomId, toPortal(record));
     this.log.info({ remoteId, roomId, alias }, "portal created");
     if (spec.publishToDirectory)
       await this.client.setRoomDirectoryVisibility(this.adapter.name, roomId, "public");
