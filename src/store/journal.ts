@@ -103,8 +103,10 @@ const headReserve = (capacity: number) => Math.max(1, Math.min(64, Math.floor(ca
 class BoundedSet {
   private next = -1;
   private reserved = -1;
-  /** Serialises adds: ring positions must be handed out one at a time. */
-  private tail: Promise<void> = Promise.resolve();
+  /** Adds waiting for the next batch; each resolves once its batch is written. */
+  private pending: Array<{ item: string; resolve: () => void; reject: (err: unknown) => void }> = [];
+  /** The batch loop, while one runs: batches are written one at a time (ring positions in order). */
+  private flushing: Promise<void> | undefined;
   private readonly recent: LRUCache<string, true>;
 
   constructor(
@@ -139,39 +141,70 @@ class BoundedSet {
     return items.map((i) => this.recent.has(i) || found.has(i));
   }
 
+  /**
+   * Adds an item; resolves once it is durable. Group commit: adds made while a batch is being
+   * written (events of other rooms handled meanwhile) are written together in the next batch,
+   * a few store round trips for the whole batch instead of four per item.
+   */
   add(item: string): Promise<void> {
-    const run = this.tail.then(() => this.addNow(item));
-    this.tail = run.catch(() => undefined);
-    return run;
+    if (this.recent.has(item)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      this.flushing ??= this.flush();
+    });
   }
 
-  private async addNow(item: string): Promise<void> {
-    const key = memberKey(item);
-    if (this.recent.has(item) || (await this.kv.get(key)) !== undefined) {
-      this.recent.set(item, true);
-      return;
+  private async flush(): Promise<void> {
+    for (;;) {
+      // Checked and cleared with no await in between: an add arriving after this sees no
+      // flusher and starts one, so no add is ever left behind.
+      if (this.pending.length === 0) {
+        this.flushing = undefined;
+        return;
+      }
+      const batch = this.pending.splice(0);
+      try {
+        await this.write([...new Set(batch.map((b) => b.item))].filter((i) => !this.recent.has(i)));
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
     }
+  }
+
+  /** Writes one batch of new members into consecutive ring slots. */
+  private async write(items: string[]): Promise<void> {
+    if (items.length === 0) return;
     if (this.next < 0) {
       const head = await this.kv.get("head");
       this.next = typeof head === "number" && Number.isSafeInteger(head) && head >= 0 ? head : 0;
       this.reserved = this.next;
     }
-    const seq = this.next;
-    if (seq >= this.reserved) {
-      const reserved = seq + headReserve(this.capacity);
+    const first = this.next;
+    if (first + items.length > this.reserved) {
+      const reserved = first + items.length + headReserve(this.capacity);
       await this.kv.set("head", reserved);
       this.reserved = reserved;
     }
-    const slot = `r:${seq % this.capacity}`;
-    const evicted = await this.kv.get(slot);
-    // Order matters for crashes: forget the old member before the slot names the new one,
-    // and write the membership last, so a crash can leave a slot pointing at a missing
-    // member (harmless) but never a member that no slot will ever evict.
-    if (typeof evicted === "string" && evicted !== key) await this.kv.delete(evicted);
-    await this.kv.set(slot, key);
-    await this.kv.set(key, seq);
-    this.next = seq + 1;
-    this.recent.set(item, true);
+    // A batch larger than the ring keeps only its newest capacity items in slots.
+    const slots = items.map((item, i) => ({ item, key: memberKey(item), seq: first + i }));
+    const slotKeys = slots.map((s) => `r:${s.seq % this.capacity}`);
+    const evicted = await this.kv.getMany(slotKeys);
+    const keys = new Set(slots.map((s) => s.key));
+    // Order matters for crashes, phase by phase: forget the old members before the slots name
+    // the new ones, and write the memberships last, so a crash can leave a slot pointing at a
+    // missing member (harmless) but never a member that no slot will ever evict.
+    await Promise.all(
+      [...new Set(evicted.filter((e): e is string => typeof e === "string" && !keys.has(e)))].map((e) =>
+        this.kv.delete(e),
+      ),
+    );
+    const lastBySlot = new Map<string, string>();
+    slots.forEach((s, i) => lastBySlot.set(slotKeys[i]!, s.key));
+    await Promise.all([...lastBySlot].map(([slot, key]) => this.kv.set(slot, key)));
+    await Promise.all(slots.map((s) => this.kv.set(s.key, s.seq)));
+    this.next = first + items.length;
+    for (const s of slots) this.recent.set(s.item, true);
   }
 
   toString(): string {
