@@ -2,7 +2,7 @@
  * The IRC adapter's configuration (`adapter.config` in the bridge's config file), and its
  * validation. Every problem is reported at once, naming the key.
  */
-import { describeValue, ValidationError, type Problem } from "matrix-bridgekit";
+import { AdapterConfigReader, describeValue } from "matrix-bridgekit";
 import { isValidChannel, isValidNick } from "./irc-ids.js";
 
 /** `adapter.config` as written in the config file. */
@@ -72,42 +72,15 @@ const KNOWN_KEYS = new Set([
  * "adapter.config") listing every bad key with the value found; the password is never shown.
  */
 export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
-  const problems: Problem[] = [];
-  const bad = (path: string, message: string): void => void problems.push({ path, message });
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new ValidationError("adapter.config", [
-      { path: "", message: `must be a mapping with at least server and nick, got ${describeValue(raw)}` },
-    ]);
-  }
-  const c = raw as Record<string, unknown>;
-  for (const key of Object.keys(c)) {
-    if (!KNOWN_KEYS.has(key)) bad(key, `unknown key (known: ${[...KNOWN_KEYS].join(", ")})`);
-  }
-
-  const str = (key: string, required: boolean, secret = false): string | undefined => {
-    const v = c[key];
-    if (v === undefined && !required) return undefined;
-    if (typeof v !== "string" || v.trim() === "" || /[\r\n\0]/.test(v)) {
-      bad(key, `must be a non-empty string on one line, got ${secret ? typeof v : describeValue(v)}`);
-      return undefined;
-    }
-    return v;
-  };
-  const bool = (key: string, dflt: boolean): boolean => {
-    const v = c[key];
-    if (v === undefined) return dflt;
-    if (typeof v !== "boolean") bad(key, `must be true or false, got ${describeValue(v)}`);
-    return v === true;
-  };
-  const int = (key: string, dflt: number, min: number, max: number): number => {
-    const v = c[key];
-    if (v === undefined) return dflt;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      bad(key, `must be an integer from ${min} to ${max}, got ${describeValue(v)}`);
-      return dflt;
-    }
-    return v;
-  };
+  const r = new AdapterConfigReader(raw, {
+    known: [...KNOWN_KEYS],
+    expect: "a mapping with at least server and nick",
+  });
+  const bad = (path: string, message: string): void => r.problem(path, message);
+  const c = r.values;
+  const str = (key: string, required: boolean, secret = false) => r.string(key, { required, secret });
+  const bool = (key: string, fallback: boolean) => r.boolean(key, fallback);
+  const int = (key: string, fallback: number, min: number, max: number) => r.integer(key, fallback, min, max);
 
   const server = str("server", true) ?? "";
   if (server !== "" && /[\s/]/.test(server))
@@ -162,7 +135,7 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
   if (channels.length > maxChannels)
     bad("channels", `lists ${channels.length} channels, more than maxChannels (${maxChannels})`);
 
-  if (problems.length > 0) throw new ValidationError("adapter.config", problems);
+  r.done();
   const resolved: ResolvedIrcConfig = {
     server,
     port,

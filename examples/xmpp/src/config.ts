@@ -2,7 +2,7 @@
  * The XMPP adapter's configuration (`adapter.config` in the bridge's config file), and its
  * validation. Every problem is reported at once, naming the key; the password is never shown.
  */
-import { describeValue, ValidationError, type Problem } from "matrix-bridgekit";
+import { AdapterConfigReader, describeValue } from "matrix-bridgekit";
 import { isValidDomain, isValidNick, normalizeRoomId } from "./xmpp-ids.js";
 
 /** `adapter.config` as written in the config file. */
@@ -78,45 +78,15 @@ export function isLoopbackHost(host: string): boolean {
  * "adapter.config") listing every bad key with the value found; the password is never shown.
  */
 export function resolveXmppConfig(raw: unknown): ResolvedXmppConfig {
-  const problems: Problem[] = [];
-  const bad = (path: string, message: string): void => void problems.push({ path, message });
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new ValidationError("adapter.config", [
-      {
-        path: "",
-        message: `must be a mapping with service, domain, username, password, mucDomain and nick, got ${describeValue(raw)}`,
-      },
-    ]);
-  }
-  const c = raw as Record<string, unknown>;
-  for (const key of Object.keys(c)) {
-    if (!KNOWN_KEYS.has(key)) bad(key, `unknown key (known: ${[...KNOWN_KEYS].join(", ")})`);
-  }
-
-  const str = (key: string, required: boolean, secret = false): string | undefined => {
-    const v = c[key];
-    if (v === undefined && !required) return undefined;
-    if (typeof v !== "string" || v.trim() === "" || /[\r\n\0]/.test(v)) {
-      bad(key, `must be a non-empty string on one line, got ${secret ? typeof v : describeValue(v)}`);
-      return undefined;
-    }
-    return v;
-  };
-  const bool = (key: string): boolean | undefined => {
-    const v = c[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== "boolean") bad(key, `must be true or false, got ${describeValue(v)}`);
-    return v === true;
-  };
-  const int = (key: string, dflt: number, min: number, max: number): number => {
-    const v = c[key];
-    if (v === undefined) return dflt;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      bad(key, `must be an integer from ${min} to ${max}, got ${describeValue(v)}`);
-      return dflt;
-    }
-    return v;
-  };
+  const r = new AdapterConfigReader(raw, {
+    known: [...KNOWN_KEYS],
+    expect: "a mapping with service, domain, username, password, mucDomain and nick",
+  });
+  const bad = (path: string, message: string): void => r.problem(path, message);
+  const c = r.values;
+  const str = (key: string, required: boolean, secret = false) => r.string(key, { required, secret });
+  const bool = (key: string) => r.boolean(key);
+  const int = (key: string, fallback: number, min: number, max: number) => r.integer(key, fallback, min, max);
 
   const service = str("service", true) ?? "";
   let serviceHost = "";
@@ -202,7 +172,7 @@ export function resolveXmppConfig(raw: unknown): ResolvedXmppConfig {
   const maxRooms = int("maxRooms", 200, 1, 10_000);
   if (rooms.length > maxRooms) bad("rooms", `lists ${rooms.length} rooms, more than maxRooms (${maxRooms})`);
 
-  if (problems.length > 0) throw new ValidationError("adapter.config", problems);
+  r.done();
   const resolved: ResolvedXmppConfig = {
     service,
     domain,
