@@ -1,28 +1,13 @@
-import { describe, it, before, after, beforeEach, mock } from "node:test";
+import { describe, it, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { main } from "../../../src/cli/bridgekit.js";
+import { run } from "./run-cli.js";
 import { idFromTemplate } from "../../../src/cli/generate-registration.js";
 import { loadRegistration, NamespaceMatcher } from "../../../src/registration/index.js";
 
 const fixtures = join(import.meta.dirname, "../../fixtures/config/adapters");
-
-/** Runs main() with console output captured. */
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = mock.method(console, "log", (...a: unknown[]) => void out.push(a.join(" ")));
-  const error = mock.method(console, "error", (...a: unknown[]) => void err.push(a.join(" ")));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    log.mock.restore();
-    error.mock.restore();
-  }
-}
 
 function configYaml(
   overrides: { adapter?: string; ghosts?: string; portals?: string; extra?: string } = {},

@@ -1,11 +1,11 @@
 // bridgekit ping against the in-process fake homeserver: one line per check, exit codes,
 // and an explanation for each way the homeserver -> bridge ping can fail.
-import { after, before, describe, it, mock } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { main } from "../../../src/cli/bridgekit.js";
+import { run } from "./run-cli.js";
 import {
   generateRegistration,
   saveRegistration,
@@ -14,20 +14,6 @@ import {
 import { FakeHomeserver } from "../../support/fake-homeserver.js";
 
 const ECHO = join(import.meta.dirname, "../../../examples/echo/src/adapter.ts");
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = mock.method(console, "log", (...a: unknown[]) => void out.push(a.join(" ")));
-  const error = mock.method(console, "error", (...a: unknown[]) => void err.push(a.join(" ")));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    log.mock.restore();
-    error.mock.restore();
-  }
-}
 
 let dir: string;
 let hs: FakeHomeserver;

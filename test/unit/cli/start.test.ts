@@ -1,7 +1,7 @@
 // bridgekit start: start-up failures are one clear line and exit 1; a started bridge logs
 // JSON without tokens and serves /metrics where docs/config.md says; SIGTERM (a real signal,
 // to a child process) lets a transaction in flight finish with 200 and exits 0.
-import { after, before, describe, it, mock } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Bridge } from "../../../src/bridge/index.js";
-import { main } from "../../../src/cli/bridgekit.js";
+import { run } from "./run-cli.js";
 import { runBridge } from "../../../src/cli/start.js";
 import {
   generateRegistration,
@@ -24,20 +24,6 @@ import { freePort } from "../../e2e/support/synapse.js";
 import { FakeHomeserver } from "../../support/fake-homeserver.js";
 
 const ECHO = join(import.meta.dirname, "../../../examples/echo/src/adapter.ts");
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = mock.method(console, "log", (...a: unknown[]) => void out.push(a.join(" ")));
-  const error = mock.method(console, "error", (...a: unknown[]) => void err.push(a.join(" ")));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    log.mock.restore();
-    error.mock.restore();
-  }
-}
 
 /** A writable that keeps what pino writes. */
 function capture(): { stream: Writable; text: () => string } {
