@@ -3,24 +3,13 @@
  * files. The Matrix user and appservice helpers shared by every bridge's e2e test are
  * re-exported from test/e2e/support/matrix-user.ts.
  */
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { dump } from "js-yaml";
+import { writeBridgeFiles, type BridgeFiles } from "../../../test/e2e/support/bridge-files.js";
 
 export * from "../../../test/e2e/support/matrix-user.js";
 
-export interface XmppBridgeFiles {
-  /** The bridge config file. */
-  configPath: string;
-  registrationPath: string;
-}
-
-/**
- * Writes a bridge config for the XMPP example adapter and its registration into `dir` (both
- * mode 0600: they hold secrets). The adapter module is the example's source
- * (`../src/adapter.ts`), loaded through tsx; the store is a SQLite file in `dir`.
- */
-export async function writeXmppBridgeFiles(
+/** Writes the XMPP example bridge's config (adapter from ../src/adapter.ts) and registration into `dir`. */
+export function writeXmppBridgeFiles(
   dir: string,
   opts: {
     homeserverUrl: string;
@@ -29,23 +18,11 @@ export async function writeXmppBridgeFiles(
     registration: object;
     adapterConfig: Record<string, unknown>;
   },
-): Promise<XmppBridgeFiles> {
-  const registrationPath = join(dir, "registration.yaml");
-  const configPath = join(dir, "config.yaml");
-  await writeFile(registrationPath, dump(opts.registration), { mode: 0o600 });
-  const config = {
-    homeserver: { url: opts.homeserverUrl, domain: opts.domain },
-    appservice: { registration: "registration.yaml", host: "127.0.0.1", port: opts.appservicePort },
-    store: "sqlite://xmpp.db",
-    bridge: { ghosts: "xmpp_{id}", portals: "xmpp_{id}", botDisplayName: "XMPP bridge bot" },
-    adapter: {
-      module: join(import.meta.dirname, "..", "src", "adapter.ts"),
-      config: opts.adapterConfig,
-    },
-    logging: { level: "info" },
-    // Fail fast in tests: a request the homeserver refuses is retried a few times, not for a minute.
-    client: { retryAttempts: 3, maxBackoffMs: 1000 },
-  };
-  await writeFile(configPath, dump(config), { mode: 0o600 });
-  return { configPath, registrationPath };
+): Promise<BridgeFiles> {
+  return writeBridgeFiles(dir, {
+    ...opts,
+    network: "xmpp",
+    botName: "XMPP bridge bot",
+    adapterModule: join(import.meta.dirname, "..", "src", "adapter.ts"),
+  });
 }
