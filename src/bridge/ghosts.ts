@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { GhostDirectory, RemoteProfile } from "../adapter/adapter.js";
 import type { HomeserverClient } from "../client/homeserver-client.js";
 import type { Intent } from "../client/intent.js";
@@ -11,6 +12,9 @@ import type { GhostStore } from "../store/ghost-store.js";
  * restart re-registers nobody and re-sends no unchanged profile.
  */
 export class Ghosts implements GhostDirectory {
+  /** Remote ids known to be linked in the store, so a delivery does not re-read the link. */
+  private readonly linked = new LRUCache<string, true>({ max: 10_000 });
+
   constructor(
     private readonly template: IdTemplate,
     private readonly client: HomeserverClient,
@@ -31,7 +35,10 @@ export class Ghosts implements GhostDirectory {
     const userId = this.userId(remoteId);
     const intent = this.client.intent(userId);
     await intent.ensureRegistered();
-    if (!(await this.store.getByRemoteId(remoteId))) await this.store.link(remoteId, userId);
+    if (!this.linked.has(remoteId)) {
+      if (!(await this.store.getByRemoteId(remoteId))) await this.store.link(remoteId, userId);
+      this.linked.set(remoteId, true);
+    }
     return intent;
   }
 

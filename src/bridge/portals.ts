@@ -22,11 +22,12 @@ export class Portals implements PortalDirectory {
   /** Creations in flight, by remote id; entries leave when they settle, so this stays small. */
   private readonly creating = new Map<string, Promise<Portal>>();
   /**
-   * Room id -> portal (or "none") for the rooms events arrive in, so routing an event costs no
-   * store read. Safe because this process is the portal store's only writer (one bridge per
-   * store) and every portal it creates is put here.
+   * Portals (or "none") by room id and by remote id, so routing an event or queueing a send
+   * costs no store read. Safe because this process is the portal store's only writer (one
+   * bridge per store) and every portal it creates is put in both.
    */
   private readonly byRoom = new LRUCache<string, Portal | "none">({ max: 10_000 });
+  private readonly byRemote = new LRUCache<string, Portal | "none">({ max: 10_000 });
 
   constructor(
     private readonly template: IdTemplate | undefined,
@@ -38,8 +39,12 @@ export class Portals implements PortalDirectory {
   ) {}
 
   async get(remoteId: string): Promise<Portal | null> {
+    const cached = this.byRemote.get(remoteId);
+    if (cached !== undefined) return cached === "none" ? null : cached;
     const record = await this.store.getByRemoteId(remoteId);
-    return record ? toPortal(record) : null;
+    const portal = record ? toPortal(record) : null;
+    this.byRemote.set(remoteId, portal ?? "none");
+    return portal;
   }
 
   async byRoomId(roomId: string): Promise<Portal | null> {
@@ -113,6 +118,7 @@ export class Portals implements PortalDirectory {
     if (alias !== undefined) record.alias = alias;
     await this.store.link(record);
     this.byRoom.set(roomId, toPortal(record));
+    this.byRemote.set(remoteId, toPortal(record));
     this.log.info({ remoteId, roomId, alias }, "portal created");
     if (spec.publishToDirectory)
       await this.client.setRoomDirectoryVisibility(this.adapter.name, roomId, "public");
