@@ -19,7 +19,9 @@ export class StoreOpCounter {
           get: (k) => (bump(`${name} get`), kv.get(k)),
           getMany: (ks) => (bump(`${name} getMany`), kv.getMany(ks)),
           set: (k, v, ttl) => (bump(`${name} set`), kv.set(k, v, ttl)),
+          setMany: (es) => (bump(`${name} setMany`), kv.setMany(es)),
           delete: (k) => (bump(`${name} delete`), kv.delete(k)),
+          deleteMany: (ks) => (bump(`${name} deleteMany`), kv.deleteMany(ks)),
           has: (k) => (bump(`${name} has`), kv.has(k)),
         };
       },

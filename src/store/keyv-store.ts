@@ -65,7 +65,31 @@ export class KeyvStore implements Store {
           const ok = await keyv.set(stored, value, ttlMs === undefined ? undefined : Math.ceil(ttlMs));
           if (!ok) throw new StoreError(this.description, `set ${name}:${k}: the backend refused the write`);
         }),
+      setMany: (entries) =>
+        this.run("setMany", name, `${entries.length} keys`, async () => {
+          // Last value wins for a repeated key (PostgreSQL refuses to upsert a row twice).
+          const last = new Map<string, V>();
+          for (const [k, value] of entries) {
+            if (value === undefined)
+              throw own(
+                new TypeError(
+                  `store ${this.description}: setMany ${name}:${k}: value is undefined; use delete`,
+                ),
+              );
+            last.set(key("setMany", k), value);
+          }
+          if (last.size === 0) return;
+          // Errors throw (throwOnErrors); some adapters return no per-key results at all.
+          const results: unknown = await keyv.setMany([...last].map(([k, value]) => ({ key: k, value })));
+          if (Array.isArray(results) && results.some((ok) => ok === false))
+            throw new StoreError(this.description, `setMany ${name}: the backend refused the write`);
+        }),
       delete: (k) => this.run("delete", name, k, () => keyv.delete(key("delete", k))),
+      deleteMany: (keys) =>
+        this.run("deleteMany", name, `${keys.length} keys`, async () => {
+          const stored = [...new Set(keys.map((k) => key("deleteMany", k)))];
+          if (stored.length > 0) await keyv.delete(stored);
+        }),
       // Not keyv.has(): on sqlite and PostgreSQL that asks the table and reports expired keys.
       has: (k) => this.run("has", name, k, async () => (await get(k)) !== undefined),
     };

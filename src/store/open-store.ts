@@ -5,6 +5,7 @@ import type { Logger } from "../common/logger.js";
 import { KeyvStore } from "./keyv-store.js";
 import { createPostgresAdapter } from "./postgres-adapter.js";
 import { createRedisAdapter } from "./redis-adapter.js";
+import { createSqliteAdapter } from "./sqlite-adapter.js";
 import type { Store, StoreBackend } from "./store.js";
 import { StoreError } from "./store-error.js";
 import { PREFIX_PATTERN } from "./storage-key.js";
@@ -84,8 +85,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
         backend = "sqlite";
         const path = sqlitePath(url, opts.baseDir ?? process.cwd());
         mkdirSync(dirname(path), { recursive: true });
-        const { default: KeyvSqlite } = await import("@keyv/sqlite");
-        const sqlite = new KeyvSqlite({ uri: `sqlite://${path}`, table: TABLE, busyTimeout: 10_000 });
+        const sqlite = await createSqliteAdapter({ path, table: TABLE, busyTimeoutMs: 10_000 });
         // WAL with synchronous=NORMAL: a commit is a write to the WAL, not an fsync, so each
         // journal write costs microseconds, and a killed process loses nothing it committed.
         // Only a power loss or OS crash can roll back the last commits; `?synchronous=full`
@@ -95,7 +95,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
           await sqlite.query("PRAGMA journal_mode=WAL");
           await sqlite.query(`PRAGMA synchronous=${synchronous}`);
         };
-        adapter = sqlite;
+        adapter = sqlite.adapter;
         break;
       }
       case "postgres":

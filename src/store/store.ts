@@ -17,8 +17,16 @@ export interface KeyValue<V> {
    * Resolves only after the backend accepted the write.
    */
   set(key: string, value: V, ttlMs?: number): Promise<void>;
+  /**
+   * Stores several values (no ttl) in one round trip: one statement on sqlite and PostgreSQL,
+   * one MULTI on Redis, so all of them or none are written. A key given twice keeps its last
+   * value. Resolves only after the backend accepted the write.
+   */
+  setMany(entries: ReadonlyArray<readonly [key: string, value: V]>): Promise<void>;
   /** Removes a key; returns true if it existed. */
   delete(key: string): Promise<boolean>;
+  /** Removes several keys in one round trip (absent keys are ignored). */
+  deleteMany(keys: readonly string[]): Promise<void>;
   has(key: string): Promise<boolean>;
 }
 

@@ -42,6 +42,44 @@ for (const backend of BACKENDS) {
       assert.equal(await kv.has("a"), false);
     });
 
+    it("setMany and deleteMany: one batch, last value wins, absent keys ignored", async () => {
+      const kv = store.namespace<unknown>("batch");
+      await kv.set("keep", "kept");
+      await kv.setMany([
+        ["a", { n: 1 }],
+        ["b", "two"],
+        ["a", { n: 3 }],
+        ["c", null],
+        ["d", sample],
+      ]);
+      assert.deepEqual(await kv.getMany(["a", "b", "c", "d", "keep"]), [
+        { n: 3 },
+        "two",
+        null,
+        sample,
+        "kept",
+      ]);
+      await kv.setMany([["b", "overwritten"]]);
+      assert.equal(await kv.get("b"), "overwritten");
+      await kv.setMany([]);
+      await kv.deleteMany(["a", "b", "missing", "a"]);
+      assert.deepEqual(await kv.getMany(["a", "b", "c", "keep"]), [undefined, undefined, null, "kept"]);
+      await kv.deleteMany([]);
+      await kv.deleteMany(["nothing", "here"]);
+      assert.equal(await kv.get("keep"), "kept");
+      const many = Array.from({ length: 2000 }, (_, i) => [`k${i}`, i] as const);
+      await kv.setMany(many);
+      assert.deepEqual(
+        await kv.getMany(many.map(([k]) => k)),
+        many.map(([, v]) => v),
+      );
+      await kv.deleteMany(many.map(([k]) => k));
+      assert.deepEqual(await kv.getMany(["k0", "k1999"]), [undefined, undefined]);
+      await assert.rejects(kv.setMany([["x", undefined]]), /setMany batch:x: value is undefined/);
+      await assert.rejects(kv.setMany([["", 1]]), /setMany batch: key must be a non-empty string/);
+      assert.equal(await kv.get("x"), undefined, "a refused batch writes nothing");
+    });
+
     it("keeps namespaces apart, and stores with different prefixes apart", async () => {
       const one = store.namespace<string>("one");
       const two = store.namespace<string>("two");

@@ -178,7 +178,15 @@ export class MapStore implements Store {
         this.data.set(k(key), structuredClone(value));
         return Promise.resolve();
       },
+      setMany: (entries) => {
+        for (const [key, value] of entries) this.data.set(k(key), structuredClone(value));
+        return Promise.resolve();
+      },
       delete: (key) => Promise.resolve(this.data.delete(k(key))),
+      deleteMany: (keys) => {
+        for (const key of keys) this.data.delete(k(key));
+        return Promise.resolve();
+      },
       has: (key) => Promise.resolve(this.data.has(k(key))),
     };
   }
