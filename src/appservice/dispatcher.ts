@@ -1,10 +1,10 @@
-import PQueue from "p-queue";
 import type { Logger } from "../common/logger.js";
 import { isStateEvent, type MatrixEvent } from "../matrix/events.js";
 import { TransactionJournal } from "../store/journal.js";
 import { HandlerTimeoutError, TransactionFailedError } from "./errors.js";
 import type { AppserviceHandlers, TransactionContext } from "./handlers.js";
 import type { AppserviceMetrics } from "./metrics.js";
+import { ConcurrencyLimit } from "./concurrency-limit.js";
 import { withTimeout } from "./timeout.js";
 import type { ParsedTransaction } from "./transaction-body.js";
 
@@ -29,24 +29,27 @@ type ExtraKind = "ephemeral" | "to_device" | "device_lists" | "key_counts";
  * transaction: that is the caller's job once `dispatch` resolved.
  */
 export class Dispatcher {
-  private readonly queue: PQueue;
+  private readonly slots: ConcurrencyLimit;
   /** The tail of each room's chain of work; an entry exists only while the room is busy. */
   private readonly lanes = new Map<string, Promise<void>>();
+  /** Metric children by label, looked up once (a labelled lookup per event adds up). */
+  private readonly eventsByKind = new Map<string, { inc(n?: number): void }>();
+  private readonly secondsByHandler = new Map<string, { observe(v: number): void }>();
 
   constructor(private readonly opts: DispatcherOptions) {
-    this.queue = new PQueue({ concurrency: opts.concurrency });
+    this.slots = new ConcurrencyLimit(opts.concurrency);
   }
 
-  /** Room tasks queued or running. */
+  /** Handler calls waiting for or holding a concurrency slot. */
   get depth(): number {
-    return this.queue.size + this.queue.pending;
+    return this.slots.size;
   }
 
   /**
-   * Delivers everything not yet handled. Resolves when all of it was handled; rejects with
+   * Delivers everything not in `done` (what earlier attempts handled). Resolves when all of it was handled; rejects with
    * TransactionFailedError after every room finished or stopped at its first failure.
    */
-  async dispatch(txnId: string, txn: ParsedTransaction): Promise<void> {
+  async dispatch(txnId: string, txn: ParsedTransaction, done: ReadonlySet<string>): Promise<void> {
     const byRoom = new Map<string, MatrixEvent[]>();
     const seen = new Set<string>();
     for (const event of txn.events) {
@@ -57,7 +60,6 @@ export class Dispatcher {
       else byRoom.set(event.room_id, [event]);
     }
     const extras = this.extras(txnId, txn);
-    const done = await this.opts.journal.handledAmong([...seen, ...extras.map((x) => x.key)]);
 
     const work: Array<Promise<boolean>> = [];
     for (const [roomId, events] of byRoom) {
@@ -65,7 +67,9 @@ export class Dispatcher {
       if (pending.length > 0) work.push(this.inLane(roomId, () => this.runRoom(txnId, pending)));
     }
     for (const extra of extras) {
-      if (!done.has(extra.key)) work.push(this.queue.add(() => this.runExtra(txnId, extra)));
+      // Each kind in order across transactions, like a room's events.
+      if (!done.has(extra.key))
+        work.push(this.inLane(`\u0000${extra.kind}`, () => this.runExtra(txnId, extra)));
     }
     const results = await Promise.all(work);
     const failures = results.filter((ok) => !ok).length;
@@ -74,102 +78,153 @@ export class Dispatcher {
 
   /** Resolves once every room task queued so far has finished. */
   async drain(): Promise<void> {
-    await Promise.all([...this.lanes.values()]);
-    await this.queue.onIdle();
-  }
-
-  /** Runs `task` after everything queued before it for this room; the result never rejects. */
-  private inLane(roomId: string, task: () => Promise<boolean>): Promise<boolean> {
-    const previous = this.lanes.get(roomId) ?? Promise.resolve();
-    const result = previous
-      .then(() => this.queue.add(task))
-      .then(
-        (ok) => ok,
-        (err: unknown) => {
-          this.opts.logger.error({ err, roomId }, "room task failed unexpectedly");
-          return false;
-        },
-      );
-    const tail = result.then(() => undefined);
-    this.lanes.set(roomId, tail);
-    void tail.then(() => {
-      if (this.lanes.get(roomId) === tail) this.lanes.delete(roomId);
-    });
-    return result;
-  }
-
-  /** Handles one room's events in order; stops at the first failure (later ones must wait). */
-  private async runRoom(txnId: string, events: MatrixEvent[]): Promise<boolean> {
-    const { journal } = this.opts;
-    for (const event of events) {
-      // A concurrent transaction carrying the same event may have handled it meanwhile.
-      if (journal.wasHandledRecently(event.event_id)) continue;
-      const kind = isStateEvent(event) ? "state" : "message";
-      const ok = await this.call(
-        "onEvent",
-        txnId,
-        { eventId: event.event_id, roomId: event.room_id },
-        (ctx) => this.opts.handlers.onEvent(event, ctx),
-        () => journal.markHandled(event.event_id),
-      );
-      if (!ok) return false;
-      this.opts.metrics.events.inc({ kind });
-    }
-    return true;
-  }
-
-  private async runExtra(txnId: string, extra: Extra): Promise<boolean> {
-    const ok = await this.call("on" + extra.handlerName, txnId, { kind: extra.kind }, extra.run, () =>
-      this.opts.journal.markHandled(extra.key),
-    );
-    if (ok) this.opts.metrics.events.inc({ kind: extra.kind }, extra.count);
-    return ok;
+    while (this.lanes.size > 0) await Promise.all([...this.lanes.values()]);
   }
 
   /**
-   * Calls a handler with the timeout; on success records it with `record`. Returns false on
-   * failure (logged and counted). A handler that succeeds after its timeout is recorded
-   * then, so a later retry skips it; its late outcome changes nothing else.
+   * Runs `task` after everything queued before it in this lane (a room, or one kind of
+   * extras); resolves with whether every item was handled, and never rejects. The lane's
+   * next task waits also for the task's last journal record, which the transaction does
+   * not wait for: its commit is written with it (one write less per transaction), and a
+   * crash before that write redelivers at most that one item.
+   */
+  private inLane(lane: string, task: () => Promise<LaneResult>): Promise<boolean> {
+    const previous = this.lanes.get(lane) ?? Promise.resolve();
+    const result = previous.then(task).catch((err: unknown): LaneResult => {
+      this.opts.logger.error({ err, lane }, "room task failed unexpectedly");
+      return { ok: false };
+    });
+    const tail = result.then((r) => r.recorded).then(() => undefined);
+    this.lanes.set(lane, tail);
+    void tail.then(() => {
+      if (this.lanes.get(lane) === tail) this.lanes.delete(lane);
+    });
+    return result.then((r) => r.ok);
+  }
+
+  /**
+   * Handles one room's events in order; stops at the first failure (later ones must wait).
+   * Each event's record is durable before the room's next event is handled.
+   */
+  private async runRoom(txnId: string, events: MatrixEvent[]): Promise<LaneResult> {
+    const { journal } = this.opts;
+    let recorded: Promise<boolean> | undefined;
+    for (const event of events) {
+      // A concurrent transaction carrying the same event may have handled it meanwhile.
+      if (journal.wasHandledRecently(event.event_id)) continue;
+      if (recorded && !(await recorded)) return { ok: false };
+      const logContext = () => ({ eventId: event.event_id, roomId: event.room_id });
+      const record = () => journal.markHandled(txnId, event.event_id);
+      const ok = await this.call(
+        "onEvent",
+        txnId,
+        logContext,
+        (ctx) => this.opts.handlers.onEvent(event, ctx),
+        record,
+      );
+      if (!ok) return { ok: false };
+      this.countEvents(isStateEvent(event) ? "state" : "message", 1);
+      recorded = this.record(txnId, logContext, record);
+    }
+    return { ok: true, recorded };
+  }
+
+  private async runExtra(txnId: string, extra: Extra): Promise<LaneResult> {
+    const logContext = () => ({ kind: extra.kind });
+    const record = () => this.opts.journal.markHandled(txnId, extra.key);
+    const ok = await this.call("on" + extra.handlerName, txnId, logContext, extra.run, record);
+    if (!ok) return { ok: false };
+    this.countEvents(extra.kind, extra.count);
+    return { ok: true, recorded: this.record(txnId, logContext, record) };
+  }
+
+  /** Writes a handled item's record; false (logged, counted) if that failed. Never rejects. */
+  private async record(
+    transactionId: string,
+    logContext: () => Record<string, unknown>,
+    record: () => Promise<void>,
+  ): Promise<boolean> {
+    try {
+      await record();
+      return true;
+    } catch (err) {
+      this.opts.metrics.errors.inc({ handler: "journal", reason: "error" });
+      this.opts.logger.error(
+        { err, ...logContext(), transactionId },
+        "could not record a handled item in the journal",
+      );
+      return false;
+    }
+  }
+
+  /**
+   * Calls a handler with the timeout. Returns false on failure (logged and counted). A
+   * handler that succeeds after its timeout is recorded then with `record`, so a later
+   * retry skips it; its late outcome changes nothing else.
    */
   private async call(
     handler: string,
     transactionId: string,
-    logContext: Record<string, unknown>,
+    logContext: () => Record<string, unknown>,
     run: (ctx: TransactionContext) => Promise<void>,
     record: () => Promise<void>,
   ): Promise<boolean> {
     const { logger, metrics, handlerTimeoutMs } = this.opts;
-    const stopTimer = metrics.handlerSeconds.startTimer({ handler });
+    const started = performance.now();
     try {
-      await withTimeout(handler, handlerTimeoutMs, (signal) => run({ signal, transactionId }), {
-        onLateSuccess: () => {
-          logger.warn({ ...logContext, transactionId, handler }, "handler succeeded after its timeout");
-          record().catch((err: unknown) =>
-            logger.error({ err, ...logContext, handler }, "could not record a late success"),
-          );
-        },
-        onLateFailure: (err) =>
-          logger.warn({ err, ...logContext, transactionId, handler }, "handler failed after its timeout"),
-      });
+      // Only the handler call holds a concurrency slot; waiting for the journal below does
+      // not, so other rooms' handlers run meanwhile and their records share its batch.
+      await this.slots.run(() =>
+        withTimeout(
+          handler,
+          handlerTimeoutMs,
+          (signal) =>
+            run({
+              get signal() {
+                return signal();
+              },
+              transactionId,
+            }),
+          {
+            onLateSuccess: () => {
+              logger.warn({ ...logContext(), transactionId, handler }, "handler succeeded after its timeout");
+              record().catch((err: unknown) =>
+                logger.error({ err, ...logContext(), handler }, "could not record a late success"),
+              );
+            },
+            onLateFailure: (err) =>
+              logger.warn(
+                { err, ...logContext(), transactionId, handler },
+                "handler failed after its timeout",
+              ),
+          },
+        ),
+      );
     } catch (err) {
       const reason = err instanceof HandlerTimeoutError ? "timeout" : "error";
       metrics.errors.inc({ handler, reason });
       logger.error(
-        { err, ...logContext, transactionId, handler },
+        { err, ...logContext(), transactionId, handler },
         `${handler} failed; the transaction will be retried`,
       );
       return false;
     } finally {
-      stopTimer();
-    }
-    try {
-      await record();
-    } catch (err) {
-      metrics.errors.inc({ handler: "journal", reason: "error" });
-      logger.error({ err, ...logContext, transactionId }, "could not record a handled item in the journal");
-      return false;
+      this.observeSeconds(handler, (performance.now() - started) / 1000);
     }
     return true;
+  }
+
+  private countEvents(kind: string, count: number): void {
+    let child = this.eventsByKind.get(kind);
+    if (!child) this.eventsByKind.set(kind, (child = this.opts.metrics.events.labels(kind)));
+    child.inc(count);
+  }
+
+  private observeSeconds(handler: string, seconds: number): void {
+    let child = this.secondsByHandler.get(handler);
+    if (!child)
+      this.secondsByHandler.set(handler, (child = this.opts.metrics.handlerSeconds.labels(handler)));
+    child.observe(seconds);
   }
 
   private extras(txnId: string, txn: ParsedTransaction): Extra[] {
@@ -197,6 +252,12 @@ export class Dispatcher {
     }
     return out;
   }
+}
+
+/** How a lane task ended: whether everything was handled, and its last record's write. */
+interface LaneResult {
+  ok: boolean;
+  recorded?: Promise<boolean>;
 }
 
 interface Extra {

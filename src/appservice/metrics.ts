@@ -42,7 +42,7 @@ export class AppserviceMetrics {
   constructor(queueDepth: () => number, inFlight: () => number) {
     new Gauge({
       name: "bridgekit_appservice_queue_depth",
-      help: "Room tasks waiting for or holding a dispatch slot",
+      help: "Handler calls waiting for or holding a dispatch slot (at most one per room at a time)",
       registers: [this.registry],
       collect() {
         this.set(queueDepth());

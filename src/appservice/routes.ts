@@ -227,9 +227,20 @@ class Queries {
     const { metrics, logger, handlerTimeoutMs } = this.deps;
     const stop = metrics.handlerSeconds.startTimer({ handler: name });
     try {
-      return await withTimeout(name, handlerTimeoutMs, (signal) => fn({ signal }), {
-        onLateFailure: (err) => logger.warn({ err, handler: name }, "query handler failed after its timeout"),
-      });
+      return await withTimeout(
+        name,
+        handlerTimeoutMs,
+        (signal) =>
+          fn({
+            get signal() {
+              return signal();
+            },
+          }),
+        {
+          onLateFailure: (err) =>
+            logger.warn({ err, handler: name }, "query handler failed after its timeout"),
+        },
+      );
     } catch (err) {
       metrics.errors.inc({
         handler: name,

@@ -11,18 +11,22 @@ export interface LateSettlement<T> {
  * HandlerTimeoutError at that point. The call itself may still settle later: its outcome is
  * then passed to `late` (never to an unhandled rejection), and it cannot change the
  * already-returned result.
+ *
+ * `fn` gets the signal as a function: the AbortController is made only if the handler asks
+ * for its signal or the timeout fires (most handlers never look; one per event adds up).
  */
 export function withTimeout<T>(
   name: string,
   timeoutMs: number,
-  fn: (signal: AbortSignal) => Promise<T>,
+  fn: (signal: () => AbortSignal) => Promise<T>,
   late: LateSettlement<T> = {},
 ): Promise<T> {
-  const controller = new AbortController();
+  let controller: AbortController | undefined;
+  const signal = () => (controller ??= new AbortController()).signal;
   let timedOut = false;
   let call: Promise<T>;
   try {
-    call = Promise.resolve(fn(controller.signal));
+    call = fn(signal);
   } catch (err) {
     return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
@@ -30,10 +34,10 @@ export function withTimeout<T>(
     const timer = setTimeout(() => {
       timedOut = true;
       const error = new HandlerTimeoutError(name, timeoutMs);
-      controller.abort(error);
+      (controller ??= new AbortController()).abort(error);
       reject(error);
     }, timeoutMs);
-    call.then(
+    Promise.resolve(call).then(
       (value) => {
         clearTimeout(timer);
         if (timedOut) late.onLateSuccess?.(value);

@@ -60,12 +60,17 @@ export class TransactionProcessor {
   }
 
   private async run(txnId: string, txn: ParsedTransaction): Promise<TransactionOutcome> {
-    if (await this.journal.isCommitted(txnId)) {
-      this.logger.debug({ transactionId: txnId }, "transaction already committed; no-op");
-      return "duplicate";
+    const state = await this.journal.begin(txnId);
+    try {
+      if (state.committed) {
+        this.logger.debug({ transactionId: txnId }, "transaction already committed; no-op");
+        return "duplicate";
+      }
+      await this.dispatcher.dispatch(txnId, txn, state.handled);
+      await this.journal.commit(txnId);
+      return "committed";
+    } finally {
+      this.journal.end(txnId);
     }
-    await this.dispatcher.dispatch(txnId, txn);
-    await this.journal.commit(txnId);
-    return "committed";
   }
 }

@@ -174,10 +174,7 @@ export class Bridge {
       bodyLimitBytes: config.appservice.maxBodyBytes,
       handlerTimeoutMs: config.appservice.handlerTimeoutMs,
       concurrency: config.appservice.roomConcurrency,
-      retention: {
-        transactions: config.appservice.journalRetention,
-        events: config.appservice.journalRetention * 10,
-      },
+      retention: { transactions: config.appservice.journalRetention },
       metrics: config.metrics.enabled
         ? {
             ...(config.metrics.port !== undefined

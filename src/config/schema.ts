@@ -221,7 +221,7 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       type: "integer",
       default: 10_000,
       min: 100,
-      doc: "Transaction ids and event ids remembered to make replays no-ops",
+      doc: "Transactions remembered (with the events each handled) to make replays no-ops",
     }),
   }),
   store: key({

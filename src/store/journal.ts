@@ -2,86 +2,332 @@ import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { KeyValue, Store } from "./store.js";
 
-/** How many entries each journal keeps before the oldest are forgotten. */
+/** How much each journal remembers before the oldest is forgotten. */
 export interface JournalRetention {
-  /** Committed transaction ids remembered (default 10 000). */
+  /** Transactions remembered in the store, with the items each had handled (default 10 000). */
   transactions?: number;
-  /** Handled event ids remembered (default 100 000). */
+  /**
+   * Handled event ids remembered in memory, so an event that another transaction carries
+   * again is not handled twice (default 10 000); filled at start-up from the newest 100
+   * transactions. Within a transaction (and its retries, across restarts) every handled
+   * item is remembered in the store.
+   */
   events?: number;
 }
 
 export const DEFAULT_JOURNAL_RETENTION: Required<JournalRetention> = {
   transactions: 10_000,
-  events: 100_000,
+  events: 10_000,
 };
 
+/** What the journal knows of a transaction when an attempt begins. */
+export interface TransactionState {
+  /** It was committed: the attempt is a no-op. */
+  readonly committed: boolean;
+  /** Items (event ids, `extrasKey`s) an earlier attempt handled; skip them. */
+  readonly handled: ReadonlySet<string>;
+}
+
+/** A transaction's record in the store. */
+interface TxnRecord {
+  /** The transaction id (the key is its hash). */
+  id: string;
+  /** Its position in the ring. */
+  seq: number;
+  /** Committed. */
+  d?: true;
+  /** Items handled (so far, while not committed). */
+  h: string[];
+}
+
+/** A transaction an attempt (or a late handler success) is working on. */
+interface OpenTxn {
+  key: string;
+  /** Ring position, once its record was first written. */
+  seq: number | undefined;
+  handled: Set<string>;
+  committed: boolean;
+  /** begin() calls not yet ended. */
+  refs: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 /**
- * The durable record of what the homeserver pushed and the bridge handled, kept in two
- * namespaces of a Store ("journal-txn" and "journal-event"):
- * - a transaction id is committed once every event of that transaction was handled; a
- *   committed id is answered as a no-op, also after a restart;
- * - an event id (or another per-transaction item, see `markHandled`) is recorded right after
- *   its handler succeeded, so a retry of a partly failed transaction skips it.
+ * The durable record of what the homeserver pushed and the bridge handled, one record per
+ * transaction in the store namespace "journal":
+ * - while a transaction is handled, its record lists the items handled so far (each one
+ *   durable before `markHandled` resolves), so a retry, even after a restart, skips them;
+ * - once every item was handled it is committed, and replays are answered as no-ops.
  *
- * Retention is bounded by count on every backend: each journal is a ring of `capacity`
- * slots, and adding an entry evicts the one that took its slot `capacity` adds earlier
- * (after a restart, up to capacity/16 adds earlier, at most 64). Changing a capacity takes
- * effect gradually (entries may be evicted earlier or later once).
+ * Writes are group-committed: the records changed while one batch is written (events of
+ * other rooms, other transactions) go together in the next, one store write per batch
+ * whatever its size (two when it also forgets an old transaction).
  *
- * One bridge process owns a journal at a time: two processes writing the same journal would
- * overwrite each other's ring positions (entries could be forgotten early, never invented).
+ * Retention is bounded by count on every backend: records sit in a ring of `transactions`
+ * slots, and a new transaction takes the slot of the one `transactions` transactions older
+ * (after a restart, up to transactions/16 slots earlier, at most 64). The ring's slot
+ * owners are read into memory before the first transaction (one read of `transactions`
+ * keys); a transaction id that owns no slot then needs no read at all.
+ *
+ * One bridge process owns a journal at a time: two processes writing the same journal
+ * would overwrite each other's ring positions (entries could be forgotten early, never
+ * invented).
  */
 export class TransactionJournal {
-  private readonly transactions: BoundedSet;
-  private readonly handled: BoundedSet;
+  private readonly kv: KeyValue<unknown>;
+  private readonly capacity: number;
+  private readonly open = new Map<string, OpenTxn>();
+  private readonly committedRecently: LRUCache<string, true>;
+  private readonly handledRecently: LRUCache<string, true>;
+  /** Owner (record key) of each ring slot; loaded before the first transaction. */
+  private ring: Array<string | undefined> | undefined;
+  /** The ring's owners: a record key not in here has no record, so needs no read. */
+  private readonly owners = new Set<string>();
+  private next = 0;
+  private reserved = 0;
+  /** Transactions changed since the batch being written, with who waits for them. */
+  private pending = new Map<string, Waiter[]>();
+  private flushing: Promise<void> | undefined;
+  private warming: Promise<void> | undefined;
 
   constructor(store: Store, retention: JournalRetention = {}) {
-    const transactions = retention.transactions ?? DEFAULT_JOURNAL_RETENTION.transactions;
-    const events = retention.events ?? DEFAULT_JOURNAL_RETENTION.events;
-    this.transactions = new BoundedSet(store.namespace("journal-txn"), "journal.transactions", transactions);
-    this.handled = new BoundedSet(store.namespace("journal-event"), "journal.events", events);
-  }
-
-  /** True if this transaction id was committed (within retention). */
-  isCommitted(txnId: string): Promise<boolean> {
-    return this.transactions.has(txnId);
-  }
-
-  /** Records a transaction id as committed. Call only once all of its events were handled. */
-  commit(txnId: string): Promise<void> {
-    return this.transactions.add(txnId);
-  }
-
-  /** True if this item (an event id, or a key made by `extrasKey`) was recorded as handled. */
-  isHandled(id: string): Promise<boolean> {
-    return this.handled.has(id);
-  }
-
-  /** Which of these items were recorded as handled; one store round trip. */
-  async handledAmong(ids: readonly string[]): Promise<Set<string>> {
-    const flags = await this.handled.hasMany(ids);
-    return new Set(ids.filter((_, i) => flags[i]));
+    this.capacity = positiveInteger(
+      "journal.transactions",
+      retention.transactions ?? DEFAULT_JOURNAL_RETENTION.transactions,
+    );
+    const events = positiveInteger("journal.events", retention.events ?? DEFAULT_JOURNAL_RETENTION.events);
+    this.kv = store.namespace("journal");
+    this.committedRecently = new LRUCache({ max: Math.min(this.capacity, 1_000) });
+    this.handledRecently = new LRUCache({ max: events });
   }
 
   /**
-   * True if this process recorded the item as handled recently. Pure, no I/O: used to skip
-   * an event that a concurrent transaction handled after `handledAmong` was asked.
+   * Starts an attempt at a transaction: one store read (none for a transaction this process
+   * committed recently). Every `begin` must be followed by one `end`.
    */
-  wasHandledRecently(id: string): boolean {
-    return this.handled.knownRecently(id);
+  async begin(txnId: string): Promise<TransactionState> {
+    // A failed warm-up (store down) is tried again by the next transaction.
+    await (this.warming ??= this.warm().catch((err: unknown) => {
+      this.warming = undefined;
+      throw err;
+    }));
+    if (this.committedRecently.has(txnId)) return { committed: true, handled: new Set() };
+    const entry = await this.acquire(txnId);
+    return { committed: entry.committed, handled: new Set(entry.handled) };
   }
 
-  /** Records an item as handled. Resolves once the record is durable. */
-  markHandled(id: string): Promise<void> {
-    return this.handled.add(id);
+  /** Ends an attempt begun with `begin`; what it recorded stays recorded. */
+  end(txnId: string): void {
+    const entry = this.open.get(txnId);
+    if (!entry) return;
+    entry.refs--;
+    if (entry.refs <= 0 && !this.pending.has(txnId)) this.open.delete(txnId);
   }
 
   /**
-   * The handled-journal key for a transaction's data that has no event id (ephemeral
-   * events, to-device messages, device lists, key counts). Never collides with an event id.
+   * Records an item of a transaction as handled; resolves once that is durable. Also works
+   * after the attempt ended (a handler that succeeded after its timeout).
+   */
+  async markHandled(txnId: string, item: string): Promise<void> {
+    this.handledRecently.set(item, true);
+    const opened = this.open.get(txnId);
+    const entry = opened ?? (await this.acquire(txnId));
+    try {
+      if (entry.committed || entry.handled.has(item)) return;
+      entry.handled.add(item);
+      await this.schedule(txnId);
+    } finally {
+      if (!opened) this.end(txnId);
+    }
+  }
+
+  /** Records a transaction as committed. Call only once all of its items were handled. */
+  async commit(txnId: string): Promise<void> {
+    const opened = this.open.get(txnId);
+    const entry = opened ?? (await this.acquire(txnId));
+    try {
+      if (entry.committed) return;
+      entry.committed = true;
+      await this.schedule(txnId);
+      this.committedRecently.set(txnId, true);
+    } finally {
+      if (!opened) this.end(txnId);
+    }
+  }
+
+  /** True if this transaction id was committed (within retention). One read at most. */
+  async isCommitted(txnId: string): Promise<boolean> {
+    if (this.committedRecently.has(txnId)) return true;
+    const open = this.open.get(txnId);
+    if (open) return open.committed;
+    return (await this.read(recordKey(txnId), txnId))?.d === true;
+  }
+
+  /**
+   * True if this process handled the item recently (any transaction). Pure, no I/O: used to
+   * skip an event that another transaction handled meanwhile.
+   */
+  wasHandledRecently(item: string): boolean {
+    return this.handledRecently.has(item);
+  }
+
+  /**
+   * The journal key for a transaction's data that has no event id (ephemeral events,
+   * to-device messages, device lists, key counts). Never collides with an event id.
    */
   static extrasKey(txnId: string, kind: string): string {
     return `\u0000${kind}\u0000${txnId}`;
+  }
+
+  /**
+   * The open entry of a transaction, read from the store if no attempt has it open; a
+   * reference is taken for the caller (given back with `end`).
+   */
+  private async acquire(txnId: string): Promise<OpenTxn> {
+    let entry = this.open.get(txnId);
+    if (!entry) {
+      const key = recordKey(txnId);
+      const record = await this.read(key, txnId);
+      // A concurrent call for the same id may have opened it while this one read.
+      entry = this.open.get(txnId) ?? {
+        key,
+        seq: record?.seq,
+        handled: new Set(record?.h ?? []),
+        committed: record?.d === true,
+        refs: 0,
+      };
+      this.open.set(txnId, entry);
+    }
+    entry.refs++;
+    return entry;
+  }
+
+  private async read(key: string, txnId: string): Promise<TxnRecord | undefined> {
+    if (this.ring && !this.owners.has(key)) return undefined;
+    const record = (await this.kv.get(key)) as TxnRecord | undefined;
+    return record && record.id === txnId ? record : undefined;
+  }
+
+  /** Resolves once a batch holding the transaction's current state was written. */
+  private schedule(txnId: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiters = this.pending.get(txnId);
+      if (waiters) waiters.push({ resolve, reject });
+      else this.pending.set(txnId, [{ resolve, reject }]);
+      // Started on the next turn of the event loop, so that everything handled in this one
+      // (other rooms' events, a commit right after) shares the first batch.
+      this.flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    for (;;) {
+      // Checked and swapped with no await in between: a schedule() after this sees no
+      // flusher and starts one, so no change is ever left behind.
+      if (this.pending.size === 0) {
+        this.flushing = undefined;
+        return;
+      }
+      const batch = this.pending;
+      this.pending = new Map();
+      try {
+        await this.write([...batch.keys()]);
+        for (const waiters of batch.values()) for (const w of waiters) w.resolve();
+      } catch (err) {
+        for (const waiters of batch.values()) for (const w of waiters) w.reject(err);
+      }
+      for (const txnId of batch.keys()) {
+        const entry = this.open.get(txnId);
+        if (entry && entry.refs <= 0 && !this.pending.has(txnId)) this.open.delete(txnId);
+      }
+    }
+  }
+
+  /** Writes the records of these transactions, giving ring slots to the new ones. */
+  private async write(txnIds: string[]): Promise<void> {
+    const ring = await this.loadRing();
+    const entries: Array<[string, unknown]> = [];
+    const evicted: string[] = [];
+    const taken: Array<{ entry: OpenTxn; seq: number }> = [];
+    let next = this.next;
+    for (const txnId of txnIds) {
+      const entry = this.open.get(txnId)!;
+      let seq = entry.seq;
+      if (seq === undefined) {
+        seq = next++;
+        const slot = seq % this.capacity;
+        const owner = ring[slot];
+        if (owner !== undefined && owner !== entry.key && !evicted.includes(owner)) evicted.push(owner);
+        entries.push([`r:${slot}`, entry.key]);
+        taken.push({ entry, seq });
+      }
+      const record: TxnRecord = { id: txnId, seq, h: [...entry.handled] };
+      if (entry.committed) record.d = true;
+      entries.push([entry.key, record]);
+    }
+    let reserved = this.reserved;
+    if (next > reserved) {
+      // In the same atomic write as the slots it covers: the head never lags a used slot.
+      reserved = next + headReserve(this.capacity);
+      entries.push(["head", reserved]);
+    }
+    // Both in one round trip. On sqlite and Redis (one connection) the delete runs first; on
+    // PostgreSQL a crash between the two can leave one forgotten record behind for good.
+    await Promise.all([
+      evicted.length > 0 ? this.kv.deleteMany(evicted) : undefined,
+      this.kv.setMany(entries),
+    ]);
+    this.next = next;
+    this.reserved = reserved;
+    for (const { entry, seq } of taken) {
+      const slot = seq % this.capacity;
+      const owner = ring[slot];
+      // A transaction still open whose slot was taken gets a new slot on its next write.
+      if (owner !== undefined && owner !== entry.key)
+        for (const other of this.open.values()) if (other.key === owner) other.seq = undefined;
+      if (owner !== undefined) this.owners.delete(owner);
+      ring[slot] = entry.key;
+      this.owners.add(entry.key);
+      entry.seq = seq;
+    }
+  }
+
+  /**
+   * Before the first transaction after a start: loads the ring, and remembers the items of
+   * the newest transactions, so that an event handled just before a restart is skipped when
+   * a different transaction carries it again.
+   */
+  private async warm(): Promise<void> {
+    const ring = await this.loadRing();
+    const keys = new Set<string>();
+    for (
+      let seq = this.next - 1;
+      seq >= Math.max(0, this.next - WARM_SLOTS) && keys.size < this.capacity;
+      seq--
+    ) {
+      const owner = ring[seq % this.capacity];
+      if (owner !== undefined) keys.add(owner);
+    }
+    if (keys.size === 0) return;
+    const records = (await this.kv.getMany([...keys])) as Array<TxnRecord | undefined>;
+    for (const record of records.reverse())
+      for (const item of record?.h ?? []) this.handledRecently.set(item, true);
+  }
+
+  private async loadRing(): Promise<Array<string | undefined>> {
+    if (this.ring) return this.ring;
+    const head = await this.kv.get("head");
+    const slots = await this.kv.getMany(Array.from({ length: this.capacity }, (_, i) => `r:${i}`));
+    if (this.ring) return this.ring;
+    this.ring = slots.map((s) => (typeof s === "string" ? s : undefined));
+    for (const owner of this.ring) if (owner !== undefined) this.owners.add(owner);
+    this.next = this.reserved =
+      typeof head === "number" && Number.isSafeInteger(head) && head >= 0 ? head : 0;
+    return this.ring;
   }
 }
 
@@ -92,126 +338,17 @@ export class TransactionJournal {
  */
 const headReserve = (capacity: number) => Math.max(1, Math.min(64, Math.floor(capacity / 16)));
 
-/**
- * A persistent set of strings with bounded size, on one KeyValue namespace:
- * `m:<hash>` marks membership, `r:<slot>` says which member occupies a ring slot, and
- * `head` is the next sequence number reserved (written once per `headReserve` adds; after
- * a restart numbering resumes at the reservation, skipping at most that many slots).
- * Members are keyed by a SHA-256 of the string, so any string (unicode, slashes, 10 000
- * characters) is a safe key on every backend.
- */
-class BoundedSet {
-  private next = -1;
-  private reserved = -1;
-  /** Adds waiting for the next batch; each resolves once its batch is written. */
-  private pending: Array<{ item: string; resolve: () => void; reject: (err: unknown) => void }> = [];
-  /** The batch loop, while one runs: batches are written one at a time (ring positions in order). */
-  private flushing: Promise<void> | undefined;
-  private readonly recent: LRUCache<string, true>;
+/** How many of the newest ring positions `warm` reads (past the head reservation, at most 64). */
+const WARM_SLOTS = 100 + 64;
 
-  constructor(
-    private readonly kv: KeyValue<unknown>,
-    private readonly label: string,
-    private readonly capacity: number,
-  ) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1) {
-      throw new RangeError(`${label} retention must be a positive integer, got ${String(capacity)}`);
-    }
-    this.recent = new LRUCache({ max: Math.min(capacity, 10_000) });
-  }
-
-  knownRecently(item: string): boolean {
-    return this.recent.has(item);
-  }
-
-  async has(item: string): Promise<boolean> {
-    if (this.recent.has(item)) return true;
-    return (await this.kv.get(memberKey(item))) !== undefined;
-  }
-
-  async hasMany(items: readonly string[]): Promise<boolean[]> {
-    const missing = items.filter((i) => !this.recent.has(i));
-    const found = new Set<string>();
-    if (missing.length > 0) {
-      const values = await this.kv.getMany(missing.map(memberKey));
-      missing.forEach((item, i) => {
-        if (values[i] !== undefined) found.add(item);
-      });
-    }
-    return items.map((i) => this.recent.has(i) || found.has(i));
-  }
-
-  /**
-   * Adds an item; resolves once it is durable. Group commit: adds made while a batch is being
-   * written (events of other rooms handled meanwhile) are written together in the next batch,
-   * a few store round trips for the whole batch instead of four per item.
-   */
-  add(item: string): Promise<void> {
-    if (this.recent.has(item)) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ item, resolve, reject });
-      this.flushing ??= this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    for (;;) {
-      // Checked and cleared with no await in between: an add arriving after this sees no
-      // flusher and starts one, so no add is ever left behind.
-      if (this.pending.length === 0) {
-        this.flushing = undefined;
-        return;
-      }
-      const batch = this.pending.splice(0);
-      try {
-        await this.write([...new Set(batch.map((b) => b.item))].filter((i) => !this.recent.has(i)));
-        for (const b of batch) b.resolve();
-      } catch (err) {
-        for (const b of batch) b.reject(err);
-      }
-    }
-  }
-
-  /** Writes one batch of new members into consecutive ring slots. */
-  private async write(items: string[]): Promise<void> {
-    if (items.length === 0) return;
-    if (this.next < 0) {
-      const head = await this.kv.get("head");
-      this.next = typeof head === "number" && Number.isSafeInteger(head) && head >= 0 ? head : 0;
-      this.reserved = this.next;
-    }
-    const first = this.next;
-    if (first + items.length > this.reserved) {
-      const reserved = first + items.length + headReserve(this.capacity);
-      await this.kv.set("head", reserved);
-      this.reserved = reserved;
-    }
-    // A batch larger than the ring keeps only its newest capacity items in slots.
-    const slots = items.map((item, i) => ({ item, key: memberKey(item), seq: first + i }));
-    const slotKeys = slots.map((s) => `r:${s.seq % this.capacity}`);
-    const evicted = await this.kv.getMany(slotKeys);
-    const keys = new Set(slots.map((s) => s.key));
-    // Order matters for crashes, phase by phase: forget the old members before the slots name
-    // the new ones, and write the memberships last, so a crash can leave a slot pointing at a
-    // missing member (harmless) but never a member that no slot will ever evict.
-    await Promise.all(
-      [...new Set(evicted.filter((e): e is string => typeof e === "string" && !keys.has(e)))].map((e) =>
-        this.kv.delete(e),
-      ),
-    );
-    const lastBySlot = new Map<string, string>();
-    slots.forEach((s, i) => lastBySlot.set(slotKeys[i]!, s.key));
-    await Promise.all([...lastBySlot].map(([slot, key]) => this.kv.set(slot, key)));
-    await Promise.all(slots.map((s) => this.kv.set(s.key, s.seq)));
-    this.next = first + items.length;
-    for (const s of slots) this.recent.set(s.item, true);
-  }
-
-  toString(): string {
-    return this.label;
-  }
+/** Any transaction id (unicode, slashes, 10 000 characters) as a short key on every backend. */
+function recordKey(txnId: string): string {
+  return `t:${createHash("sha256").update(txnId, "utf8").digest("base64url")}`;
 }
 
-function memberKey(item: string): string {
-  return `m:${createHash("sha256").update(item, "utf8").digest("base64url")}`;
+function positiveInteger(label: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${label} retention must be a positive integer, got ${String(value)}`);
+  }
+  return value;
 }

@@ -503,6 +503,8 @@ describe("PUT /transactions", () => {
           ...kv,
           set: (k: string, v: V, ttl?: number) =>
             broken ? Promise.reject(new Error("disk full")) : kv.set(k, v, ttl),
+          setMany: (entries: ReadonlyArray<readonly [string, V]>) =>
+            broken ? Promise.reject(new Error("disk full")) : kv.setMany(entries),
         };
       },
     };

@@ -160,7 +160,7 @@ describe("crash: SIGKILL while the homeserver pushes transactions", { timeout: 3
       label: "sqlite",
       store: "sqlite://bridge.db",
       kills: 40,
-      transactions: 600,
+      transactions: 1500,
       rooms: 6,
     });
   });

@@ -92,7 +92,7 @@ describe("withTimeout", () => {
       "slow",
       20,
       (s) => {
-        signal = s;
+        signal = s(); // asked for before the timeout: the same signal is aborted later
         return release.promise;
       },
       { onLateSuccess: (v) => (late = v) },
@@ -106,6 +106,13 @@ describe("withTimeout", () => {
     release.resolve(7);
     await new Promise((r) => setImmediate(r));
     assert.equal(late, 7);
+    let askedLate: (() => AbortSignal) | undefined;
+    const never = withTimeout("lazy", 20, (s) => {
+      askedLate = s; // asked for only after the timeout: already aborted
+      return new Promise<number>(() => undefined);
+    });
+    await assert.rejects(never, HandlerTimeoutError);
+    assert.equal(askedLate?.().aborted, true);
   });
 
   it("a late rejection goes to onLateFailure, never to an unhandled rejection", async () => {

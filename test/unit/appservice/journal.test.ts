@@ -1,30 +1,57 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { openStore } from "../../../src/store/index.js";
-import { TransactionJournal } from "../../../src/store/journal.js";
+import { TransactionJournal, type JournalRetention } from "../../../src/store/journal.js";
+import type { Store } from "../../../src/store/index.js";
 import { MapStore, tempDir } from "../../support/appservice/harness.js";
 
+/** What a fresh journal on the same store (nothing in memory) knows of a transaction. */
+async function stateOf(store: Store, txnId: string, retention?: JournalRetention) {
+  const journal = new TransactionJournal(store, retention);
+  const state = await journal.begin(txnId);
+  journal.end(txnId);
+  return { committed: state.committed, handled: [...state.handled].sort() };
+}
+
 describe("TransactionJournal", () => {
-  it("commits transactions and records handled items", async () => {
-    const journal = new TransactionJournal(new MapStore());
-    assert.equal(await journal.isCommitted("1"), false);
-    await journal.commit("1");
-    assert.equal(await journal.isCommitted("1"), true);
-    assert.equal(await journal.isCommitted("2"), false);
-    await journal.markHandled("$a");
-    await journal.markHandled("$c");
-    assert.deepEqual([...(await journal.handledAmong(["$a", "$b", "$c"]))].sort(), ["$a", "$c"]);
-    assert.equal(await journal.isHandled("$b"), false);
+  it("records handled items per transaction, then commits it", async () => {
+    const store = new MapStore();
+    const journal = new TransactionJournal(store);
+    const first = await journal.begin("1");
+    assert.deepEqual(first, { committed: false, handled: new Set() });
+    await journal.markHandled("1", "$a");
+    await journal.markHandled("1", "$c");
+    journal.end("1");
+    assert.deepEqual(await stateOf(store, "1"), { committed: false, handled: ["$a", "$c"] });
     assert.equal(journal.wasHandledRecently("$a"), true);
     assert.equal(journal.wasHandledRecently("$b"), false);
+    assert.equal(await journal.isCommitted("1"), false);
+    await journal.begin("1");
+    await journal.commit("1");
+    journal.end("1");
+    assert.equal(await journal.isCommitted("1"), true);
+    assert.deepEqual(await stateOf(store, "1"), { committed: true, handled: ["$a", "$c"] });
+    assert.equal(await journal.isCommitted("2"), false);
+    assert.equal(store.count("journal"), 3, "one record, one ring slot, the head");
   });
 
-  it("transaction ids and event ids are separate: the same string in one is not in the other", async () => {
-    const journal = new TransactionJournal(new MapStore());
-    await journal.commit("x");
-    assert.equal(await journal.isHandled("x"), false);
-    await journal.markHandled("y");
-    assert.equal(await journal.isCommitted("y"), false);
+  it("items belong to their transaction: another transaction's record does not list them", async () => {
+    const store = new MapStore();
+    const journal = new TransactionJournal(store);
+    await journal.markHandled("x", "$a");
+    await journal.commit("y");
+    assert.deepEqual(await stateOf(store, "x"), { committed: false, handled: ["$a"] });
+    assert.deepEqual(await stateOf(store, "y"), { committed: true, handled: [] });
+    assert.deepEqual(await stateOf(store, "$a"), { committed: false, handled: [] });
+  });
+
+  it("marking an item after the attempt ended (a late success) still records it", async () => {
+    const store = new MapStore();
+    const journal = new TransactionJournal(store);
+    await journal.begin("t");
+    journal.end("t");
+    await journal.markHandled("t", "$late");
+    assert.deepEqual(await stateOf(store, "t"), { committed: false, handled: ["$late"] });
   });
 
   it("extras keys never collide with event ids or with other transactions' keys", () => {
@@ -35,40 +62,49 @@ describe("TransactionJournal", () => {
     assert.ok(!a.startsWith("$"));
   });
 
-  it("any string is a key: unicode, slashes, traversal-looking, very long", async () => {
-    const journal = new TransactionJournal(new MapStore());
+  it("any string is a transaction id: unicode, slashes, traversal-looking, very long", async () => {
+    const store = new MapStore();
+    const journal = new TransactionJournal(store);
     const ids = ["../..", "日本語🙂", "a/b/c", "x".repeat(10_000), "", "\u0000", "%2F"];
     for (const id of ids) await journal.commit(id);
-    for (const id of ids) assert.equal(await journal.isCommitted(id), true, JSON.stringify(id.slice(0, 10)));
+    for (const id of ids)
+      assert.equal((await stateOf(store, id)).committed, true, JSON.stringify(id.slice(0, 10)));
     assert.equal(await journal.isCommitted("../../"), false);
   });
 
   it("retention is bounded by count: the oldest are forgotten, storage stays bounded", async () => {
     const store = new MapStore();
-    const journal = new TransactionJournal(store, { transactions: 5, events: 20 });
-    for (let i = 0; i < 200; i++) await journal.commit(`t${i}`);
-    for (let i = 0; i < 500; i++) await journal.markHandled(`$e${i}`);
-    // members + ring slots + the head counter
-    assert.ok(store.count("journal-txn") <= 5 * 2 + 1, `txn keys: ${store.count("journal-txn")}`);
-    assert.ok(store.count("journal-event") <= 20 * 2 + 1, `event keys: ${store.count("journal-event")}`);
+    const journal = new TransactionJournal(store, { transactions: 5 });
+    for (let i = 0; i < 200; i++) {
+      await journal.markHandled(`t${i}`, `$e${i}`);
+      if (i % 2 === 0) await journal.commit(`t${i}`);
+    }
+    // records + ring slots + the head counter
+    assert.ok(store.count("journal") <= 5 * 2 + 1, `keys: ${store.count("journal")}`);
     // A fresh journal on the same store (no in-memory cache) sees exactly the newest entries.
-    const fresh = new TransactionJournal(store, { transactions: 5, events: 20 });
-    for (let i = 195; i < 200; i++) assert.equal(await fresh.isCommitted(`t${i}`), true, `t${i}`);
-    for (let i = 0; i < 195; i++) assert.equal(await fresh.isCommitted(`t${i}`), false, `t${i}`);
-    const handled = await fresh.handledAmong(Array.from({ length: 500 }, (_, i) => `$e${i}`));
-    assert.equal(handled.size, 20);
-    assert.ok(handled.has("$e499") && handled.has("$e480") && !handled.has("$e479"));
+    for (let i = 195; i < 200; i++)
+      assert.deepEqual(
+        await stateOf(store, `t${i}`, { transactions: 5 }),
+        { committed: i % 2 === 0, handled: [`$e${i}`] },
+        `t${i}`,
+      );
+    for (let i = 0; i < 195; i++)
+      assert.deepEqual(await stateOf(store, `t${i}`), { committed: false, handled: [] }, `t${i}`);
   });
 
-  it("marking the same item twice uses one slot", async () => {
+  it("a transaction still open when the ring wraps gets a new slot and is not lost", async () => {
     const store = new MapStore();
-    const journal = new TransactionJournal(store, { events: 3 });
-    await journal.markHandled("$a");
-    await journal.markHandled("$a");
-    await journal.markHandled("$b");
-    await journal.markHandled("$c");
-    const fresh = new TransactionJournal(store, { events: 3 });
-    assert.deepEqual([...(await fresh.handledAmong(["$a", "$b", "$c"]))].sort(), ["$a", "$b", "$c"]);
+    const journal = new TransactionJournal(store, { transactions: 3 });
+    await journal.begin("long");
+    await journal.markHandled("long", "$1");
+    for (let i = 0; i < 5; i++) await journal.commit(`other${i}`);
+    await journal.markHandled("long", "$2");
+    journal.end("long");
+    assert.deepEqual(await stateOf(store, "long", { transactions: 3 }), {
+      committed: false,
+      handled: ["$1", "$2"],
+    });
+    assert.ok(store.count("journal") <= 3 * 2 + 1);
   });
 
   it("after a restart numbering resumes past the old entries: nothing recent is evicted early", async () => {
@@ -82,7 +118,7 @@ describe("TransactionJournal", () => {
       assert.equal(await third.isCommitted(`a${i}`), true, `a${i}`);
       assert.equal(await third.isCommitted(`b${i}`), true, `b${i}`);
     }
-    assert.ok(store.count("journal-txn") <= 100 * 2 + 1);
+    assert.ok(store.count("journal") <= 100 * 2 + 1);
   });
 
   it("a small journal keeps its newest entries across restarts", async () => {
@@ -97,12 +133,22 @@ describe("TransactionJournal", () => {
       assert.equal(await fresh.isCommitted(id), true, id);
   });
 
-  it("concurrent adds are serialised: every entry is kept and none share a slot", async () => {
+  it("group commit: concurrent marks of many transactions are written in few batches, none lost", async () => {
     const store = new MapStore();
-    const journal = new TransactionJournal(store, { events: 1000 });
-    await Promise.all(Array.from({ length: 100 }, (_, i) => journal.markHandled(`$c${i}`)));
-    const fresh = new TransactionJournal(store, { events: 1000 });
-    assert.equal((await fresh.handledAmong(Array.from({ length: 100 }, (_, i) => `$c${i}`))).size, 100);
+    let writes = 0;
+    const original = store.namespace.bind(store);
+    store.namespace = <V>(name: string) => {
+      const inner = original<V>(name);
+      return {
+        ...inner,
+        setMany: (entries: ReadonlyArray<readonly [string, V]>) => (writes++, inner.setMany(entries)),
+      };
+    };
+    const journal = new TransactionJournal(store, { transactions: 1000 });
+    await Promise.all(Array.from({ length: 100 }, (_, i) => journal.markHandled(`t${i % 10}`, `$c${i}`)));
+    assert.ok(writes <= 2, `${writes} writes for 100 marks`);
+    for (let t = 0; t < 10; t++)
+      assert.equal((await stateOf(store, `t${t}`, { transactions: 1000 })).handled.length, 10);
   });
 
   it("survives a reopen of a sqlite store", async () => {
@@ -112,13 +158,12 @@ describe("TransactionJournal", () => {
       const s1 = await openStore(url);
       const j1 = new TransactionJournal(s1);
       await j1.commit("txn-1");
-      await j1.markHandled("$ev");
+      await j1.markHandled("txn-2", "$ev");
       await s1.close();
       const s2 = await openStore(url);
-      const j2 = new TransactionJournal(s2);
-      assert.equal(await j2.isCommitted("txn-1"), true);
-      assert.equal(await j2.isHandled("$ev"), true);
-      assert.equal(await j2.isCommitted("txn-2"), false);
+      assert.deepEqual(await stateOf(s2, "txn-1"), { committed: true, handled: [] });
+      assert.deepEqual(await stateOf(s2, "txn-2"), { committed: false, handled: ["$ev"] });
+      assert.equal(await new TransactionJournal(s2).isCommitted("txn-3"), false);
       await s2.close();
     } finally {
       dir.remove();
@@ -128,7 +173,7 @@ describe("TransactionJournal", () => {
   it("a failed write rejects and is not remembered", async () => {
     const store = new MapStore();
     const journal = new TransactionJournal(store);
-    const kv = store.namespace("journal-txn");
+    const kv = store.namespace("journal");
     const original = store.namespace.bind(store);
     let fail = true;
     store.namespace = <V>(name: string) => {
@@ -136,6 +181,8 @@ describe("TransactionJournal", () => {
       return {
         ...inner,
         set: (k: string, v: V) => (fail ? Promise.reject(new Error("disk full")) : inner.set(k, v)),
+        setMany: (entries: ReadonlyArray<readonly [string, V]>) =>
+          fail ? Promise.reject(new Error("disk full")) : inner.setMany(entries),
       };
     };
     const broken = new TransactionJournal(store);
