@@ -96,7 +96,9 @@ export async function ingest(o: BenchOptions): Promise<BenchOutcome> {
   const rows: IngestRow[] = [];
   const skipped: string[] = [];
   let runCounter = 0;
-  for (const system of SYSTEMS) {
+  // BENCH_SYSTEMS=floor,anchor,bridgekit-sqlite narrows a run while working on one system.
+  const only = process.env.BENCH_SYSTEMS?.split(",").map((x) => x.trim());
+  for (const system of SYSTEMS.filter((x) => !only || only.includes(x.id))) {
     const setup = startServer(system, hsToken, registration);
     if (!setup) {
       skipped.push(`${system.label}: the sqlite3 command-line tool is not installed`);
