@@ -92,6 +92,8 @@ export class TransactionJournal {
   /** Transactions changed since the batch being written, with who waits for them. */
   private pending = new Map<string, Waiter[]>();
   private flushing: Promise<void> | undefined;
+  /** The transactions of the batch being written. */
+  private writing = new Set<string>();
   private warming: Promise<void> | undefined;
 
   constructor(store: Store, retention: JournalRetention = {}) {
@@ -125,7 +127,9 @@ export class TransactionJournal {
     const entry = this.open.get(txnId);
     if (!entry) return;
     entry.refs--;
-    if (entry.refs <= 0 && !this.pending.has(txnId)) this.open.delete(txnId);
+    // Kept while a batch is to be written or being written: a retry that begins meanwhile
+    // must see the items in it, not read the record before the write lands.
+    if (entry.refs <= 0 && !this.pending.has(txnId) && !this.writing.has(txnId)) this.open.delete(txnId);
   }
 
   /**
@@ -234,12 +238,14 @@ export class TransactionJournal {
       }
       const batch = this.pending;
       this.pending = new Map();
+      this.writing = new Set(batch.keys());
       try {
         await this.write([...batch.keys()]);
         for (const waiters of batch.values()) for (const w of waiters) w.resolve();
       } catch (err) {
         for (const waiters of batch.values()) for (const w of waiters) w.reject(err);
       }
+      this.writing = new Set();
       for (const txnId of batch.keys()) {
         const entry = this.open.get(txnId);
         if (entry && entry.refs <= 0 && !this.pending.has(txnId)) this.open.delete(txnId);

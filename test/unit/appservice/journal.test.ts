@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { openStore } from "../../../src/store/index.js";
 import { TransactionJournal, type JournalRetention } from "../../../src/store/journal.js";
 import type { Store } from "../../../src/store/index.js";
-import { MapStore, tempDir } from "../../support/appservice/harness.js";
+import { deferred, MapStore, tempDir } from "../../support/appservice/harness.js";
 
 /** What a fresh journal on the same store (nothing in memory) knows of a transaction. */
 async function stateOf(store: Store, txnId: string, retention?: JournalRetention) {
@@ -149,6 +149,35 @@ describe("TransactionJournal", () => {
     assert.ok(writes <= 2, `${writes} writes for 100 marks`);
     for (let t = 0; t < 10; t++)
       assert.equal((await stateOf(store, `t${t}`, { transactions: 1000 })).handled.length, 10);
+  });
+
+  it("an attempt that ends while its record is being written: a retry sees the item, nothing is lost", async () => {
+    const store = new MapStore();
+    const gate = deferred();
+    const writing = deferred();
+    const original = store.namespace.bind(store);
+    store.namespace = <V>(name: string) => {
+      const inner = original<V>(name);
+      return {
+        ...inner,
+        setMany: async (entries: ReadonlyArray<readonly [string, V]>) => {
+          writing.resolve();
+          await gate.promise;
+          return inner.setMany(entries);
+        },
+      };
+    };
+    const journal = new TransactionJournal(store);
+    await journal.begin("t");
+    const marked = journal.markHandled("t", "$x");
+    await writing.promise;
+    journal.end("t"); // e.g. another room's handler failed: the attempt answers 5xx now
+    const retry = await journal.begin("t");
+    assert.deepEqual([...retry.handled], ["$x"], "the retry knows the item being written");
+    gate.resolve();
+    await marked;
+    journal.end("t");
+    assert.deepEqual(await stateOf(store, "t"), { committed: false, handled: ["$x"] });
   });
 
   it("survives a reopen of a sqlite store", async () => {
