@@ -1,7 +1,7 @@
 /**
  * At most `max` calls at once; the rest wait in arrival order. A minimal semaphore for the
- * per-event hot path: taking a free slot allocates nothing and never waits a tick (p-queue
- * costs several promises and events per call).
+ * per-event hot path: taking a free slot is a counter increment (p-queue costs several
+ * promises and events per call).
  */
 export class ConcurrencyLimit {
   private active = 0;
