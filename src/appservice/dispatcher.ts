@@ -23,10 +23,10 @@ type ExtraKind = "ephemeral" | "to_device" | "device_lists" | "key_counts";
 
 /**
  * Hands a validated transaction's data to the handlers: room events one room at a time in
- * order (across transactions too) with rooms in parallel, at most `concurrency` handler calls at once; the data
- * without event ids once per transaction. Records each handled item in the journal right
- * after its handler succeeded and skips items recorded before. Does not commit the
- * transaction: that is the caller's job once `dispatch` resolved.
+ * order (across transactions too) with rooms in parallel, at most `concurrency` handler
+ * calls at once; the data without event ids once per transaction. Records each handled item
+ * in the journal right after its handler succeeded and skips items recorded before. Does
+ * not commit the transaction: that is the caller's job once `dispatch` resolved.
  */
 export class Dispatcher {
   private readonly slots: ConcurrencyLimit;
