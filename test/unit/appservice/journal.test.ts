@@ -13,6 +13,16 @@ async function stateOf(store: Store, txnId: string, retention?: JournalRetention
   return { committed: state.committed, handled: [...state.handled].sort() };
 }
 
+/** Routes every `setMany` of the store (the journal's only write) through `around`. */
+function interceptSetMany(store: MapStore, around: (write: () => Promise<void>) => Promise<void>): void {
+  const original = store.namespace.bind(store);
+  store.namespace = <V>(name: string) => {
+    const inner = original<V>(name);
+    const setMany = (entries: ReadonlyArray<readonly [string, V]>) => around(() => inner.setMany(entries));
+    return { ...inner, setMany };
+  };
+}
+
 describe("TransactionJournal", () => {
   it("records handled items per transaction, then commits it", async () => {
     const store = new MapStore();
@@ -136,14 +146,7 @@ describe("TransactionJournal", () => {
   it("group commit: concurrent marks of many transactions are written in few batches, none lost", async () => {
     const store = new MapStore();
     let writes = 0;
-    const original = store.namespace.bind(store);
-    store.namespace = <V>(name: string) => {
-      const inner = original<V>(name);
-      return {
-        ...inner,
-        setMany: (entries: ReadonlyArray<readonly [string, V]>) => (writes++, inner.setMany(entries)),
-      };
-    };
+    interceptSetMany(store, (write) => (writes++, write()));
     const journal = new TransactionJournal(store, { transactions: 1000 });
     await Promise.all(Array.from({ length: 100 }, (_, i) => journal.markHandled(`t${i % 10}`, `$c${i}`)));
     assert.ok(writes <= 2, `${writes} writes for 100 marks`);
@@ -155,18 +158,11 @@ describe("TransactionJournal", () => {
     const store = new MapStore();
     const gate = deferred();
     const writing = deferred();
-    const original = store.namespace.bind(store);
-    store.namespace = <V>(name: string) => {
-      const inner = original<V>(name);
-      return {
-        ...inner,
-        setMany: async (entries: ReadonlyArray<readonly [string, V]>) => {
-          writing.resolve();
-          await gate.promise;
-          return inner.setMany(entries);
-        },
-      };
-    };
+    interceptSetMany(store, async (write) => {
+      writing.resolve();
+      await gate.promise;
+      return write();
+    });
     const journal = new TransactionJournal(store);
     await journal.begin("t");
     const marked = journal.markHandled("t", "$x");
@@ -203,17 +199,8 @@ describe("TransactionJournal", () => {
     const store = new MapStore();
     const journal = new TransactionJournal(store);
     const kv = store.namespace("journal");
-    const original = store.namespace.bind(store);
     let fail = true;
-    store.namespace = <V>(name: string) => {
-      const inner = original<V>(name);
-      return {
-        ...inner,
-        set: (k: string, v: V) => (fail ? Promise.reject(new Error("disk full")) : inner.set(k, v)),
-        setMany: (entries: ReadonlyArray<readonly [string, V]>) =>
-          fail ? Promise.reject(new Error("disk full")) : inner.setMany(entries),
-      };
-    };
+    interceptSetMany(store, (write) => (fail ? Promise.reject(new Error("disk full")) : write()));
     const broken = new TransactionJournal(store);
     await assert.rejects(broken.commit("t"), /disk full/);
     fail = false;
