@@ -17,8 +17,8 @@ export class ConcurrencyLimit {
 
   /** Runs `fn` once a slot is free; the slot is given back when its promise settles. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active < this.max) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    const wait = this.acquire();
+    if (wait) await wait;
     try {
       return await fn();
     } finally {
@@ -26,7 +26,20 @@ export class ConcurrencyLimit {
     }
   }
 
-  private release(): void {
+  /**
+   * Takes a slot: returns undefined when one was free (taken synchronously, no promise), or a
+   * promise that resolves once the caller holds one. Every acquire needs one `release`.
+   */
+  acquire(): Promise<void> | undefined {
+    if (this.active < this.max) {
+      this.active++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Gives a slot back (to the longest waiter, if any). */
+  release(): void {
     if (this.head < this.waiting.length) {
       const next = this.waiting[this.head]!;
       this.waiting[this.head++] = undefined as never;

@@ -4,8 +4,9 @@ import { TransactionJournal } from "../store/journal.js";
 import { HandlerTimeoutError, TransactionFailedError } from "./errors.js";
 import type { AppserviceHandlers, TransactionContext } from "./handlers.js";
 import type { AppserviceMetrics } from "./metrics.js";
+import { CallTimer, type TimedTask } from "./call-timer.js";
 import { ConcurrencyLimit } from "./concurrency-limit.js";
-import { withTimeout } from "./timeout.js";
+import type { HistogramSeries } from "./lean-histogram.js";
 import type { ParsedTransaction } from "./transaction-body.js";
 
 export interface DispatcherOptions {
@@ -34,10 +35,30 @@ export class Dispatcher {
   private readonly lanes = new Map<string, Promise<void>>();
   /** Metric children by label, looked up once (a labelled lookup per event adds up). */
   private readonly eventsByKind = new Map<string, { inc(n?: number): void }>();
-  private readonly secondsByHandler = new Map<string, { observe(v: number): void }>();
+  private readonly secondsByHandler = new Map<string, HistogramSeries>();
+  private readonly timer: CallTimer<Item>;
 
   constructor(private readonly opts: DispatcherOptions) {
     this.slots = new ConcurrencyLimit(opts.concurrency);
+    const { logger } = opts;
+    this.timer = new CallTimer<Item>(opts.handlerTimeoutMs, {
+      succeeded: (item, handler) => {
+        logger.warn(
+          { ...item.logContext(), transactionId: item.txnId, handler },
+          "handler succeeded after its timeout",
+        );
+        item
+          .record()
+          .catch((err: unknown) =>
+            logger.error({ err, ...item.logContext(), handler }, "could not record a late success"),
+          );
+      },
+      failed: (item, handler, err) =>
+        logger.warn(
+          { err, ...item.logContext(), transactionId: item.txnId, handler },
+          "handler failed after its timeout",
+        ),
+    });
   }
 
   /** Handler calls waiting for or holding a concurrency slot. */
@@ -107,50 +128,46 @@ export class Dispatcher {
    * Each event's record is durable before the room's next event is handled.
    */
   private async runRoom(txnId: string, events: MatrixEvent[]): Promise<LaneResult> {
-    const { journal } = this.opts;
-    let recorded: Promise<boolean> | undefined;
-    for (const event of events) {
-      // A concurrent transaction carrying the same event may have handled it meanwhile.
-      if (journal.wasHandledRecently(event.event_id)) continue;
-      if (recorded && !(await recorded)) return { ok: false };
-      const logContext = () => ({ eventId: event.event_id, roomId: event.room_id });
-      const record = () => journal.markHandled(txnId, event.event_id);
-      const ok = await this.call(
-        "onEvent",
-        txnId,
-        logContext,
-        (ctx) => this.opts.handlers.onEvent(event, ctx),
-        record,
-      );
-      if (!ok) return { ok: false };
-      this.countEvents(isStateEvent(event) ? "state" : "message", 1);
-      recorded = this.record(txnId, logContext, record);
+    const { journal, handlers } = this.opts;
+    let recorded: Promise<void> | undefined;
+    let recordedItem: Item | undefined;
+    let messages = 0;
+    let states = 0;
+    try {
+      for (const event of events) {
+        // A concurrent transaction carrying the same event may have handled it meanwhile.
+        if (journal.wasHandledRecently(event.event_id)) continue;
+        if (recorded && !(await this.recorded(recorded, recordedItem!))) return FAILED;
+        const item = new EventItem(txnId, event, handlers, journal);
+        if (!(await this.call("onEvent", item))) return FAILED;
+        if (isStateEvent(event)) states++;
+        else messages++;
+        recorded = journal.markHandled(txnId, event.event_id);
+        recordedItem = item;
+      }
+    } finally {
+      if (messages > 0) this.countEvents("message", messages);
+      if (states > 0) this.countEvents("state", states);
     }
-    return { ok: true, recorded };
+    return { ok: true, recorded: recorded && this.recorded(recorded, recordedItem!) };
   }
 
   private async runExtra(txnId: string, extra: Extra): Promise<LaneResult> {
-    const logContext = () => ({ kind: extra.kind });
-    const record = () => this.opts.journal.markHandled(txnId, extra.key);
-    const ok = await this.call("on" + extra.handlerName, txnId, logContext, extra.run, record);
-    if (!ok) return { ok: false };
+    const item = new ExtraItem(txnId, extra, this.opts.journal);
+    if (!(await this.call("on" + extra.handlerName, item))) return FAILED;
     this.countEvents(extra.kind, extra.count);
-    return { ok: true, recorded: this.record(txnId, logContext, record) };
+    return { ok: true, recorded: this.recorded(item.record(), item) };
   }
 
-  /** Writes a handled item's record; false (logged, counted) if that failed. Never rejects. */
-  private async record(
-    transactionId: string,
-    logContext: () => Record<string, unknown>,
-    record: () => Promise<void>,
-  ): Promise<boolean> {
+  /** Waits for a handled item's record; false (logged, counted) if it failed. Never rejects. */
+  private async recorded(record: Promise<void>, item: Item): Promise<boolean> {
     try {
-      await record();
+      await record;
       return true;
     } catch (err) {
       this.opts.metrics.errors.inc({ handler: "journal", reason: "error" });
       this.opts.logger.error(
-        { err, ...logContext(), transactionId },
+        { err, ...item.logContext(), transactionId: item.txnId },
         "could not record a handled item in the journal",
       );
       return false;
@@ -158,57 +175,29 @@ export class Dispatcher {
   }
 
   /**
-   * Calls a handler with the timeout. Returns false on failure (logged and counted). A
-   * handler that succeeds after its timeout is recorded then with `record`, so a later
+   * Calls a handler with a concurrency slot and the timeout. Returns false on failure (logged
+   * and counted). A handler that succeeds after its timeout is recorded then, so a later
    * retry skips it; its late outcome changes nothing else.
    */
-  private async call(
-    handler: string,
-    transactionId: string,
-    logContext: () => Record<string, unknown>,
-    run: (ctx: TransactionContext) => Promise<void>,
-    record: () => Promise<void>,
-  ): Promise<boolean> {
-    const { logger, metrics, handlerTimeoutMs } = this.opts;
+  private async call(handler: string, item: Item): Promise<boolean> {
+    const { logger, metrics } = this.opts;
+    // Only the handler call holds a slot; waiting for the journal does not, so other rooms'
+    // handlers run meanwhile and their records share its batch.
+    const wait = this.slots.acquire();
+    if (wait) await wait;
     const started = performance.now();
     try {
-      // Only the handler call holds a concurrency slot; waiting for the journal below does
-      // not, so other rooms' handlers run meanwhile and their records share its batch.
-      await this.slots.run(() =>
-        withTimeout(
-          handler,
-          handlerTimeoutMs,
-          (signal) =>
-            run({
-              get signal() {
-                return signal();
-              },
-              transactionId,
-            }),
-          {
-            onLateSuccess: () => {
-              logger.warn({ ...logContext(), transactionId, handler }, "handler succeeded after its timeout");
-              record().catch((err: unknown) =>
-                logger.error({ err, ...logContext(), handler }, "could not record a late success"),
-              );
-            },
-            onLateFailure: (err) =>
-              logger.warn(
-                { err, ...logContext(), transactionId, handler },
-                "handler failed after its timeout",
-              ),
-          },
-        ),
-      );
+      await this.timer.run(handler, item);
     } catch (err) {
       const reason = err instanceof HandlerTimeoutError ? "timeout" : "error";
       metrics.errors.inc({ handler, reason });
       logger.error(
-        { err, ...logContext(), transactionId, handler },
+        { err, ...item.logContext(), transactionId: item.txnId, handler },
         `${handler} failed; the transaction will be retried`,
       );
       return false;
     } finally {
+      this.slots.release();
       this.observeSeconds(handler, (performance.now() - started) / 1000);
     }
     return true;
@@ -221,10 +210,10 @@ export class Dispatcher {
   }
 
   private observeSeconds(handler: string, seconds: number): void {
-    let child = this.secondsByHandler.get(handler);
-    if (!child)
-      this.secondsByHandler.set(handler, (child = this.opts.metrics.handlerSeconds.labels(handler)));
-    child.observe(seconds);
+    let series = this.secondsByHandler.get(handler);
+    if (!series)
+      this.secondsByHandler.set(handler, (series = this.opts.metrics.handlerSeconds.labels(handler)));
+    series.observe(seconds);
   }
 
   private extras(txnId: string, txn: ParsedTransaction): Extra[] {
@@ -257,7 +246,53 @@ export class Dispatcher {
 /** How a lane task ended: whether everything was handled, and its last record's write. */
 interface LaneResult {
   ok: boolean;
-  recorded?: Promise<boolean>;
+  recorded?: Promise<boolean> | undefined;
+}
+
+const FAILED: LaneResult = { ok: false };
+
+/**
+ * What one handler call is about: how to run it, record it, and name it in logs. A class, not
+ * closures: one small object per event on the hot path.
+ */
+interface Item extends TimedTask {
+  record(): Promise<void>;
+  logContext(): Record<string, unknown>;
+}
+
+class EventItem implements Item {
+  constructor(
+    readonly txnId: string,
+    private readonly event: MatrixEvent,
+    private readonly handlers: AppserviceHandlers,
+    private readonly journal: TransactionJournal,
+  ) {}
+  run(ctx: TransactionContext) {
+    return this.handlers.onEvent(this.event, ctx);
+  }
+  record() {
+    return this.journal.markHandled(this.txnId, this.event.event_id);
+  }
+  logContext() {
+    return { eventId: this.event.event_id, roomId: this.event.room_id };
+  }
+}
+
+class ExtraItem implements Item {
+  constructor(
+    readonly txnId: string,
+    private readonly extra: Extra,
+    private readonly journal: TransactionJournal,
+  ) {}
+  run(ctx: TransactionContext) {
+    return this.extra.run(ctx);
+  }
+  record() {
+    return this.journal.markHandled(this.txnId, this.extra.key);
+  }
+  logContext() {
+    return { kind: this.extra.kind };
+  }
 }
 
 interface Extra {

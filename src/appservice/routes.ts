@@ -225,7 +225,7 @@ class Queries {
   /** Calls a query handler with the timeout; any failure becomes a generic 500 (logged). */
   private async call<T>(name: string, fn: (ctx: HandlerContext) => Promise<T>): Promise<T> {
     const { metrics, logger, handlerTimeoutMs } = this.deps;
-    const stop = metrics.handlerSeconds.startTimer({ handler: name });
+    const stop = metrics.handlerSeconds.startTimer(name);
     try {
       return await withTimeout(
         name,

@@ -63,4 +63,23 @@ describe("ConcurrencyLimit", () => {
     );
     assert.equal(limit.size, 0);
   });
+
+  it("acquire takes a free slot synchronously and queues when full; release hands the slot on", async () => {
+    const limit = new ConcurrencyLimit(1);
+    assert.equal(limit.acquire(), undefined, "a free slot is taken with no promise");
+    const waiting = limit.acquire();
+    assert.ok(waiting instanceof Promise, "a full limit gives a promise");
+    let granted = false;
+    void waiting.then(() => (granted = true));
+    await Promise.resolve();
+    assert.equal(granted, false);
+    assert.equal(limit.size, 2);
+    limit.release();
+    await waiting;
+    assert.equal(granted, true);
+    assert.equal(limit.size, 1, "the slot passed to the waiter, not back to the pool");
+    limit.release();
+    assert.equal(limit.size, 0);
+    assert.equal(limit.acquire(), undefined);
+  });
 });

@@ -1,0 +1,128 @@
+import { HandlerTimeoutError } from "./errors.js";
+import type { TransactionContext } from "./handlers.js";
+
+/** What a CallTimer calls: one handler call's work, for one transaction. */
+export interface TimedTask {
+  readonly txnId: string;
+  run(ctx: TransactionContext): Promise<void> | void;
+}
+
+/** Where outcomes that arrive after a task's timeout go (never to an unhandled rejection). */
+export interface LateOutcomes<T extends TimedTask> {
+  succeeded(task: T, name: string): void;
+  failed(task: T, name: string, err: Error): void;
+}
+
+/**
+ * One handler call, and the context it is given. The AbortController is made only if the
+ * handler reads `signal` or its time runs out (most handlers never look).
+ */
+class TimedCall<T extends TimedTask> implements TransactionContext {
+  private controller: AbortController | undefined;
+  /** Set while the caller waits; cleared once the call settled or timed out. */
+  resolve: (() => void) | undefined;
+  reject: ((err: Error) => void) | undefined;
+  timedOut = false;
+
+  constructor(
+    readonly task: T,
+    readonly name: string,
+    /** performance.now() when the call started. */
+    readonly started: number,
+  ) {}
+
+  get transactionId(): string {
+    return this.task.txnId;
+  }
+
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  abort(error: Error): void {
+    (this.controller ??= new AbortController()).abort(error);
+  }
+}
+
+/**
+ * Runs handler calls with a timeout for the per-event hot path. There is no timer per call:
+ * one ticker, running only while calls are, checks the calls in progress (at most the
+ * dispatcher's concurrency) every `timeoutMs / 10` (at least 1 ms, at most 1 s). A call
+ * therefore fails between `timeoutMs` and `timeoutMs` plus one tick after it started.
+ */
+export class CallTimer<T extends TimedTask> {
+  private readonly running = new Set<TimedCall<T>>();
+  private ticker: NodeJS.Timeout | undefined;
+  private readonly tickMs: number;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly late: LateOutcomes<T>,
+  ) {
+    this.tickMs = Math.min(1_000, Math.max(1, Math.floor(timeoutMs / 10)));
+  }
+
+  /**
+   * Runs `task` with a TransactionContext. Resolves or rejects with its outcome, or rejects
+   * with a HandlerTimeoutError once its time is up (the signal is then aborted). An outcome
+   * after the timeout goes to the LateOutcomes.
+   */
+  run(name: string, task: T): Promise<void> {
+    const call = new TimedCall(task, name, performance.now());
+    let result: Promise<void> | void;
+    try {
+      result = task.run(call);
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+    if (!isThenable(result)) return DONE; // a synchronous handler
+    const pending = result;
+    return new Promise<void>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
+      this.running.add(call);
+      this.ticker ??= setInterval(() => this.tick(), this.tickMs);
+      pending.then(
+        () => this.settle(call, undefined),
+        (err: unknown) => this.settle(call, asError(err)),
+      );
+    });
+  }
+
+  private settle(call: TimedCall<T>, err: Error | undefined): void {
+    if (call.timedOut) {
+      if (err) this.late.failed(call.task, call.name, err);
+      else this.late.succeeded(call.task, call.name);
+      return;
+    }
+    this.running.delete(call);
+    if (err) call.reject!(err);
+    else call.resolve!();
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    for (const call of this.running) {
+      if (now - call.started < this.timeoutMs) continue;
+      this.running.delete(call);
+      call.timedOut = true;
+      const error = new HandlerTimeoutError(call.name, this.timeoutMs);
+      call.abort(error);
+      call.reject!(error);
+    }
+    if (this.running.size === 0) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+  }
+}
+
+const DONE: Promise<void> = Promise.resolve();
+
+function isThenable(value: unknown): value is PromiseLike<void> {
+  return typeof (value as PromiseLike<void> | undefined)?.then === "function";
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
