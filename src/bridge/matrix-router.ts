@@ -1,5 +1,5 @@
 import { LRUCache } from "lru-cache";
-import type { MatrixReceipt, Portal, RemoteNetworkAdapter } from "../adapter/adapter.js";
+import type { MatrixReceipt, MatrixSender, Portal, RemoteNetworkAdapter } from "../adapter/adapter.js";
 import type { AppserviceHandlers, TransactionContext } from "../appservice/handlers.js";
 import type { HomeserverClient } from "../client/homeserver-client.js";
 import type { Logger } from "../common/logger.js";
@@ -7,8 +7,11 @@ import { localpart, type EphemeralEvent, type MatrixEvent } from "../matrix/even
 import type { NamespaceMatcher } from "../registration/namespaces.js";
 import type { MessageMap } from "../store/message-map.js";
 import type { HANDLER_FOR } from "./matrix-to-adapter.js";
-import { classifyEvent, relation, type Classified } from "./matrix-to-adapter.js";
+import { classifyEvent, relation, type Classified, type Relation } from "./matrix-to-adapter.js";
 import type { Portals } from "./portals.js";
+
+/** For events that point at no other event. */
+const NO_REMOTE_IDS = (): undefined => undefined;
 
 export interface MatrixRouterOptions {
   adapter: RemoteNetworkAdapter;
@@ -38,6 +41,8 @@ export class MatrixRouter {
   private readonly displayNames: LRUCache<string, string>;
   /** Rooms and capabilities a notice was already sent for, so users are told once, not per event. */
   private readonly noticed = new LRUCache<string, true>({ max: 10_000 });
+  /** Set once `adapterReady` resolved: later events skip waiting for it. */
+  private adapterReady = false;
 
   constructor(private readonly o: MatrixRouterOptions) {
     this.displayNames = new LRUCache({ max: o.displayNameCacheSize ?? 50_000 });
@@ -52,7 +57,8 @@ export class MatrixRouter {
   }
 
   async onEvent(event: MatrixEvent, _ctx?: TransactionContext): Promise<void> {
-    await this.o.client.observeEvent(event); // keeps the ghosts' membership records current
+    // Only member events change the ghosts' membership records (the common message skips this).
+    if (event.type === "m.room.member") await this.o.client.observeEvent(event);
     this.rememberDisplayName(event);
     if (this.o.matcher.mayActAs(event.sender)) return; // our own echo
     // A Matrix user kicking or inviting a ghost is not a Matrix user's membership.
@@ -63,19 +69,31 @@ export class MatrixRouter {
     ) {
       return;
     }
-    const portal = await this.o.portals.byRoomId(event.room_id);
+    // The cached answers are taken without an await: most events need no I/O at all.
+    let portal = this.o.portals.cachedByRoomId(event.room_id);
+    if (portal === undefined) portal = await this.o.portals.byRoomId(event.room_id);
     if (!portal) return;
 
-    const classified = classifyEvent(event, await this.sender(event), await this.remoteIds(event));
+    const sender = this.cachedSender(event) ?? (await this.sender(event));
+    const rel = relation(event);
+    const redacts = typeof event.redacts === "string" ? event.redacts : event.content.redacts;
+    const remoteIds =
+      rel.eventId === undefined && rel.replyTo === undefined && redacts === undefined
+        ? NO_REMOTE_IDS
+        : await this.remoteIds(rel, redacts);
+    const classified = classifyEvent(event, sender, remoteIds, rel);
     if (classified.kind === "ignored") {
       this.o.log.debug({ eventId: event.event_id, why: classified.why }, "event not for the adapter");
       return;
+    }
+    if (!this.adapterReady) {
+      await this.o.adapterReady?.();
+      this.adapterReady = true;
     }
     await this.dispatch(classified, portal, event);
   }
 
   private async dispatch(c: Exclude<Classified, { kind: "ignored" }>, portal: Portal, event: MatrixEvent) {
-    await this.o.adapterReady?.();
     const a = this.o.adapter;
     switch (c.kind) {
       case "message":
@@ -169,9 +187,10 @@ export class MatrixRouter {
   }
 
   /** Remote ids of the events this one points at (reply, edit, reaction, redaction target). */
-  private async remoteIds(event: MatrixEvent): Promise<(eventId: string) => string | undefined> {
-    const rel = relation(event);
-    const redacts = typeof event.redacts === "string" ? event.redacts : event.content.redacts;
+  private async remoteIds(
+    rel: Readonly<Relation>,
+    redacts: unknown,
+  ): Promise<(eventId: string) => string | undefined> {
     const ids = [rel.eventId, rel.replyTo, redacts].filter((x): x is string => typeof x === "string");
     const found = new Map<string, string>();
     for (const id of ids) {
@@ -179,6 +198,12 @@ export class MatrixRouter {
       if (link) found.set(id, link.remoteId);
     }
     return (id) => found.get(id);
+  }
+
+  /** The sender with the display name remembered for the room, or undefined if none is. */
+  private cachedSender(event: MatrixEvent): MatrixSender | undefined {
+    const name = this.displayNames.get(`${event.room_id} ${event.sender}`);
+    return name === undefined ? undefined : { userId: event.sender, displayName: name };
   }
 
   /** The sender with its room display name: from pushed member events, else asked once of the homeserver. */

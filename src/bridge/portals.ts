@@ -47,6 +47,15 @@ export class Portals implements PortalDirectory {
     return portal;
   }
 
+  /**
+   * The portal of a Matrix room if the cache knows the answer: the portal, null for "not a
+   * portal", undefined for "not cached" (then ask `byRoomId`). Must not do I/O.
+   */
+  cachedByRoomId(roomId: string): Portal | null | undefined {
+    const cached = this.byRoom.get(roomId);
+    return cached === "none" ? null : cached;
+  }
+
   async byRoomId(roomId: string): Promise<Portal | null> {
     const cached = this.byRoom.get(roomId);
     if (cached !== undefined) return cached === "none" ? null : cached;
