@@ -3,7 +3,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "**/node_modules/", "**/dist/", "coverage/", "bench/results/"] },
+  {
+    ignores: [
+      "dist/",
+      "node_modules/",
+      "**/node_modules/",
+      "**/dist/",
+      "coverage/",
+      "bench/results/",
+      "bench/.build/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -9,6 +9,7 @@ import { memory } from "./memory.js";
 import { outbound } from "./outbound.js";
 import { startup } from "./startup.js";
 import type { BenchOptions, BenchOutcome } from "./lib/options.js";
+import { buildBenchChildren } from "./lib/rpc.js";
 
 const BENCHMARKS: Record<string, (o: BenchOptions) => Promise<BenchOutcome>> = {
   ingest,
@@ -34,6 +35,7 @@ for (const n of names) {
 }
 const options: BenchOptions = { quick: flags.has("--quick"), profile: flags.has("--profile") };
 const started = Date.now();
+buildBenchChildren();
 for (const name of names.length > 0 ? names : Object.keys(BENCHMARKS)) {
   const outcome = await BENCHMARKS[name]!(options);
   console.log(`\n== ${outcome.name} ==\n${outcome.table}`);

@@ -4,7 +4,9 @@
  * handlers; the parent uses `spawnChild` and `child.call(op, args)`. Errors in a handler are
  * sent back and rethrown in the parent with the child's message, so nothing fails silently.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, rmSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 interface Request {
@@ -83,15 +85,21 @@ export interface SpawnOptions {
   readyTimeoutMs?: number;
 }
 
-/** Starts `script` (a .ts file, run through tsx) with JSON `config` as its only argument. */
+/**
+ * Starts `script` (a .ts file under bench/) with JSON `config` as its only argument: its
+ * compiled JavaScript from bench/.build when `buildBenchChildren` made one (what users run is
+ * compiled code; tsx's transform adds a helper call per function expression), else through tsx.
+ */
 export async function spawnChild<Info = unknown>(
   script: string | URL,
   config: unknown,
   opts: SpawnOptions = {},
 ): Promise<Child<Info>> {
-  const path = script instanceof URL ? fileURLToPath(script) : script;
+  const source = script instanceof URL ? fileURLToPath(script) : script;
+  const compiled = compiledPath(source);
+  const path = compiled ?? source;
   const child = fork(path, [JSON.stringify(config)], {
-    execArgv: ["--import", "tsx", ...(opts.nodeFlags ?? [])],
+    execArgv: [...(compiled ? [] : ["--import", "tsx"]), ...(opts.nodeFlags ?? [])],
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -150,4 +158,30 @@ export async function spawnChild<Info = unknown>(
       clearTimeout(timer);
     },
   };
+}
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const BUILD = join(REPO, "bench", ".build");
+let built = false;
+
+/**
+ * Compiles the benchmark children (bench/servers, bench/load, bench/lib and the src/ they
+ * import) to bench/.build with tsc, once per run. `BENCH_TSX=1` skips this and runs them
+ * through tsx instead.
+ */
+export function buildBenchChildren(): void {
+  if (process.env.BENCH_TSX === "1") return;
+  const tsc = join(REPO, "node_modules", "typescript", "bin", "tsc");
+  rmSync(BUILD, { recursive: true, force: true });
+  const r = spawnSync(process.execPath, [tsc, "-p", join(REPO, "bench", "tsconfig.json")], {
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`compiling the benchmark children failed:\n${r.stdout}${r.stderr}`);
+  built = true;
+}
+
+function compiledPath(source: string): string | undefined {
+  if (!built || !source.endsWith(".ts")) return undefined;
+  const path = join(BUILD, relative(REPO, source)).replace(/\.ts$/, ".js");
+  return existsSync(path) ? path : undefined;
 }
