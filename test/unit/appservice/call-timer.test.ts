@@ -64,7 +64,7 @@ describe("CallTimer", () => {
     const waited = performance.now() - started;
     assert.ok(waited >= 29, `not before its time (${waited} ms)`);
     assert.equal(signal?.aborted, true);
-    assert.deepEqual(late, []);
+    assert.equal(late.length, 0);
     release.resolve();
     await new Promise((r) => setImmediate(r));
     assert.equal(late.length, 1);
@@ -96,7 +96,7 @@ describe("CallTimer", () => {
     const { t, late } = timer(20);
     for (let i = 0; i < 50; i++) await t.run("h", new Task("t", () => new Promise((r) => setTimeout(r, 1))));
     await new Promise((r) => setTimeout(r, 40));
-    assert.deepEqual(late, []);
+    assert.equal(late.length, 0);
     // No ticker left behind: the process could exit (checked through the handle list).
     const handles = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo();
     assert.ok(!handles.includes("Timeout"), `no timer left: ${handles.join(", ")}`);
