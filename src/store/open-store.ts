@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import Keyv, { type KeyvStoreAdapter } from "keyv";
 import type { Logger } from "../common/logger.js";
@@ -84,7 +84,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
       case "sqlite": {
         backend = "sqlite";
         const path = sqlitePath(url, opts.baseDir ?? process.cwd());
-        mkdirSync(dirname(path), { recursive: true });
+        makeDirectory(dirname(path));
         const sqlite = await createSqliteAdapter({ path, table: TABLE, busyTimeoutMs: 10_000 });
         // WAL with synchronous=NORMAL: a commit is a write to the WAL, not an fsync, so each
         // journal write costs microseconds, and a killed process loses nothing it committed.
@@ -184,4 +184,20 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
     timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Creates a folder and its missing parents. Not mkdirSync's `recursive`: on Node 20 it loops
+ * forever when a parent exists but cannot hold folders (`/proc/nope` gets ENOENT, `/proc`
+ * EEXIST, and so on), blocking the process instead of failing.
+ */
+function makeDirectory(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirectory(parent);
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
 }
