@@ -160,7 +160,9 @@ export async function createBridge(args: CreateBridgeArgs, io: CreateBridgeIO): 
   }
 
   if (args.install) {
-    out("Running npm install (the first install builds sqlite3 from source: this can take minutes)...");
+    out(
+      "Running npm install (the first install may build better-sqlite3 from source: this can take minutes)...",
+    );
     await run("npm", ["install", "--no-audit", "--no-fund"], {
       cwd: target,
       onOutput: (chunk) => io.stdout.write(chunk),

@@ -73,8 +73,6 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
   let backend: StoreBackend;
   let adapter: KeyvStoreAdapter | Map<unknown, unknown>;
-  /** Set for sqlite: applied once the probe below has shown the file opens. */
-  let sqlitePragmas: (() => Promise<void>) | undefined;
   try {
     switch (scheme) {
       case "memory":
@@ -85,17 +83,17 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
         backend = "sqlite";
         const path = sqlitePath(url, opts.baseDir ?? process.cwd());
         makeDirectory(dirname(path));
-        const sqlite = await createSqliteAdapter({ path, table: TABLE, busyTimeoutMs: 10_000 });
-        // WAL with synchronous=NORMAL: a commit is a write to the WAL, not an fsync, so each
-        // journal write costs microseconds, and a killed process loses nothing it committed.
-        // Only a power loss or OS crash can roll back the last commits; `?synchronous=full`
-        // fsyncs every commit instead (about 100x slower on ordinary disks).
-        const synchronous = sqliteSynchronous(url);
-        sqlitePragmas = async () => {
-          await sqlite.query("PRAGMA journal_mode=WAL");
-          await sqlite.query(`PRAGMA synchronous=${synchronous}`);
-        };
-        adapter = sqlite.adapter;
+        adapter = await createSqliteAdapter({
+          path,
+          table: TABLE,
+          synchronous: sqliteSynchronous(url),
+          openTimeoutMs: connectTimeoutMs,
+          // A statement waiting for another connection's lock blocks the event loop
+          // (better-sqlite3 is synchronous). One bridge process owns a store, so only an
+          // outsider (a backup, the sqlite3 CLI) makes it wait: 10 s, as before, rather than
+          // failing the write at once.
+          busyTimeoutMs: 10_000,
+        });
         break;
       }
       case "postgres":
@@ -139,8 +137,6 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
   try {
     // Touch the backend now, so a bad URL or unusable file fails at start-up, not on the first event.
     await store.namespace("probe").get("probe");
-    if (sqlitePragmas)
-      await withTimeout(sqlitePragmas(), connectTimeoutMs, "setting the sqlite journal mode");
   } catch (err) {
     await store.close().catch(() => undefined); // the open error below is the one that matters
     const cause = (err as { cause?: Error }).cause ?? (err as Error);
@@ -176,14 +172,6 @@ function positive(name: string, value: number): number {
 
 function mask(message: string, url: string, description: string): string {
   return url === "" ? message : message.split(url).join(description);
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -2,7 +2,7 @@
  * The whole create-bridge path, as a user meets it: the real bin, without a terminal, packs
  * this checkout into the new project, runs `npm install` (--install), and the generated
  * project type-checks, passes its own tests, builds, and its registration and config pass
- * `bridgekit validate`. Slow (npm install builds sqlite3 from source): run it with
+ * `bridgekit validate`. Slow (npm install may build better-sqlite3 from source): run it with
  * `npm run test:create-bridge`.
  */
 import { after, before, describe, it } from "node:test";
@@ -59,7 +59,7 @@ describe("create-bridge, installed and tested for real", { timeout: 20 * MINUTES
     const spec = pkg.dependencies["matrix-bridgekit"] ?? "";
     assert.match(spec, /^file:\.\/vendor\/matrix-bridgekit-[\d.]+\.tgz$/);
     assert.ok(existsSync(join(project, spec.slice("file:".length))), "the tarball is in vendor/");
-    // Installed as a copy (not a link to the checkout), with its bin and the native sqlite3 built.
+    // Installed as a copy (not a link to the checkout), with its bin and better-sqlite3's native module.
     const installed = join(project, "node_modules", "matrix-bridgekit");
     assert.ok(existsSync(join(installed, "dist", "index.js")), "the framework's dist/ is installed");
     assert.ok(
@@ -67,9 +67,12 @@ describe("create-bridge, installed and tested for real", { timeout: 20 * MINUTES
       "templates ship in the package",
     );
     assert.ok(existsSync(join(project, "node_modules", ".bin", "bridgekit")), "the bridgekit bin is linked");
-    const releaseDir = join(project, "node_modules", "sqlite3", "build", "Release");
+    const releaseDir = join(project, "node_modules", "better-sqlite3", "build", "Release");
     const release: string[] = existsSync(releaseDir) ? await readdir(releaseDir) : [];
-    assert.ok(release.includes("node_sqlite3.node"), "sqlite3's native module was built (allowScripts)");
+    assert.ok(
+      release.includes("better_sqlite3.node"),
+      "better-sqlite3's native module is installed (allowScripts)",
+    );
   });
 
   it("type-checks", async () => {

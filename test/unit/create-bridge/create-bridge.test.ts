@@ -231,7 +231,7 @@ describe("create-bridge rendering", () => {
       (pkg.devDependencies as Record<string, string>).typescript,
       rootPkg.devDependencies.typescript,
     );
-    assert.deepEqual(pkg.allowScripts, { sqlite3: true, esbuild: true });
+    assert.deepEqual(pkg.allowScripts, { "better-sqlite3": true, esbuild: true });
 
     // The rendered config is valid for the framework and carries the answers.
     const raw = load(await readFile(join(project, "config.example.yaml"), "utf8")) as Record<string, unknown>;

@@ -43,14 +43,16 @@ describe("openStore", () => {
     }
   });
 
-  it("fails at once, naming the URL, when the sqlite file's folder cannot be made", async () => {
-    // mkdirSync(…, { recursive: true }) spins forever on /proc/nope (Node 20).
-    const url = "sqlite:///proc/nope/x.db";
-    await assert.rejects(openStore(url, { connectTimeoutMs: 1_000 }), (err: Error) => {
-      assert.ok(err instanceof StoreError);
-      assert.ok(err.message.startsWith(`store ${url}: cannot open:`), err.message);
-      return true;
-    });
+  it("fails at once, naming the URL, when the sqlite file's folder or file cannot be made", async () => {
+    // mkdirSync(…, { recursive: true }) used to spin forever on /proc/nope; the driver
+    // itself refuses /proc/x.db.
+    for (const url of ["sqlite:///proc/nope/x.db", "sqlite:///proc/x.db"]) {
+      await assert.rejects(openStore(url, { connectTimeoutMs: 1_000 }), (err: Error) => {
+        assert.ok(err instanceof StoreError);
+        assert.ok(err.message.startsWith(`store ${url}: cannot open:`), err.message);
+        return true;
+      });
+    }
   });
 
   it("resolves relative sqlite paths against baseDir and creates the folder", async () => {
