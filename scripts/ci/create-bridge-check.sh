@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The full create-bridge check, one command (npm run test:create-bridge): builds dist/ (the
 # create-bridge bin runs from it), then scaffolds projects with the real bin, npm-installs
-# one (sqlite3 builds from source: a few minutes), type-checks it and runs its own tests, and
-# answers the interactive prompts through a pseudo-terminal.
+# one (better-sqlite3 may build from source: a few minutes), type-checks it and runs its own
+# tests, and answers the interactive prompts through a pseudo-terminal.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -18,9 +18,9 @@ export interface KeyValue<V> {
    */
   set(key: string, value: V, ttlMs?: number): Promise<void>;
   /**
-   * Stores several values (no ttl) in one round trip: one statement on sqlite and PostgreSQL,
-   * one MULTI on Redis, so all of them or none are written. A key given twice keeps its last
-   * value. Resolves only after the backend accepted the write.
+   * Stores several values (no ttl) at once: one transaction on sqlite, one statement on
+   * PostgreSQL, one MULTI on Redis, so all of them or none are written. A key given twice
+   * keeps its last value. Resolves only after the backend accepted the write.
    */
   setMany(entries: ReadonlyArray<readonly [key: string, value: V]>): Promise<void>;
   /** Removes a key; returns true if it existed. */
