@@ -137,7 +137,15 @@ export class Dispatcher {
       for (const event of events) {
         // A concurrent transaction carrying the same event may have handled it meanwhile.
         if (journal.wasHandledRecently(event.event_id)) continue;
-        if (recorded && !(await this.recorded(recorded, recordedItem!))) return FAILED;
+        if (recorded) {
+          // Inline rather than through recorded(): one async call less per event.
+          try {
+            await recorded;
+          } catch (err) {
+            this.recordFailed(err, recordedItem!);
+            return FAILED;
+          }
+        }
         const item = new EventItem(txnId, event, handlers, journal);
         if (!(await this.call("onEvent", item))) return FAILED;
         if (isStateEvent(event)) states++;
@@ -165,13 +173,17 @@ export class Dispatcher {
       await record;
       return true;
     } catch (err) {
-      this.opts.metrics.errors.inc({ handler: "journal", reason: "error" });
-      this.opts.logger.error(
-        { err, ...item.logContext(), transactionId: item.txnId },
-        "could not record a handled item in the journal",
-      );
+      this.recordFailed(err, item);
       return false;
     }
+  }
+
+  private recordFailed(err: unknown, item: Item): void {
+    this.opts.metrics.errors.inc({ handler: "journal", reason: "error" });
+    this.opts.logger.error(
+      { err, ...item.logContext(), transactionId: item.txnId },
+      "could not record a handled item in the journal",
+    );
   }
 
   /**

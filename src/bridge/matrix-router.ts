@@ -98,7 +98,7 @@ export class MatrixRouter {
     switch (c.kind) {
       case "message":
         if (!a.onMessage) return this.unsupported(portal, c.kind, event);
-        return this.link(portal, event.event_id, await a.onMessage(c.message, portal));
+        return this.linkIfGiven(portal, event.event_id, await a.onMessage(c.message, portal));
       case "edit":
         if (!a.onEdit) return this.unsupported(portal, c.kind, event);
         return a.onEdit(c.edit, portal);
@@ -107,7 +107,7 @@ export class MatrixRouter {
         return a.onRedaction(c.redaction, portal);
       case "reaction":
         if (!a.onReaction) return this.unsupported(portal, c.kind, event);
-        return this.link(portal, event.event_id, await a.onReaction(c.reaction, portal));
+        return this.linkIfGiven(portal, event.event_id, await a.onReaction(c.reaction, portal));
       case "membership":
         return a.onMembership?.(c.membership, portal); // silence is fine: joins need no notice
       case "roomChange":
@@ -159,9 +159,10 @@ export class MatrixRouter {
     return out;
   }
 
-  private async link(portal: Portal, eventId: string, remoteId: string | void): Promise<void> {
-    if (typeof remoteId !== "string" || remoteId === "") return;
-    await this.o.messages.link({ remoteRoomId: portal.remoteId, remoteId, roomId: portal.roomId, eventId });
+  /** Records the remote id the adapter returned, if any; no promise when there is none. */
+  private linkIfGiven(portal: Portal, eventId: string, remoteId: string | void): Promise<void> | undefined {
+    if (typeof remoteId !== "string" || remoteId === "") return undefined;
+    return this.o.messages.link({ remoteRoomId: portal.remoteId, remoteId, roomId: portal.roomId, eventId });
   }
 
   private async unsupported(
