@@ -71,8 +71,12 @@ async function crashRounds(t: TestContext, run: CrashRun): Promise<void> {
           await sleep(random.int(0, 600)); // somewhere in start-up (or just after)
           startupKills++;
         } else {
+          // Spaced by progress, not time: how fast transactions go through depends on the
+          // machine and the store, and the kills must spread over the whole plan.
           await child.waitReady();
-          await sleep(random.int(30, 600));
+          const target = pushed + random.int(1, Math.floor((2 * run.transactions) / run.kills));
+          while (pushed < target && !pushDone) await sleep(random.int(1, 10));
+          await sleep(random.int(0, 5)); // and anywhere within the next transaction
         }
         await child.kill();
         world.marks.append("K");
