@@ -6,7 +6,7 @@
  * scenario gets a warm-up run, then several measured runs; medians are reported. After every
  * run the server's event count is checked against the events acknowledged.
  */
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { benchRegistration } from "./lib/bridge-config.js";
 import { freshBackend, type BackendName } from "./lib/backends.js";
@@ -50,7 +50,14 @@ export interface IngestRow {
   eventsPerSec: number;
   p50Ms: number;
   p99Ms: number;
-  runs: LoadResult[];
+  /** CPU time (user + system, all threads) the server process spent per transaction. */
+  serverCpuUsPerTxn: number;
+  runs: MeasuredRun[];
+}
+
+/** A load run and the CPU time the server process spent during it. */
+export interface MeasuredRun extends LoadResult {
+  serverCpuUsPerTxn: number;
 }
 
 async function measure(
@@ -58,21 +65,23 @@ async function measure(
   hsToken: string,
   args: Omit<LoadArgs, "url" | "hsToken" | "runId">,
   runId: string,
-): Promise<LoadResult> {
+): Promise<MeasuredRun> {
   const load = await spawnChild(new URL("./load/ingest-load.ts", import.meta.url), {});
   try {
     const before = await server.call<number>("count");
+    const cpuBefore = processCpuMs(server.pid);
     const r = await load.call<LoadResult>("run", {
       ...args,
       url: `http://127.0.0.1:${server.info.port}`,
       hsToken,
       runId,
     } satisfies LoadArgs);
+    const cpuMs = processCpuMs(server.pid) - cpuBefore;
     const after = await server.call<number>("count");
     if (r.errors > 0) throw new Error(`${r.errors} transactions failed, first: ${r.firstError}`);
     if (after - before !== r.events)
       throw new Error(`the server counted ${after - before} events but acknowledged ${r.events}`);
-    return r;
+    return { ...r, serverCpuUsPerTxn: r.transactions > 0 ? (cpuMs * 1000) / r.transactions : 0 };
   } finally {
     await load.stop();
   }
@@ -110,7 +119,7 @@ export async function ingest(o: BenchOptions): Promise<BenchOutcome> {
       for (const s of SCENARIOS) {
         const args = { batch: s.batch, inflight: s.inflight, rooms: ROOMS };
         await measure(server, hsToken, { ...args, durationMs: warmupMs }, `w${++runCounter}`);
-        const runs: LoadResult[] = [];
+        const runs: MeasuredRun[] = [];
         for (let i = 0; i < reps; i++)
           runs.push(await measure(server, hsToken, { ...args, durationMs }, `r${++runCounter}`));
         rows.push({
@@ -120,6 +129,7 @@ export async function ingest(o: BenchOptions): Promise<BenchOutcome> {
           eventsPerSec: median(runs.map((r) => r.eventsPerSec)),
           p50Ms: median(runs.map((r) => r.p50Ms)),
           p99Ms: median(runs.map((r) => r.p99Ms)),
+          serverCpuUsPerTxn: median(runs.map((r) => r.serverCpuUsPerTxn)),
           runs,
         });
         process.stdout.write(".");
@@ -134,17 +144,33 @@ export async function ingest(o: BenchOptions): Promise<BenchOutcome> {
   const find = (system: string, scenario: string) =>
     rows.find((r) => r.system === system && r.scenario === scenario);
   const table: Array<Array<string | number>> = [
-    ["scenario / system", "events/s", "p50 ms", "p99 ms", "x matrix-appservice", "x floor"],
+    [
+      "scenario / system",
+      "events/s",
+      "p50 ms",
+      "p99 ms",
+      "server CPU us/txn",
+      "x matrix-appservice",
+      "x floor",
+    ],
   ];
   const ratios: Array<{ system: string; scenario: string; vsAnchor: number; vsFloor: number }> = [];
   for (const s of SCENARIOS) {
-    table.push([s.label, "", "", "", "", ""]);
+    table.push([s.label, "", "", "", "", "", ""]);
     for (const r of rows.filter((x) => x.scenario === s.id)) {
       const vsAnchor = ratio(r.eventsPerSec, find("anchor", s.id)?.eventsPerSec);
       const vsFloor = ratio(r.eventsPerSec, find("floor", s.id)?.eventsPerSec);
       if (r.system.startsWith("bridgekit"))
         ratios.push({ system: r.system, scenario: s.id, vsAnchor, vsFloor });
-      table.push([`  ${r.label}`, r.eventsPerSec, round(r.p50Ms), round(r.p99Ms), vsAnchor, vsFloor]);
+      table.push([
+        `  ${r.label}`,
+        r.eventsPerSec,
+        round(r.p50Ms),
+        round(r.p99Ms),
+        Math.round(r.serverCpuUsPerTxn),
+        vsAnchor,
+        vsFloor,
+      ]);
     }
   }
 
@@ -207,6 +233,17 @@ export async function ingest(o: BenchOptions): Promise<BenchOutcome> {
     })),
   });
   return { name: "ingest", table: textTable(table), files, notes };
+}
+
+/**
+ * CPU time (user + system, every thread) a process has used so far, in ms, from
+ * /proc/<pid>/stat (Linux; clock ticks of 10 ms, so read it over runs of seconds).
+ */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function pct(x: number): string {
