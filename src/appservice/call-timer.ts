@@ -7,10 +7,16 @@ export interface TimedTask {
   run(ctx: TransactionContext): Promise<void> | void;
 }
 
-/** Where outcomes that arrive after a task's timeout go (never to an unhandled rejection). */
-export interface LateOutcomes<T extends TimedTask> {
-  succeeded(task: T, name: string): void;
-  failed(task: T, name: string, err: Error): void;
+/** What a CallTimer reports besides the promise `run` returns. Must not throw. */
+export interface CallHooks<T extends TimedTask> {
+  /**
+   * The call's promise is about to settle (success, failure or timeout), after `ms`; called
+   * synchronously before the caller resumes, so the caller can free what the call held.
+   */
+  settled(task: T, name: string, ms: number): void;
+  /** An outcome that arrived after the task's timeout (never an unhandled rejection). */
+  lateSuccess(task: T, name: string): void;
+  lateFailure(task: T, name: string, err: Error): void;
 }
 
 /**
@@ -57,7 +63,7 @@ export class CallTimer<T extends TimedTask> {
 
   constructor(
     private readonly timeoutMs: number,
-    private readonly late: LateOutcomes<T>,
+    private readonly hooks: CallHooks<T>,
   ) {
     this.tickMs = Math.min(1_000, Math.max(1, Math.floor(timeoutMs / 10)));
   }
@@ -65,7 +71,7 @@ export class CallTimer<T extends TimedTask> {
   /**
    * Runs `task` with a TransactionContext. Resolves or rejects with its outcome, or rejects
    * with a HandlerTimeoutError once its time is up (the signal is then aborted). An outcome
-   * after the timeout goes to the LateOutcomes.
+   * after the timeout goes to the hooks' late methods.
    */
   run(name: string, task: T): Promise<void> {
     const call = new TimedCall(task, name, performance.now());
@@ -73,9 +79,14 @@ export class CallTimer<T extends TimedTask> {
     try {
       result = task.run(call);
     } catch (err) {
+      this.hooks.settled(task, name, performance.now() - call.started);
       return Promise.reject(asError(err));
     }
-    if (!isThenable(result)) return DONE; // a synchronous handler
+    if (!isThenable(result)) {
+      // A synchronous handler.
+      this.hooks.settled(task, name, performance.now() - call.started);
+      return DONE;
+    }
     const pending = result;
     return new Promise<void>((resolve, reject) => {
       call.resolve = resolve;
@@ -91,11 +102,12 @@ export class CallTimer<T extends TimedTask> {
 
   private settle(call: TimedCall<T>, err: Error | undefined): void {
     if (call.timedOut) {
-      if (err) this.late.failed(call.task, call.name, err);
-      else this.late.succeeded(call.task, call.name);
+      if (err) this.hooks.lateFailure(call.task, call.name, err);
+      else this.hooks.lateSuccess(call.task, call.name);
       return;
     }
     this.running.delete(call);
+    this.hooks.settled(call.task, call.name, performance.now() - call.started);
     if (err) call.reject!(err);
     else call.resolve!();
   }
@@ -108,6 +120,7 @@ export class CallTimer<T extends TimedTask> {
       call.timedOut = true;
       const error = new HandlerTimeoutError(call.name, this.timeoutMs);
       call.abort(error);
+      this.hooks.settled(call.task, call.name, now - call.started);
       call.reject!(error);
     }
     if (this.running.size === 0) {

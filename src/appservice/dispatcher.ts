@@ -42,7 +42,12 @@ export class Dispatcher {
     this.slots = new ConcurrencyLimit(opts.concurrency);
     const { logger } = opts;
     this.timer = new CallTimer<Item>(opts.handlerTimeoutMs, {
-      succeeded: (item, handler) => {
+      // The slot is given back as the call settles, before its caller resumes.
+      settled: (_item, handler, ms) => {
+        this.slots.release();
+        this.observeSeconds(handler, ms / 1000);
+      },
+      lateSuccess: (item, handler) => {
         logger.warn(
           { ...item.logContext(), transactionId: item.txnId, handler },
           "handler succeeded after its timeout",
@@ -53,7 +58,7 @@ export class Dispatcher {
             logger.error({ err, ...item.logContext(), handler }, "could not record a late success"),
           );
       },
-      failed: (item, handler, err) =>
+      lateFailure: (item, handler, err) =>
         logger.warn(
           { err, ...item.logContext(), transactionId: item.txnId, handler },
           "handler failed after its timeout",
@@ -147,7 +152,12 @@ export class Dispatcher {
           }
         }
         const item = new EventItem(txnId, event, handlers, journal);
-        if (!(await this.call("onEvent", item))) return FAILED;
+        try {
+          await this.call("onEvent", item);
+        } catch (err) {
+          this.callFailed("onEvent", item, err);
+          return FAILED;
+        }
         if (isStateEvent(event)) states++;
         else messages++;
         recorded = journal.markHandled(txnId, event.event_id);
@@ -162,7 +172,13 @@ export class Dispatcher {
 
   private async runExtra(txnId: string, extra: Extra): Promise<LaneResult> {
     const item = new ExtraItem(txnId, extra, this.opts.journal);
-    if (!(await this.call("on" + extra.handlerName, item))) return FAILED;
+    const handler = "on" + extra.handlerName;
+    try {
+      await this.call(handler, item);
+    } catch (err) {
+      this.callFailed(handler, item, err);
+      return FAILED;
+    }
     this.countEvents(extra.kind, extra.count);
     return { ok: true, recorded: this.recorded(item.record(), item) };
   }
@@ -187,32 +203,27 @@ export class Dispatcher {
   }
 
   /**
-   * Calls a handler with a concurrency slot and the timeout. Returns false on failure (logged
-   * and counted). A handler that succeeds after its timeout is recorded then, so a later
-   * retry skips it; its late outcome changes nothing else.
+   * Calls a handler in a concurrency slot, with the timeout; the promise settles with the
+   * call. Not an async function: a free slot is taken synchronously, and the slot is given
+   * back by the timer's `settled` hook (one promise less per event). A handler that succeeds
+   * after its timeout is recorded then, so a later retry skips it; its late outcome changes
+   * nothing else.
    */
-  private async call(handler: string, item: Item): Promise<boolean> {
-    const { logger, metrics } = this.opts;
+  private call(handler: string, item: Item): Promise<void> {
     // Only the handler call holds a slot; waiting for the journal does not, so other rooms'
     // handlers run meanwhile and their records share its batch.
     const wait = this.slots.acquire();
-    if (wait) await wait;
-    const started = performance.now();
-    try {
-      await this.timer.run(handler, item);
-    } catch (err) {
-      const reason = err instanceof HandlerTimeoutError ? "timeout" : "error";
-      metrics.errors.inc({ handler, reason });
-      logger.error(
-        { err, ...item.logContext(), transactionId: item.txnId, handler },
-        `${handler} failed; the transaction will be retried`,
-      );
-      return false;
-    } finally {
-      this.slots.release();
-      this.observeSeconds(handler, (performance.now() - started) / 1000);
-    }
-    return true;
+    return wait ? wait.then(() => this.timer.run(handler, item)) : this.timer.run(handler, item);
+  }
+
+  /** Logs and counts a failed (or timed-out) handler call. */
+  private callFailed(handler: string, item: Item, err: unknown): void {
+    const reason = err instanceof HandlerTimeoutError ? "timeout" : "error";
+    this.opts.metrics.errors.inc({ handler, reason });
+    this.opts.logger.error(
+      { err, ...item.logContext(), transactionId: item.txnId, handler },
+      `${handler} failed; the transaction will be retried`,
+    );
   }
 
   private countEvents(kind: string, count: number): void {

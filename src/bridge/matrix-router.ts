@@ -90,6 +90,14 @@ export class MatrixRouter {
       await this.o.adapterReady?.();
       this.adapterReady = true;
     }
+    const adapter = this.o.adapter;
+    if (classified.kind === "message" && adapter.onMessage) {
+      // The common case inline: one async call less per message.
+      const remoteId = await adapter.onMessage(classified.message, portal);
+      const link = this.linkIfGiven(portal, event.event_id, remoteId);
+      if (link) await link;
+      return;
+    }
     await this.dispatch(classified, portal, event);
   }
 

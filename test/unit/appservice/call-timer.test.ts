@@ -21,16 +21,18 @@ class Task implements TimedTask {
 
 function timer(ms: number) {
   const late: Array<{ task: Task; name: string; err?: Error }> = [];
+  const settled: Array<{ task: Task; ms: number }> = [];
   const t = new CallTimer<Task>(ms, {
-    succeeded: (task, name) => late.push({ task, name }),
-    failed: (task, name, err) => late.push({ task, name, err }),
+    settled: (task, _name, elapsed) => settled.push({ task, ms: elapsed }),
+    lateSuccess: (task, name) => late.push({ task, name }),
+    lateFailure: (task, name, err) => late.push({ task, name, err }),
   });
-  return { t, late };
+  return { t, late, settled };
 }
 
 describe("CallTimer", () => {
   it("passes success, failure, a synchronous throw and a synchronous return through", async () => {
-    const { t } = timer(1000);
+    const { t, settled } = timer(1000);
     await t.run("h", new Task("t1", () => Promise.resolve()));
     await assert.rejects(t.run("h", new Task("t1", () => Promise.reject(new Error("bad")))), /bad/);
     await assert.rejects(
@@ -45,10 +47,20 @@ describe("CallTimer", () => {
     const task = new Task("t2", () => undefined);
     await t.run("h", task);
     assert.equal(task.ctx?.transactionId, "t2", "the context names the transaction");
+    assert.equal(settled.length, 4, "settled once per call, whichever way it ended");
+  });
+
+  it("reports `settled` before the caller resumes", async () => {
+    const { t, settled } = timer(1000);
+    const task = new Task("t", () => new Promise((r) => setTimeout(r, 5)));
+    await t.run("h", task);
+    assert.equal(settled.length, 1);
+    assert.equal(settled[0]!.task, task);
+    assert.ok(settled[0]!.ms >= 4, `the call's duration (${settled[0]!.ms} ms)`);
   });
 
   it("times out a hanging call: rejects, aborts its signal, reports the late success once", async () => {
-    const { t, late } = timer(30);
+    const { t, late, settled } = timer(30);
     const release = deferred();
     let signal: AbortSignal | undefined;
     const task = new Task("slow-txn", (ctx) => {
@@ -65,11 +77,13 @@ describe("CallTimer", () => {
     assert.ok(waited >= 29, `not before its time (${waited} ms)`);
     assert.equal(signal?.aborted, true);
     assert.equal(late.length, 0);
+    assert.equal(settled.length, 1, "settled at the timeout");
     release.resolve();
     await new Promise((r) => setImmediate(r));
     assert.equal(late.length, 1);
     assert.equal(late[0]!.task, task);
     assert.equal(late[0]!.err, undefined);
+    assert.equal(settled.length, 1, "not settled again by the late outcome");
   });
 
   it("a late failure goes to `failed`, never to an unhandled rejection; the signal read late is aborted", async () => {
