@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 import { openStore } from "../../../src/store/index.js";
 import { TransactionJournal, type JournalRetention } from "../../../src/store/journal.js";
@@ -43,6 +44,24 @@ describe("TransactionJournal", () => {
     assert.deepEqual(await stateOf(store, "1"), { committed: true, handled: ["$a", "$c"] });
     assert.equal(await journal.isCommitted("2"), false);
     assert.equal(store.count("journal"), 3, "one record, one ring slot, the head");
+  });
+
+  it("reads records written as objects (before records were JSON strings) and ignores garbage", async () => {
+    const store = new MapStore();
+    const journal = new TransactionJournal(store);
+    await journal.markHandled("old-open", "$a");
+    await journal.commit("old-done");
+    const kv = store.namespace<unknown>("journal");
+    const keyOf = (id: string) => `t:${createHash("sha256").update(id, "utf8").digest("base64url")}`;
+    for (const id of ["old-open", "old-done"]) {
+      const stored = await kv.get(keyOf(id));
+      assert.equal(typeof stored, "string", "records are written as JSON strings");
+      await kv.set(keyOf(id), JSON.parse(stored as string) as unknown); // the earlier layout
+    }
+    assert.deepEqual(await stateOf(store, "old-open"), { committed: false, handled: ["$a"] });
+    assert.deepEqual(await stateOf(store, "old-done"), { committed: true, handled: [] });
+    await kv.set(keyOf("old-done"), "{not json");
+    assert.deepEqual(await stateOf(store, "old-done"), { committed: false, handled: [] });
   });
 
   it("items belong to their transaction: another transaction's record does not list them", async () => {
