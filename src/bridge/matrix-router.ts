@@ -10,6 +10,9 @@ import type { HANDLER_FOR } from "./matrix-to-adapter.js";
 import { classifyEvent, relation, type Classified, type Relation } from "./matrix-to-adapter.js";
 import type { Portals } from "./portals.js";
 
+/** The display-name cache's key for a user in a room. */
+const displayNameKey = (roomId: string, userId: string) => `${roomId} ${userId}`;
+
 /** For events that point at no other event. */
 const NO_REMOTE_IDS = (): undefined => undefined;
 
@@ -74,7 +77,7 @@ export class MatrixRouter {
     if (portal === undefined) portal = await this.o.portals.byRoomId(event.room_id);
     if (!portal) return;
 
-    const sender = this.cachedSender(event) ?? (await this.sender(event));
+    const sender = this.cachedSender(event) ?? (await this.fetchSender(event));
     const rel = relation(event);
     const redacts = typeof event.redacts === "string" ? event.redacts : event.content.redacts;
     const remoteIds =
@@ -211,32 +214,31 @@ export class MatrixRouter {
 
   /** The sender with the display name remembered for the room, or undefined if none is. */
   private cachedSender(event: MatrixEvent): MatrixSender | undefined {
-    const name = this.displayNames.get(`${event.room_id} ${event.sender}`);
+    const name = this.displayNames.get(displayNameKey(event.room_id, event.sender));
     return name === undefined ? undefined : { userId: event.sender, displayName: name };
   }
 
-  /** The sender with its room display name: from pushed member events, else asked once of the homeserver. */
-  private async sender(event: MatrixEvent) {
-    const key = `${event.room_id} ${event.sender}`;
-    let name = this.displayNames.get(key);
-    if (name === undefined) {
-      const member = await this.o.client
-        .intent(this.o.client.botUserId)
-        .getStateEvent(event.room_id, "m.room.member", event.sender)
-        .catch((err: unknown) => {
-          this.o.log.debug({ err, userId: event.sender }, "no member state for a display name");
-          return undefined;
-        });
-      const fetched = member?.displayname;
-      name = typeof fetched === "string" && fetched !== "" ? fetched : localpart(event.sender);
-      this.displayNames.set(key, name);
-    }
+  /**
+   * The sender with its room display name when none is remembered: asked once of the
+   * homeserver (the localpart if it has none), then remembered.
+   */
+  private async fetchSender(event: MatrixEvent): Promise<MatrixSender> {
+    const member = await this.o.client
+      .intent(this.o.client.botUserId)
+      .getStateEvent(event.room_id, "m.room.member", event.sender)
+      .catch((err: unknown) => {
+        this.o.log.debug({ err, userId: event.sender }, "no member state for a display name");
+        return undefined;
+      });
+    const fetched = member?.displayname;
+    const name = typeof fetched === "string" && fetched !== "" ? fetched : localpart(event.sender);
+    this.displayNames.set(displayNameKey(event.room_id, event.sender), name);
     return { userId: event.sender, displayName: name };
   }
 
   private rememberDisplayName(event: MatrixEvent): void {
     if (event.type !== "m.room.member" || event.state_key === undefined) return;
-    const key = `${event.room_id} ${event.state_key}`;
+    const key = displayNameKey(event.room_id, event.state_key);
     const name = event.content.displayname;
     if (event.content.membership === "join" && typeof name === "string" && name !== "")
       this.displayNames.set(key, name);
