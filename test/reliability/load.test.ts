@@ -6,8 +6,7 @@
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { describe, it } from "node:test";
-import { FakeHomeserver } from "../support/fake-homeserver.js";
-import { writeBridgeFiles, DOMAIN } from "./support/bridge-files.js";
+import { writeBridgeFilesWithFakeHomeserver, DOMAIN } from "./support/bridge-files.js";
 import { ChildBridge } from "./support/child-bridge.js";
 import type { MemorySample } from "./support/child-protocol.js";
 import { TransactionPusher } from "./support/hs-simulator.js";
@@ -24,20 +23,10 @@ const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 describe("load", { timeout: DURATION_MS + 120_000 }, () => {
   it(`mixed load for ${DURATION_MS / 1000} s: memory stays flat after warm-up`, async (t) => {
     const random = seededRandom();
-    const started: { hs?: FakeHomeserver } = {};
-    const files = await writeBridgeFiles({
+    const { files, hs } = await writeBridgeFilesWithFakeHomeserver({
       label: "load",
       store: "sqlite://bridge.db",
-      homeserver: async (registration) => {
-        started.hs = await FakeHomeserver.start({
-          asToken: registration.as_token,
-          domain: DOMAIN,
-          botLocalpart: registration.sender_localpart,
-        });
-        return started.hs.url;
-      },
     });
-    const hs = started.hs!;
     const base = `http://127.0.0.1:${files.port}`;
     const auth = { Authorization: `Bearer ${files.registration.hs_token}` };
     const child = await ChildBridge.spawn(

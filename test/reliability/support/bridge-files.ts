@@ -13,6 +13,7 @@ import {
   saveRegistration,
   type Registration,
 } from "../../../src/registration/index.js";
+import { FakeHomeserver } from "../../support/fake-homeserver.js";
 import { freePort } from "../../support/net.js";
 export { freePort };
 
@@ -85,4 +86,28 @@ export async function writeBridgeFiles(opts: {
   const configPath = join(dir, "config.yaml");
   await writeFile(configPath, dump(config), "utf8");
   return { dir, configPath, registrationPath, registration, port };
+}
+
+/**
+ * writeBridgeFiles with a fake homeserver started in this process for the registration (it
+ * checks the as_token): the bridge's files and that homeserver.
+ */
+export async function writeBridgeFilesWithFakeHomeserver(opts: {
+  label: string;
+  store: string;
+}): Promise<{ files: BridgeFiles; hs: FakeHomeserver }> {
+  let hs: FakeHomeserver | undefined;
+  const files = await writeBridgeFiles({
+    ...opts,
+    homeserver: async (registration) => {
+      hs = await FakeHomeserver.start({
+        asToken: registration.as_token,
+        domain: DOMAIN,
+        botLocalpart: registration.sender_localpart,
+      });
+      return hs.url;
+    },
+  });
+  if (!hs) throw new Error("the fake homeserver did not start");
+  return { files, hs };
 }

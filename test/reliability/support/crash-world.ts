@@ -4,8 +4,8 @@
  */
 import { join } from "node:path";
 import { rm } from "node:fs/promises";
-import { FakeHomeserver } from "../../support/fake-homeserver.js";
-import { writeBridgeFiles, DOMAIN, type BridgeFiles } from "./bridge-files.js";
+import type { FakeHomeserver } from "../../support/fake-homeserver.js";
+import { writeBridgeFilesWithFakeHomeserver, DOMAIN, type BridgeFiles } from "./bridge-files.js";
 import { ChildBridge } from "./child-bridge.js";
 import type { ChildOptions } from "./child-protocol.js";
 import { RecordFile } from "./record-file.js";
@@ -30,21 +30,7 @@ export async function crashWorld(opts: {
   storePrefix?: string;
   adapter: Omit<RecordingAdapterOptions, "recordPath">;
 }): Promise<CrashWorld> {
-  const started: { hs?: FakeHomeserver } = {};
-  const files = await writeBridgeFiles({
-    label: opts.label,
-    store: opts.store,
-    homeserver: async (registration) => {
-      started.hs = await FakeHomeserver.start({
-        asToken: registration.as_token,
-        domain: DOMAIN,
-        botLocalpart: registration.sender_localpart,
-      });
-      return started.hs.url;
-    },
-  });
-  const hs = started.hs;
-  if (!hs) throw new Error("the fake homeserver did not start");
+  const { files, hs } = await writeBridgeFilesWithFakeHomeserver({ label: opts.label, store: opts.store });
   const recordPath = join(files.dir, "records.log");
   const marks = new RecordFile(recordPath);
   const childOptions: ChildOptions = {
