@@ -4,21 +4,16 @@
  * re-exported from test/e2e/support/matrix-user.ts.
  */
 import { join } from "node:path";
-import { writeBridgeFiles, type BridgeFiles } from "../../../test/e2e/support/bridge-files.js";
+import {
+  writeBridgeFiles,
+  type BridgeFiles,
+  type NetworkBridgeFilesOptions,
+} from "../../../test/e2e/support/bridge-files.js";
 
 export * from "../../../test/e2e/support/matrix-user.js";
 
 /** Writes the XMPP example bridge's config (adapter from ../src/adapter.ts) and registration into `dir`. */
-export function writeXmppBridgeFiles(
-  dir: string,
-  opts: {
-    homeserverUrl: string;
-    domain: string;
-    appservicePort: number;
-    registration: object;
-    adapterConfig: Record<string, unknown>;
-  },
-): Promise<BridgeFiles> {
+export function writeXmppBridgeFiles(dir: string, opts: NetworkBridgeFilesOptions): Promise<BridgeFiles> {
   return writeBridgeFiles(dir, {
     ...opts,
     network: "xmpp",

@@ -8,27 +8,29 @@ export interface BridgeFiles {
   registrationPath: string;
 }
 
+export interface BridgeFilesOptions {
+  /** "irc", "xmpp": the template prefix and the store file name. */
+  network: string;
+  /** Display name of the bridge bot. */
+  botName: string;
+  /** Absolute path of the adapter module. */
+  adapterModule: string;
+  homeserverUrl: string;
+  domain: string;
+  appservicePort: number;
+  registration: object;
+  adapterConfig: Record<string, unknown>;
+}
+
+/** What an example bridge's e2e test passes: everything but what names its network. */
+export type NetworkBridgeFilesOptions = Omit<BridgeFilesOptions, "network" | "botName" | "adapterModule">;
+
 /**
  * Writes an example bridge's config and registration into `dir` (both mode 0600: they hold
  * secrets). Ghosts and portals use the `{network}_{id}` templates, the store is a SQLite file
  * in `dir`, and the adapter module is loaded from source through tsx.
  */
-export async function writeBridgeFiles(
-  dir: string,
-  opts: {
-    /** "irc", "xmpp": the template prefix and the store file name. */
-    network: string;
-    /** Display name of the bridge bot. */
-    botName: string;
-    /** Absolute path of the adapter module. */
-    adapterModule: string;
-    homeserverUrl: string;
-    domain: string;
-    appservicePort: number;
-    registration: object;
-    adapterConfig: Record<string, unknown>;
-  },
-): Promise<BridgeFiles> {
+export async function writeBridgeFiles(dir: string, opts: BridgeFilesOptions): Promise<BridgeFiles> {
   const registrationPath = join(dir, "registration.yaml");
   const configPath = join(dir, "config.yaml");
   await writeFile(registrationPath, dump(opts.registration), { mode: 0o600 });
