@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { KeyValue, Store } from "./store.js";
 
@@ -28,9 +28,9 @@ export interface TransactionState {
   readonly handled: ReadonlySet<string>;
 }
 
-/** A transaction's record in the store. */
+/** A transaction's record in the store, under its ring slot's key `s:<slot>`. */
 interface TxnRecord {
-  /** The transaction id (the key is its hash). */
+  /** The transaction id (the ring slot names its digest). */
   id: string;
   /** Its position in the ring. */
   seq: number;
@@ -42,6 +42,7 @@ interface TxnRecord {
 
 /** A transaction an attempt (or a late handler success) is working on. */
 interface OpenTxn {
+  /** The digest of the transaction id: what the ring stores as the slot's owner. */
   key: string;
   /** Ring position, once its record was first written. */
   seq: number | undefined;
@@ -69,13 +70,17 @@ const DONE: Promise<void> = Promise.resolve();
  *
  * Writes are group-committed: the records changed while one batch is written (events of
  * other rooms, other transactions) go together in the next, one store write per batch
- * whatever its size (two when it also forgets an old transaction).
+ * whatever its size (two while it still deletes records of the earlier layout).
  *
  * Retention is bounded by count on every backend: records sit in a ring of `transactions`
  * slots, and a new transaction takes the slot of the one `transactions` transactions older
- * (after a restart, up to transactions/16 slots earlier, at most 64). The ring's slot
- * owners are read into memory before the first transaction (one read of `transactions`
- * keys); a transaction id that owns no slot then needs no read at all.
+ * (after a restart, up to transactions/16 slots earlier, at most 64), skipping slots whose
+ * transaction is still open. A slot is two keys written in place: `r:<slot>`, the owner's
+ * digest, and `s:<slot>`, its record. Rewriting the same keys is what keeps a write cheap:
+ * on sqlite, records under per-transaction keys made every new transaction an insert and a
+ * delete at random places in the key index, three times the cost. The ring's slot owners are
+ * read into memory before the first transaction (one read of `transactions` keys); a
+ * transaction id that owns no slot then needs no read at all.
  *
  * One bridge process owns a journal at a time: two processes writing the same journal
  * would overwrite each other's ring positions (entries could be forgotten early, never
@@ -87,10 +92,15 @@ export class TransactionJournal {
   private readonly open = new Map<string, OpenTxn>();
   private readonly committedRecently: LRUCache<string, true>;
   private readonly handledRecently: RecentItems;
-  /** Owner (record key) of each ring slot; loaded before the first transaction. */
+  /** Owner (transaction id digest) of each ring slot; loaded before the first transaction. */
   private ring: Array<string | undefined> | undefined;
-  /** The ring's owners: a record key not in here has no record, so needs no read. */
-  private readonly owners = new Set<string>();
+  /** The slot of each owner: a digest not in here has no record, so needs no read. */
+  private readonly owners = new Map<string, number>();
+  /**
+   * Slots whose record is still under the earlier layout's key `t:<digest>` (a journal
+   * written before records moved into their slots); deleted when the slot is taken.
+   */
+  private readonly legacy = new Set<number>();
   private next = 0;
   private reserved = 0;
   /** Transactions changed since the batch being written, and the batch that will write them. */
@@ -183,7 +193,7 @@ export class TransactionJournal {
     if (this.committedRecently.has(txnId)) return true;
     const open = this.open.get(txnId);
     if (open) return open.committed;
-    return (await this.read(recordKey(txnId), txnId))?.d === true;
+    return (await this.read(digest(txnId), txnId))?.d === true;
   }
 
   /**
@@ -209,7 +219,7 @@ export class TransactionJournal {
   private async acquire(txnId: string): Promise<OpenTxn> {
     let entry = this.open.get(txnId);
     if (!entry) {
-      const key = recordKey(txnId);
+      const key = digest(txnId);
       const record = await this.read(key, txnId);
       // A concurrent call for the same id may have opened it while this one read.
       entry = this.open.get(txnId) ?? {
@@ -226,8 +236,10 @@ export class TransactionJournal {
   }
 
   private async read(key: string, txnId: string): Promise<TxnRecord | undefined> {
-    if (this.ring && !this.owners.has(key)) return undefined;
-    const record = parseRecord(await this.kv.get(key));
+    await this.loadRing();
+    const slot = this.owners.get(key);
+    if (slot === undefined) return undefined;
+    const record = parseRecord(await this.kv.get(this.legacy.has(slot) ? `t:${key}` : `s:${slot}`));
     return record && record.id === txnId ? record : undefined;
   }
 
@@ -271,25 +283,37 @@ export class TransactionJournal {
   private async write(txnIds: string[]): Promise<void> {
     const ring = await this.loadRing();
     const entries: Array<[string, unknown]> = [];
-    const evicted: string[] = [];
-    const taken: Array<{ entry: OpenTxn; seq: number }> = [];
+    const legacyRecords: string[] = [];
+    /** Slots taken (or moved off the earlier layout) in this batch, by whom. */
+    const taken = new Map<number, OpenTxn>();
+    const assigned: OpenTxn[] = [];
+    const openKeys = new Set<string>();
+    for (const entry of this.open.values()) openKeys.add(entry.key);
     let next = this.next;
     for (const txnId of txnIds) {
       const entry = this.open.get(txnId)!;
       let seq = entry.seq;
+      // A record read while this slot was being given away (a retry of a transaction no attempt
+      // had open) must not overwrite the slot's new owner: it takes a slot of its own instead.
+      if (seq !== undefined && ring[seq % this.capacity] !== entry.key) seq = undefined;
       if (seq === undefined) {
-        seq = next++;
-        const slot = seq % this.capacity;
-        const owner = ring[slot];
-        if (owner !== undefined && owner !== entry.key && !evicted.includes(owner)) evicted.push(owner);
+        seq = this.freeSlot(next, ring, openKeys, taken);
+        next = seq + 1;
+        assigned.push(entry);
+      }
+      const slot = seq % this.capacity;
+      if (entry.seq !== seq || this.legacy.has(slot)) {
+        // A new owner, or this owner's record moving from `t:<digest>` into its slot.
+        taken.set(slot, entry);
+        if (this.legacy.has(slot)) legacyRecords.push(`t:${ring[slot]!}`);
         entries.push([`r:${slot}`, entry.key]);
-        taken.push({ entry, seq });
       }
       const record: TxnRecord = { id: txnId, seq, h: [...entry.handled] };
       if (entry.committed) record.d = true;
       // Stored as one JSON string: keyv's serializer walks an object value element by element
       // in JavaScript, which for a record of 100 event ids costs more than JSON.stringify.
-      entries.push([entry.key, JSON.stringify(record)]);
+      entries.push([`s:${slot}`, JSON.stringify(record)]);
+      entry.seq = seq; // provisional until the write lands
     }
     let reserved = this.reserved;
     if (next > reserved) {
@@ -297,25 +321,47 @@ export class TransactionJournal {
       reserved = next + headReserve(this.capacity);
       entries.push(["head", reserved]);
     }
-    // Both in one round trip. On sqlite and Redis (one connection) the delete runs first; on
-    // PostgreSQL a crash between the two can leave one forgotten record behind for good.
-    await Promise.all([
-      evicted.length > 0 ? this.kv.deleteMany(evicted) : undefined,
-      this.kv.setMany(entries),
-    ]);
+    try {
+      // Both in one round trip. On sqlite and Redis (one connection) the delete runs first.
+      await Promise.all([
+        legacyRecords.length > 0 ? this.kv.deleteMany(legacyRecords) : undefined,
+        this.kv.setMany(entries),
+      ]);
+    } catch (err) {
+      for (const entry of assigned) entry.seq = undefined;
+      throw err;
+    }
     this.next = next;
     this.reserved = reserved;
-    for (const { entry, seq } of taken) {
+    for (const [slot, entry] of taken) {
+      const owner = ring[slot];
+      if (owner !== undefined && this.owners.get(owner) === slot) this.owners.delete(owner);
+      this.legacy.delete(slot);
+      ring[slot] = entry.key;
+      this.owners.set(entry.key, slot);
+    }
+  }
+
+  /**
+   * The first ring position from `next` on whose slot no open transaction owns and none in
+   * this batch took. Throws if every slot is held: retention is then smaller than the number
+   * of transactions open at once.
+   */
+  private freeSlot(
+    next: number,
+    ring: ReadonlyArray<string | undefined>,
+    openKeys: ReadonlySet<string>,
+    taken: ReadonlyMap<number, OpenTxn>,
+  ): number {
+    for (let seq = next; seq < next + this.capacity; seq++) {
       const slot = seq % this.capacity;
       const owner = ring[slot];
-      // A transaction still open whose slot was taken gets a new slot on its next write.
-      if (owner !== undefined && owner !== entry.key)
-        for (const other of this.open.values()) if (other.key === owner) other.seq = undefined;
-      if (owner !== undefined) this.owners.delete(owner);
-      ring[slot] = entry.key;
-      this.owners.add(entry.key);
-      entry.seq = seq;
+      if (!taken.has(slot) && (owner === undefined || !openKeys.has(owner))) return seq;
     }
+    throw new Error(
+      `journal: all ${this.capacity} ring slots belong to open transactions; ` +
+        "retention.transactions must be larger than the number of transactions open at once",
+    );
   }
 
   /**
@@ -331,8 +377,9 @@ export class TransactionJournal {
       seq >= Math.max(0, this.next - WARM_SLOTS) && keys.size < this.capacity;
       seq--
     ) {
-      const owner = ring[seq % this.capacity];
-      if (owner !== undefined) keys.add(owner);
+      const slot = seq % this.capacity;
+      const owner = ring[slot];
+      if (owner !== undefined) keys.add(this.legacy.has(slot) ? `t:${owner}` : `s:${slot}`);
     }
     if (keys.size === 0) return;
     const records = (await this.kv.getMany([...keys])).map(parseRecord);
@@ -345,8 +392,17 @@ export class TransactionJournal {
     const head = await this.kv.get("head");
     const slots = await this.kv.getMany(Array.from({ length: this.capacity }, (_, i) => `r:${i}`));
     if (this.ring) return this.ring;
-    this.ring = slots.map((s) => (typeof s === "string" ? s : undefined));
-    for (const owner of this.ring) if (owner !== undefined) this.owners.add(owner);
+    const ring: Array<string | undefined> = [];
+    slots.forEach((value, slot) => {
+      if (typeof value !== "string") return void ring.push(undefined);
+      // The earlier layout named the record key (`t:<digest>`); this one names the digest.
+      const legacy = value.startsWith("t:");
+      const owner = legacy ? value.slice(2) : value;
+      ring.push(owner);
+      this.owners.set(owner, slot);
+      if (legacy) this.legacy.add(slot);
+    });
+    this.ring = ring;
     this.next = this.reserved =
       typeof head === "number" && Number.isSafeInteger(head) && head >= 0 ? head : 0;
     return this.ring;
@@ -423,9 +479,9 @@ class RecentItems {
   }
 }
 
-/** Any transaction id (unicode, slashes, 10 000 characters) as a short key on every backend. */
-function recordKey(txnId: string): string {
-  return `t:${createHash("sha256").update(txnId, "utf8").digest("base64url")}`;
+/** Any transaction id (unicode, slashes, 10 000 characters) as a short, safe string. */
+function digest(txnId: string): string {
+  return hash("sha256", txnId, "base64url");
 }
 
 function positiveInteger(label: string, value: number): number {

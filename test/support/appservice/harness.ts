@@ -193,7 +193,15 @@ export class MapStore implements Store {
 
   /** How many keys of a namespace exist. */
   count(name: string): number {
-    return [...this.data.keys()].filter((key) => key.startsWith(`${name}:`)).length;
+    return this.keys(name).length;
+  }
+
+  /** The keys of a namespace, without the namespace. */
+  keys(name: string): string[] {
+    const prefix = `${name}:`;
+    return [...this.data.keys()]
+      .filter((key) => key.startsWith(prefix))
+      .map((key) => key.slice(prefix.length));
   }
 
   close(): Promise<void> {

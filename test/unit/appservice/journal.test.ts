@@ -52,16 +52,64 @@ describe("TransactionJournal", () => {
     await journal.markHandled("old-open", "$a");
     await journal.commit("old-done");
     const kv = store.namespace<unknown>("journal");
-    const keyOf = (id: string) => `t:${createHash("sha256").update(id, "utf8").digest("base64url")}`;
-    for (const id of ["old-open", "old-done"]) {
-      const stored = await kv.get(keyOf(id));
+    for (const slot of [0, 1]) {
+      const stored = await kv.get(`s:${slot}`);
       assert.equal(typeof stored, "string", "records are written as JSON strings");
-      await kv.set(keyOf(id), JSON.parse(stored as string) as unknown); // the earlier layout
+      await kv.set(`s:${slot}`, JSON.parse(stored as string) as unknown); // the earlier layout
     }
     assert.deepEqual(await stateOf(store, "old-open"), { committed: false, handled: ["$a"] });
     assert.deepEqual(await stateOf(store, "old-done"), { committed: true, handled: [] });
-    await kv.set(keyOf("old-done"), "{not json");
+    await kv.set("s:1", "{not json");
     assert.deepEqual(await stateOf(store, "old-done"), { committed: false, handled: [] });
+  });
+
+  it("reads a journal whose records are under per-transaction keys, and deletes them as their slots are reused", async () => {
+    // The layout before records moved into their ring slots: `r:<slot>` -> `t:<digest>`, the
+    // record under `t:<digest>`.
+    const store = new MapStore();
+    const kv = store.namespace<unknown>("journal");
+    const digestOf = (id: string) => createHash("sha256").update(id, "utf8").digest("base64url");
+    const legacy = [
+      { id: "old-0", seq: 0, h: ["$a"], d: true },
+      { id: "old-1", seq: 1, h: ["$b"] },
+      { id: "old-2", seq: 2, h: ["$c", "$d"], d: true },
+    ];
+    for (const r of legacy) {
+      await kv.set(`r:${r.seq}`, `t:${digestOf(r.id)}`);
+      await kv.set(`t:${digestOf(r.id)}`, JSON.stringify(r));
+    }
+    await kv.set("head", 3);
+    assert.deepEqual(await stateOf(store, "old-0", { transactions: 3 }), {
+      committed: true,
+      handled: ["$a"],
+    });
+    assert.deepEqual(await stateOf(store, "old-1", { transactions: 3 }), {
+      committed: false,
+      handled: ["$b"],
+    });
+    const journal = new TransactionJournal(store, { transactions: 3 });
+    assert.equal(journal.wasHandledRecently("$d"), false);
+    await journal.begin("new-0"); // warms up from the legacy records
+    journal.end("new-0");
+    assert.equal(journal.wasHandledRecently("$d"), true, "warm-up reads legacy records");
+    // A retry of the open legacy transaction carries on in it.
+    await journal.begin("old-1");
+    await journal.markHandled("old-1", "$b2");
+    await journal.commit("old-1");
+    journal.end("old-1");
+    assert.deepEqual(await stateOf(store, "old-1", { transactions: 3 }), {
+      committed: true,
+      handled: ["$b", "$b2"],
+    });
+    for (let i = 0; i < 3; i++) await journal.commit(`new-${i}`);
+    const keys = store.keys("journal");
+    assert.deepEqual(
+      keys.filter((k) => k.startsWith("t:")),
+      [],
+      "every legacy record was deleted as its slot was reused",
+    );
+    assert.equal(await journal.isCommitted("old-0"), false, "forgotten as its slot was reused");
+    for (let i = 0; i < 3; i++) assert.equal(await journal.isCommitted(`new-${i}`), true);
   });
 
   it("items belong to their transaction: another transaction's record does not list them", async () => {
@@ -121,7 +169,7 @@ describe("TransactionJournal", () => {
       assert.deepEqual(await stateOf(store, `t${i}`), { committed: false, handled: [] }, `t${i}`);
   });
 
-  it("a transaction still open when the ring wraps gets a new slot and is not lost", async () => {
+  it("a transaction still open when the ring wraps keeps its slot: the others go round it", async () => {
     const store = new MapStore();
     const journal = new TransactionJournal(store, { transactions: 3 });
     await journal.begin("long");
@@ -133,7 +181,30 @@ describe("TransactionJournal", () => {
       committed: false,
       handled: ["$1", "$2"],
     });
+    const committed = async (id: string) => (await stateOf(store, id, { transactions: 3 })).committed;
+    assert.equal(await committed("other4"), true);
+    assert.equal(await committed("other3"), true);
+    assert.equal(await committed("other2"), false, "two slots were left for the others");
     assert.ok(store.count("journal") <= 3 * 2 + 1);
+  });
+
+  it("refuses to write when every ring slot belongs to an open transaction", async () => {
+    const store = new MapStore();
+    const journal = new TransactionJournal(store, { transactions: 2 });
+    for (const id of ["a", "b"]) {
+      await journal.begin(id);
+      await journal.markHandled(id, `$${id}`);
+    }
+    await journal.begin("c");
+    await assert.rejects(journal.markHandled("c", "$c"), /all 2 ring slots belong to open transactions/);
+    journal.end("c"); // that attempt fails
+    journal.end("a");
+    await journal.begin("c"); // the retry: a's slot is free once a ended
+    await journal.markHandled("c", "$c");
+    journal.end("c");
+    journal.end("b");
+    assert.deepEqual(await stateOf(store, "c", { transactions: 2 }), { committed: false, handled: ["$c"] });
+    assert.deepEqual(await stateOf(store, "b", { transactions: 2 }), { committed: false, handled: ["$b"] });
   });
 
   it("after a restart numbering resumes past the old entries: nothing recent is evicted early", async () => {
