@@ -25,9 +25,8 @@ export interface CallHooks<T extends TimedTask> {
  */
 class TimedCall<T extends TimedTask> implements TransactionContext {
   private controller: AbortController | undefined;
-  /** Set while the caller waits; cleared once the call settled or timed out. */
-  resolve: (() => void) | undefined;
-  reject: ((err: Error) => void) | undefined;
+  /** Told the outcome once: success, failure or timeout (whichever comes first). */
+  done: ((err: Error | undefined) => void) | undefined;
   timedOut = false;
 
   constructor(
@@ -74,30 +73,37 @@ export class CallTimer<T extends TimedTask> {
    * after the timeout goes to the hooks' late methods.
    */
   run(name: string, task: T): Promise<void> {
+    return new Promise<void>((resolve, reject) =>
+      this.call(name, task, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  /**
+   * `run` without a promise of its own, for the per-event path: `done` is called once, with
+   * undefined on success or the error (a HandlerTimeoutError once the time is up),
+   * synchronously when the handler returned synchronously, else when its promise settles.
+   */
+  call(name: string, task: T, done: (err: Error | undefined) => void): void {
     const call = new TimedCall(task, name, performance.now());
     let result: Promise<void> | void;
     try {
       result = task.run(call);
     } catch (err) {
       this.hooks.settled(task, name, performance.now() - call.started);
-      return Promise.reject(asError(err));
+      return done(asError(err));
     }
     if (!isThenable(result)) {
       // A synchronous handler.
       this.hooks.settled(task, name, performance.now() - call.started);
-      return DONE;
+      return done(undefined);
     }
-    const pending = result;
-    return new Promise<void>((resolve, reject) => {
-      call.resolve = resolve;
-      call.reject = reject;
-      this.running.add(call);
-      this.ticker ??= setInterval(() => this.tick(), this.tickMs);
-      pending.then(
-        () => this.settle(call, undefined),
-        (err: unknown) => this.settle(call, asError(err)),
-      );
-    });
+    call.done = done;
+    this.running.add(call);
+    this.ticker ??= setInterval(() => this.tick(), this.tickMs);
+    result.then(
+      () => this.settle(call, undefined),
+      (err: unknown) => this.settle(call, asError(err)),
+    );
   }
 
   private settle(call: TimedCall<T>, err: Error | undefined): void {
@@ -108,8 +114,7 @@ export class CallTimer<T extends TimedTask> {
     }
     this.running.delete(call);
     this.hooks.settled(call.task, call.name, performance.now() - call.started);
-    if (err) call.reject!(err);
-    else call.resolve!();
+    call.done!(err);
   }
 
   private tick(): void {
@@ -121,7 +126,7 @@ export class CallTimer<T extends TimedTask> {
       const error = new HandlerTimeoutError(call.name, this.timeoutMs);
       call.abort(error);
       this.hooks.settled(call.task, call.name, now - call.started);
-      call.reject!(error);
+      call.done!(error);
     }
     if (this.running.size === 0) {
       clearInterval(this.ticker);
@@ -129,8 +134,6 @@ export class CallTimer<T extends TimedTask> {
     }
   }
 }
-
-const DONE: Promise<void> = Promise.resolve();
 
 function isThenable(value: unknown): value is PromiseLike<void> {
   return typeof (value as PromiseLike<void> | undefined)?.then === "function";

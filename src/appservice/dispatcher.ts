@@ -28,39 +28,46 @@ type ExtraKind = "ephemeral" | "to_device" | "device_lists" | "key_counts";
  * calls at once; the data without event ids once per transaction. Records each handled item
  * in the journal right after its handler succeeded and skips items recorded before. Does
  * not commit the transaction: that is the caller's job once `dispatch` resolved.
+ *
+ * The per-event path is callbacks, not async functions: a room's events are run by one
+ * `LaneTask` object that steps from event to event, so an event costs its handler's own
+ * promise and little else (no promise chain per room, no promise per call or per record).
  */
 export class Dispatcher {
   private readonly slots: ConcurrencyLimit;
-  /** The tail of each room's chain of work; an entry exists only while the room is busy. */
-  private readonly lanes = new Map<string, Promise<void>>();
+  /** Each busy lane (a room, or one kind of extras): its running task and those queued. */
+  private readonly lanes = new Map<string, LaneTask[]>();
+  /** Resolved when the last lane goes idle (for drain). */
+  private idle: { promise: Promise<void>; resolve: () => void } | undefined;
   /** Metric children by label, looked up once (a labelled lookup per event adds up). */
   private readonly eventsByKind = new Map<string, { inc(n?: number): void }>();
   private readonly secondsByHandler = new Map<string, HistogramSeries>();
-  private readonly timer: CallTimer<Item>;
+  /** @internal used by LaneTask */
+  readonly timer: CallTimer<LaneTask>;
 
-  constructor(private readonly opts: DispatcherOptions) {
+  constructor(readonly opts: DispatcherOptions) {
     this.slots = new ConcurrencyLimit(opts.concurrency);
     const { logger } = opts;
-    this.timer = new CallTimer<Item>(opts.handlerTimeoutMs, {
+    this.timer = new CallTimer<LaneTask>(opts.handlerTimeoutMs, {
       // The slot is given back as the call settles, before its caller resumes.
-      settled: (_item, handler, ms) => {
+      settled: (_task, handler, ms) => {
         this.slots.release();
         this.observeSeconds(handler, ms / 1000);
       },
-      lateSuccess: (item, handler) => {
+      lateSuccess: (task, handler) => {
         logger.warn(
-          { ...item.logContext(), transactionId: item.txnId, handler },
+          { ...task.logContext(), transactionId: task.txnId, handler },
           "handler succeeded after its timeout",
         );
-        item
-          .record()
+        task
+          .recordCurrent()
           .catch((err: unknown) =>
-            logger.error({ err, ...item.logContext(), handler }, "could not record a late success"),
+            logger.error({ err, ...task.logContext(), handler }, "could not record a late success"),
           );
       },
-      lateFailure: (item, handler, err) =>
+      lateFailure: (task, handler, err) =>
         logger.warn(
-          { err, ...item.logContext(), transactionId: item.txnId, handler },
+          { err, ...task.logContext(), transactionId: task.txnId, handler },
           "handler failed after its timeout",
         ),
     });
@@ -72,161 +79,100 @@ export class Dispatcher {
   }
 
   /**
-   * Delivers everything not in `done` (what earlier attempts handled). Resolves when all of it was handled; rejects with
-   * TransactionFailedError after every room finished or stopped at its first failure.
+   * Delivers everything not in `done` (what earlier attempts handled). Resolves when all of
+   * it was handled; rejects with TransactionFailedError after every room finished or stopped
+   * at its first failure.
    */
-  async dispatch(txnId: string, txn: ParsedTransaction, done: ReadonlySet<string>): Promise<void> {
+  dispatch(txnId: string, txn: ParsedTransaction, done: ReadonlySet<string>): Promise<void> {
     const byRoom = new Map<string, MatrixEvent[]>();
     const seen = new Set<string>();
     for (const event of txn.events) {
-      if (seen.has(event.event_id)) continue; // the same event twice in one body runs once
-      seen.add(event.event_id);
+      const id = event.event_id;
+      if (seen.has(id)) continue; // the same event twice in one body runs once
+      seen.add(id);
+      if (done.has(id)) continue;
       const list = byRoom.get(event.room_id);
       if (list) list.push(event);
       else byRoom.set(event.room_id, [event]);
     }
-    const extras = this.extras(txnId, txn);
-
-    const work: Array<Promise<boolean>> = [];
-    for (const [roomId, events] of byRoom) {
-      const pending = events.filter((e) => !done.has(e.event_id));
-      if (pending.length > 0) work.push(this.inLane(roomId, () => this.runRoom(txnId, pending)));
-    }
-    for (const extra of extras) {
-      // Each kind in order across transactions, like a room's events.
-      if (!done.has(extra.key))
-        work.push(this.inLane(`\u0000${extra.kind}`, () => this.runExtra(txnId, extra)));
-    }
-    const results = await Promise.all(work);
-    const failures = results.filter((ok) => !ok).length;
-    if (failures > 0) throw new TransactionFailedError(txnId, failures);
+    const extras = this.extras(txnId, txn).filter((extra) => !done.has(extra.key));
+    const outcome = new TxnOutcome(txnId, byRoom.size + extras.length);
+    for (const [roomId, events] of byRoom) this.enqueue(roomId, new RoomTask(this, outcome, events));
+    // Each kind of extras in order across transactions, like a room's events.
+    for (const extra of extras) this.enqueue(`\u0000${extra.kind}`, new ExtraTask(this, outcome, extra));
+    return outcome.promise;
   }
 
-  /** Resolves once every room task queued so far has finished. */
+  /** Resolves once every lane task queued so far has finished. */
   async drain(): Promise<void> {
-    while (this.lanes.size > 0) await Promise.all([...this.lanes.values()]);
-  }
-
-  /**
-   * Runs `task` after everything queued before it in this lane (a room, or one kind of
-   * extras); resolves with whether every item was handled, and never rejects. The lane's
-   * next task waits also for the task's last journal record, which the transaction does
-   * not wait for: its commit is written with it (one write less per transaction), and a
-   * crash before that write redelivers at most that one item.
-   */
-  private inLane(lane: string, task: () => Promise<LaneResult>): Promise<boolean> {
-    const previous = this.lanes.get(lane) ?? Promise.resolve();
-    const result = previous.then(task).catch((err: unknown): LaneResult => {
-      this.opts.logger.error({ err, lane }, "room task failed unexpectedly");
-      return { ok: false };
-    });
-    const tail = result.then((r) => r.recorded).then(() => undefined);
-    this.lanes.set(lane, tail);
-    void tail.then(() => {
-      if (this.lanes.get(lane) === tail) this.lanes.delete(lane);
-    });
-    return result.then((r) => r.ok);
-  }
-
-  /**
-   * Handles one room's events in order; stops at the first failure (later ones must wait).
-   * Each event's record is durable before the room's next event is handled.
-   */
-  private async runRoom(txnId: string, events: MatrixEvent[]): Promise<LaneResult> {
-    const { journal, handlers } = this.opts;
-    let recorded: Promise<void> | undefined;
-    let recordedItem: Item | undefined;
-    let messages = 0;
-    let states = 0;
-    try {
-      for (const event of events) {
-        // A concurrent transaction carrying the same event may have handled it meanwhile.
-        if (journal.wasHandledRecently(event.event_id)) continue;
-        if (recorded) {
-          // Inline rather than through recorded(): one async call less per event.
-          try {
-            await recorded;
-          } catch (err) {
-            this.recordFailed(err, recordedItem!);
-            return FAILED;
-          }
-        }
-        const item = new EventItem(txnId, event, handlers, journal);
-        try {
-          await this.call("onEvent", item);
-        } catch (err) {
-          this.callFailed("onEvent", item, err);
-          return FAILED;
-        }
-        if (isStateEvent(event)) states++;
-        else messages++;
-        recorded = journal.markHandled(txnId, event.event_id);
-        recordedItem = item;
-      }
-    } finally {
-      if (messages > 0) this.countEvents("message", messages);
-      if (states > 0) this.countEvents("state", states);
-    }
-    return { ok: true, recorded: recorded && this.recorded(recorded, recordedItem!) };
-  }
-
-  private async runExtra(txnId: string, extra: Extra): Promise<LaneResult> {
-    const item = new ExtraItem(txnId, extra, this.opts.journal);
-    const handler = "on" + extra.handlerName;
-    try {
-      await this.call(handler, item);
-    } catch (err) {
-      this.callFailed(handler, item, err);
-      return FAILED;
-    }
-    this.countEvents(extra.kind, extra.count);
-    return { ok: true, recorded: this.recorded(item.record(), item) };
-  }
-
-  /** Waits for a handled item's record; false (logged, counted) if it failed. Never rejects. */
-  private async recorded(record: Promise<void>, item: Item): Promise<boolean> {
-    try {
-      await record;
-      return true;
-    } catch (err) {
-      this.recordFailed(err, item);
-      return false;
+    while (this.lanes.size > 0) {
+      this.idle ??= withResolve();
+      await this.idle.promise;
     }
   }
 
-  private recordFailed(err: unknown, item: Item): void {
-    this.opts.metrics.errors.inc({ handler: "journal", reason: "error" });
-    this.opts.logger.error(
-      { err, ...item.logContext(), transactionId: item.txnId },
-      "could not record a handled item in the journal",
-    );
+  /**
+   * Runs `task` after everything queued before it in this lane. The lane's next task waits
+   * also for the task's last journal record, which the transaction does not wait for: its
+   * commit is written with it (one write less per transaction), and a crash before that
+   * write redelivers at most that one item.
+   */
+  private enqueue(lane: string, task: LaneTask): void {
+    const queue = this.lanes.get(lane);
+    task.lane = lane;
+    if (queue) queue.push(task);
+    else {
+      this.lanes.set(lane, [task]);
+      task.step();
+    }
+  }
+
+  /** @internal A lane task is over (its last record durable or failed): the next one starts. */
+  laneDone(lane: string): void {
+    const queue = this.lanes.get(lane)!;
+    queue.shift();
+    const next = queue[0];
+    if (next) return next.step();
+    this.lanes.delete(lane);
+    if (this.lanes.size === 0 && this.idle) {
+      this.idle.resolve();
+      this.idle = undefined;
+    }
   }
 
   /**
-   * Calls a handler in a concurrency slot, with the timeout; the promise settles with the
-   * call. Not an async function: a free slot is taken synchronously, and the slot is given
-   * back by the timer's `settled` hook (one promise less per event). A handler that succeeds
-   * after its timeout is recorded then, so a later retry skips it; its late outcome changes
-   * nothing else.
+   * @internal Calls a handler in a concurrency slot, with the timeout; `done` gets the
+   * outcome. A free slot is taken synchronously, and given back by the timer's `settled`
+   * hook. Only the handler call holds a slot; waiting for the journal does not, so other
+   * rooms' handlers run meanwhile and their records share its batch.
    */
-  private call(handler: string, item: Item): Promise<void> {
-    // Only the handler call holds a slot; waiting for the journal does not, so other rooms'
-    // handlers run meanwhile and their records share its batch.
+  call(handler: string, task: LaneTask, done: (err: Error | undefined) => void): void {
     const wait = this.slots.acquire();
-    return wait ? wait.then(() => this.timer.run(handler, item)) : this.timer.run(handler, item);
+    if (!wait) return this.timer.call(handler, task, done);
+    void wait.then(() => this.timer.call(handler, task, done));
   }
 
-  /** Logs and counts a failed (or timed-out) handler call. */
-  private callFailed(handler: string, item: Item, err: unknown): void {
+  /** @internal Logs and counts a failed (or timed-out) handler call. */
+  callFailed(handler: string, task: LaneTask, err: unknown): void {
     const reason = err instanceof HandlerTimeoutError ? "timeout" : "error";
     this.opts.metrics.errors.inc({ handler, reason });
     this.opts.logger.error(
-      { err, ...item.logContext(), transactionId: item.txnId, handler },
+      { err, ...task.logContext(), transactionId: task.txnId, handler },
       `${handler} failed; the transaction will be retried`,
     );
   }
 
-  private countEvents(kind: string, count: number): void {
+  /** @internal Logs and counts a journal write that failed. */
+  recordFailed(err: unknown, task: LaneTask, context: Record<string, unknown>): void {
+    this.opts.metrics.errors.inc({ handler: "journal", reason: "error" });
+    this.opts.logger.error(
+      { err, ...context, transactionId: task.txnId },
+      "could not record a handled item in the journal",
+    );
+  }
+
+  /** @internal */
+  countEvents(kind: string, count: number): void {
     let child = this.eventsByKind.get(kind);
     if (!child) this.eventsByKind.set(kind, (child = this.opts.metrics.events.labels(kind)));
     child.inc(count);
@@ -266,53 +212,228 @@ export class Dispatcher {
   }
 }
 
-/** How a lane task ended: whether everything was handled, and its last record's write. */
-interface LaneResult {
-  ok: boolean;
-  recorded?: Promise<boolean> | undefined;
-}
+/** Settles a transaction's dispatch once each of its lane tasks reported: one promise per transaction. */
+class TxnOutcome {
+  readonly promise: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (err: Error) => void;
+  private failures = 0;
 
-const FAILED: LaneResult = { ok: false };
+  constructor(
+    readonly txnId: string,
+    private remaining: number,
+  ) {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    if (remaining === 0) this.resolve();
+  }
+
+  /** A lane task handled everything it had (ok) or stopped at a failure. */
+  report(ok: boolean): void {
+    if (!ok) this.failures++;
+    if (--this.remaining > 0) return;
+    if (this.failures > 0) this.reject(new TransactionFailedError(this.txnId, this.failures));
+    else this.resolve();
+  }
+}
 
 /**
- * What one handler call is about: how to run it, record it, and name it in logs. A class, not
- * closures: one small object per event on the hot path.
+ * One lane's share of a transaction: a room's events, or one kind of extras. Steps through
+ * its items: waits for the previous item's record to be durable, takes a slot, calls the
+ * handler, records the item; stops at the first failure (later items must wait for the
+ * retry). The CallTimer's task for each of its calls (one at a time).
  */
-interface Item extends TimedTask {
-  record(): Promise<void>;
-  logContext(): Record<string, unknown>;
+abstract class LaneTask implements TimedTask {
+  /** Set by the dispatcher when queued. */
+  lane = "";
+  /** The item being handled (or next to be). */
+  protected i = 0;
+  /** The last handled item's record, not yet known durable. */
+  private recorded: Promise<void> | undefined;
+  private recordedContext: Record<string, unknown> | undefined;
+  private over = false;
+
+  constructor(
+    protected readonly d: Dispatcher,
+    private readonly outcome: TxnOutcome,
+    private readonly count: number,
+    private readonly handler: string,
+  ) {}
+
+  get txnId(): string {
+    return this.outcome.txnId;
+  }
+
+  abstract run(ctx: TransactionContext): Promise<void> | void;
+  /** Skip item i: another transaction handled it meanwhile. */
+  protected abstract skip(i: number): boolean;
+  /** Records item i as handled; the promise is the journal batch's. */
+  protected abstract record(i: number): Promise<void>;
+  /** Item i was handled: count it (by kind, added to the metrics in `countHandled`). */
+  protected abstract tally(i: number): void;
+  /** Adds what `tally` counted to the metrics, once the task is over. */
+  protected abstract countHandled(): void;
+  abstract logContext(): Record<string, unknown>;
+
+  /** Records the item being handled (a success that came after its timeout). */
+  recordCurrent(): Promise<void> {
+    return this.record(this.i);
+  }
+
+  /** Runs items until one must be waited for (a record, a slot, a handler's promise). */
+  step(): void {
+    try {
+      this.steps();
+    } catch (err) {
+      // A bug, not a handler's failure (those arrive as `err` below): fail the task, loudly.
+      this.d.opts.logger.error({ err, lane: this.lane }, "lane task failed unexpectedly");
+      if (!this.over) this.finish(false);
+    }
+  }
+
+  private steps(): void {
+    while (this.i < this.count) {
+      if (this.skip(this.i)) {
+        this.i++;
+        continue;
+      }
+      const recorded = this.recorded;
+      if (recorded) {
+        this.recorded = undefined;
+        recorded.then(this.onRecorded, this.onRecordFailed);
+        return;
+      }
+      let sync = true;
+      let settled = false;
+      this.d.call(this.handler, this, (err) => {
+        settled = true;
+        if (err) return this.fail(err);
+        this.handled();
+        if (!sync) this.step();
+      });
+      sync = false;
+      if (!settled || this.over) return;
+    }
+    this.finish(true);
+  }
+
+  private handled(): void {
+    this.tally(this.i);
+    this.recordedContext = this.logContext();
+    this.recorded = this.record(this.i);
+    this.i++;
+  }
+
+  private readonly onRecorded = (): void => this.step();
+
+  private readonly onRecordFailed = (err: unknown): void => {
+    this.d.recordFailed(err, this, this.recordedContext ?? {});
+    this.finish(false, true);
+  };
+
+  private fail(err: Error): void {
+    this.d.callFailed(this.handler, this, err);
+    this.finish(false);
+  }
+
+  /**
+   * Reports to the transaction, then frees the lane once the last record is durable (at
+   * once when there is none, or when the task failed: nothing after it in this lane may
+   * assume it handled).
+   */
+  private finish(ok: boolean, recordFailed = false): void {
+    this.over = true;
+    this.countHandled();
+    const last = ok ? this.recorded : undefined;
+    this.recorded = undefined;
+    this.outcome.report(ok);
+    if (!last || recordFailed) return this.d.laneDone(this.lane);
+    last.then(
+      () => this.d.laneDone(this.lane),
+      (err: unknown) => {
+        this.d.recordFailed(err, this, this.recordedContext ?? {});
+        this.d.laneDone(this.lane);
+      },
+    );
+  }
 }
 
-class EventItem implements Item {
+/** A room's events of one transaction, in order. */
+class RoomTask extends LaneTask {
+  private messages = 0;
+  private states = 0;
+
   constructor(
-    readonly txnId: string,
-    private readonly event: MatrixEvent,
-    private readonly handlers: AppserviceHandlers,
-    private readonly journal: TransactionJournal,
-  ) {}
+    d: Dispatcher,
+    outcome: TxnOutcome,
+    private readonly events: MatrixEvent[],
+  ) {
+    super(d, outcome, events.length, "onEvent");
+  }
+
   run(ctx: TransactionContext) {
-    return this.handlers.onEvent(this.event, ctx);
+    return this.d.opts.handlers.onEvent(this.events[this.i]!, ctx);
   }
-  record() {
-    return this.journal.markHandled(this.txnId, this.event.event_id);
+
+  // A concurrent transaction carrying the same event may have handled it meanwhile.
+  protected skip(i: number): boolean {
+    return this.d.opts.journal.wasHandledRecently(this.events[i]!.event_id);
   }
+
+  protected record(i: number): Promise<void> {
+    return this.d.opts.journal.markHandled(this.txnId, this.events[i]!.event_id);
+  }
+
+  protected tally(i: number): void {
+    if (isStateEvent(this.events[i]!)) this.states++;
+    else this.messages++;
+  }
+
+  protected countHandled(): void {
+    if (this.messages > 0) this.d.countEvents("message", this.messages);
+    if (this.states > 0) this.d.countEvents("state", this.states);
+  }
+
   logContext() {
-    return { eventId: this.event.event_id, roomId: this.event.room_id };
+    const event = this.events[Math.min(this.i, this.events.length - 1)]!;
+    return { eventId: event.event_id, roomId: event.room_id };
   }
 }
 
-class ExtraItem implements Item {
+/** One kind of a transaction's data without event ids, handed over in one call. */
+class ExtraTask extends LaneTask {
   constructor(
-    readonly txnId: string,
+    d: Dispatcher,
+    outcome: TxnOutcome,
     private readonly extra: Extra,
-    private readonly journal: TransactionJournal,
-  ) {}
+  ) {
+    super(d, outcome, 1, "on" + extra.handlerName);
+  }
+
   run(ctx: TransactionContext) {
     return this.extra.run(ctx);
   }
-  record() {
-    return this.journal.markHandled(this.txnId, this.extra.key);
+
+  protected skip(): boolean {
+    return false;
   }
+
+  protected record(): Promise<void> {
+    return this.d.opts.journal.markHandled(this.txnId, this.extra.key);
+  }
+
+  private handledIt = false;
+
+  protected tally(): void {
+    this.handledIt = true;
+  }
+
+  protected countHandled(): void {
+    if (this.handledIt) this.d.countEvents(this.extra.kind, this.extra.count);
+  }
+
   logContext() {
     return { kind: this.extra.kind };
   }
@@ -324,4 +445,10 @@ interface Extra {
   key: string;
   count: number;
   run: (ctx: TransactionContext) => Promise<void>;
+}
+
+function withResolve(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }

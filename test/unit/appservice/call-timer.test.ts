@@ -50,6 +50,33 @@ describe("CallTimer", () => {
     assert.equal(settled.length, 4, "settled once per call, whichever way it ended");
   });
 
+  it("call(): a synchronous outcome is reported synchronously, an asynchronous one once, after settled", async () => {
+    const { t, settled } = timer(1000);
+    const outcomes: Array<string | undefined> = [];
+    t.call("h", new Task("t", () => undefined), (err) => outcomes.push(err?.message));
+    t.call(
+      "h",
+      new Task("t", () => {
+        throw new Error("sync");
+      }),
+      (err) => outcomes.push(err?.message),
+    );
+    assert.deepEqual(outcomes, [undefined, "sync"], "both reported before call() returned");
+    const gate = deferred();
+    let settledBefore = -1;
+    const done = deferred();
+    t.call("h", new Task("t", () => gate.promise), (err) => {
+      settledBefore = settled.length;
+      outcomes.push(err?.message);
+      done.resolve();
+    });
+    assert.equal(outcomes.length, 2, "an asynchronous call is not reported before it settles");
+    gate.resolve();
+    await done.promise;
+    assert.deepEqual(outcomes, [undefined, "sync", undefined]);
+    assert.equal(settledBefore, 3, "`settled` ran before the outcome was reported");
+  });
+
   it("reports `settled` before the caller resumes", async () => {
     const { t, settled } = timer(1000);
     const task = new Task("t", () => new Promise((r) => setTimeout(r, 5)));
