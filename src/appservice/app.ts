@@ -195,7 +195,10 @@ function buildApp(routes: Route[], c: BuildContext): Koa {
     const { route, rawParams } = ctx.state.matched as MatchedRoute;
     await route.handle(ctx, {
       params: decodeParams(rawParams),
-      query: new URLSearchParams(ctx.querystring),
+      // Parsed only by the routes that read it (not the transaction route).
+      get query() {
+        return new URLSearchParams(ctx.querystring);
+      },
       body: ctx.state.body,
     });
   });
@@ -220,7 +223,7 @@ function errorsAsJson({ logger, metrics, isClosing }: BuildContext): Middleware 
         ctx.body = err.toJSON();
         const route = (ctx.state.matched as MatchedRoute | undefined)?.route;
         if (route?.name === "transaction" && err.status >= 400 && err.status < 500 && err.status !== 429) {
-          metrics.transactions.inc({ outcome: "rejected" });
+          metrics.countTransaction("rejected");
         }
       } else if (err instanceof TransactionFailedError) {
         ctx.status = 500;
@@ -232,16 +235,17 @@ function errorsAsJson({ logger, metrics, isClosing }: BuildContext): Middleware 
       }
     } finally {
       const route = (ctx.state.matched as MatchedRoute | undefined)?.route.name ?? "unmatched";
-      metrics.responses.inc({ route, status: String(ctx.status) });
-      logger.debug(
-        {
-          method: ctx.method,
-          path: ctx.path,
-          status: ctx.status,
-          ms: Math.round(performance.now() - started),
-        },
-        "request",
-      );
+      metrics.countResponse(route, ctx.status);
+      if (logger.isLevelEnabled("debug"))
+        logger.debug(
+          {
+            method: ctx.method,
+            path: ctx.path,
+            status: ctx.status,
+            ms: Math.round(performance.now() - started),
+          },
+          "request",
+        );
     }
   };
 }
@@ -250,9 +254,10 @@ function authenticate(tokens: TokenChecker): Middleware {
   return async (ctx, next) => {
     if ((ctx.state.matched as MatchedRoute).route.auth) {
       const header = ctx.get("Authorization");
+      const query = ctx.querystring;
       tokens.check({
         authorization: header === "" ? undefined : header,
-        queryTokens: new URLSearchParams(ctx.querystring).getAll("access_token"),
+        queryTokens: query === "" ? [] : new URLSearchParams(query).getAll("access_token"),
       });
     }
     await next();

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import { MatrixHttpError } from "./errors.js";
 
 /** Where a request's credentials come from. */
@@ -9,7 +9,7 @@ export interface Credentials {
   queryTokens: string[];
 }
 
-const digest = (token: string) => createHash("sha256").update(token, "utf8").digest();
+const digest = (token: string): Buffer => hash("sha256", token, "buffer");
 
 /**
  * Checks the homeserver's credentials against the registration's hs_token. Accepts

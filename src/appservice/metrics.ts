@@ -41,6 +41,25 @@ export class AppserviceMetrics {
     registers: [this.registry],
   });
 
+  /** Counter children by label value, looked up once (prom-client hashes labels on every inc). */
+  private readonly transactionsBy = new Map<string, { inc(): void }>();
+  private readonly responsesBy = new Map<string, { inc(): void }>();
+
+  /** Counts a transaction by outcome. */
+  countTransaction(outcome: string): void {
+    let child = this.transactionsBy.get(outcome);
+    if (!child) this.transactionsBy.set(outcome, (child = this.transactions.labels(outcome)));
+    child.inc();
+  }
+
+  /** Counts a response by route name and status code. */
+  countResponse(route: string, status: number): void {
+    const key = `${route} ${status}`;
+    let child = this.responsesBy.get(key);
+    if (!child) this.responsesBy.set(key, (child = this.responses.labels(route, String(status))));
+    child.inc();
+  }
+
   constructor(queueDepth: () => number, inFlight: () => number) {
     new Gauge({
       name: "bridgekit_appservice_queue_depth",

@@ -92,14 +92,15 @@ class Queries {
     const { metrics, logger, processor } = this.deps;
     try {
       const { outcome, joined } = await processor.process(txnId, txn);
-      metrics.transactions.inc({ outcome: joined ? "duplicate" : outcome });
-      logger.debug(
-        { transactionId: txnId, outcome, joined, events: txn.events.length },
-        "transaction answered",
-      );
+      metrics.countTransaction(joined ? "duplicate" : outcome);
+      if (logger.isLevelEnabled("debug"))
+        logger.debug(
+          { transactionId: txnId, outcome, joined, events: txn.events.length },
+          "transaction answered",
+        );
     } catch (err) {
       const busy = err instanceof MatrixHttpError;
-      metrics.transactions.inc({ outcome: busy ? "busy" : "failed" });
+      metrics.countTransaction(busy ? "busy" : "failed");
       throw err;
     }
     ok(ctx);
