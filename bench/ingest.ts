@@ -91,7 +91,14 @@ function startServer(system: System, hsToken: string, registration: unknown, ext
   const backend = system.backend ? freshBackend(system.backend) : undefined;
   if (system.backend && !backend) return undefined;
   const config = backend
-    ? { registration, store: backend.url, prefix: backend.prefix, rooms: ROOMS, ...extra }
+    ? {
+        registration,
+        store: backend.url,
+        prefix: backend.prefix,
+        rooms: ROOMS,
+        prefillJournal: true,
+        ...extra,
+      }
     : { hsToken };
   return { backend, config };
 }
@@ -260,7 +267,14 @@ async function profileBridgekit(registration: ReturnType<typeof benchRegistratio
     mkdirSync(dir, { recursive: true });
     const server = await spawnChild<{ port: number }>(
       new URL("./servers/bridgekit-ingest.ts", import.meta.url),
-      { registration, store: backend.url, prefix: backend.prefix, rooms: ROOMS, countOps: true },
+      {
+        registration,
+        store: backend.url,
+        prefix: backend.prefix,
+        rooms: ROOMS,
+        countOps: true,
+        prefillJournal: true,
+      },
       { nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`] },
     );
     let events = 0;

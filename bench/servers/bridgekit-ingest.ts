@@ -4,11 +4,13 @@
  * given store, against an in-process fake homeserver (only asked at start-up and once per
  * room for the sender's display name). Seeds a portal per bench room so that events reach
  * the adapter; `checkSeed` checks ghosts and portals seeded into the file for the memory benchmark.
+ * With `prefillJournal`, the journal starts full (see prefillJournal below).
  */
 import { Bridge } from "../../src/bridge/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import type { Registration } from "../../src/registration/index.js";
-import { GhostStore, openStore, PortalStore } from "../../src/store/index.js";
+import { GhostStore, openStore, PortalStore, type Store } from "../../src/store/index.js";
+import { TransactionJournal } from "../../src/store/journal.js";
 import { FakeHomeserver } from "../../test/support/fake-homeserver.js";
 import { benchConfig } from "../lib/bridge-config.js";
 import { StoreOpCounter } from "../lib/counting-store.js";
@@ -24,6 +26,8 @@ interface Config {
   rooms: number;
   /** Count store operations by namespace (profiling runs only). */
   countOps?: boolean;
+  /** Fill the journal to its retention before starting (the ingest benchmark). */
+  prefillJournal?: boolean;
 }
 
 const cfg = JSON.parse(process.argv[2] ?? "{}") as Config;
@@ -43,6 +47,7 @@ for (let i = 0; i < cfg.rooms; i++) {
     alias: `#bench_room${i}:${BENCH_DOMAIN}`,
   });
 }
+if (cfg.prefillJournal) await prefillJournal(store);
 const adapter = new CountingAdapter();
 const bridge = new Bridge({
   config: benchConfig({ hsUrl: hs.url, store: cfg.store }),
@@ -52,6 +57,28 @@ const bridge = new Bridge({
   logger: silentLogger(),
 });
 await bridge.start();
+
+/**
+ * Commits as many transactions as the journal retains (benchConfig's 10 000), each with 100
+ * handled event ids, through the journal's own API: every measured transaction then takes
+ * the ring slot of an old one, as in a bridge that has run for a while, rather than filling
+ * an empty journal (a short run would never reach the steady state).
+ */
+async function prefillJournal(on: Store): Promise<void> {
+  const retention = benchConfig({ hsUrl: "", store: "" }).appservice.journalRetention;
+  const journal = new TransactionJournal(on, { transactions: retention });
+  for (let chunk = 0; chunk < retention; chunk += 100) {
+    const ids = Array.from({ length: 100 }, (_, i) => `prefill-${chunk + i}`);
+    await Promise.all(
+      ids.map(async (txnId) => {
+        await journal.begin(txnId);
+        for (let e = 0; e < 100; e++) void journal.markHandled(txnId, `$${txnId}-${e}:${BENCH_DOMAIN}`);
+        await journal.commit(txnId);
+        journal.end(txnId);
+      }),
+    );
+  }
+}
 
 /**
  * Checks, through the repositories, that ghosts and portals seeded straight into the file
