@@ -8,8 +8,8 @@ export interface JournalRetention {
   transactions?: number;
   /**
    * Handled event ids remembered in memory, so an event that another transaction carries
-   * again is not handled twice (default 10 000); filled at start-up from the newest 100
-   * transactions. Within a transaction (and its retries, across restarts) every handled
+   * again is not handled twice (default 10 000: the newest 5 000 to 10 000 are remembered);
+   * filled at start-up from the newest 100 transactions. Within a transaction (and its retries, across restarts) every handled
    * item is remembered in the store.
    */
   events?: number;
@@ -451,31 +451,32 @@ function newBatch(): Batch {
 }
 
 /**
- * A bounded set of recently handled items, oldest forgotten first: a ring of the last `max`
- * items beside a Set for lookups. (Evicting through a Set's own insertion order,
- * `set.values().next()`, looks the same but costs microseconds per call: V8 walks over every
- * deleted slot at the front of the table until it is rehashed.)
+ * A bounded set of recently handled items: two generations of Sets, items added to the
+ * newer; when it holds half the bound, it becomes the older and the oldest generation is
+ * dropped whole. So between `max/2` and `max` of the newest items are remembered. Nothing is
+ * ever deleted from a Set: deleting leaves holes that V8 compacts by rehashing the whole
+ * table, a cost paid on the per-event path.
  */
 class RecentItems {
-  private readonly items = new Set<string>();
-  private readonly ring: Array<string | undefined>;
-  private next = 0;
+  private newer = new Set<string>();
+  private older = new Set<string>();
+  private readonly half: number;
 
   constructor(max: number) {
-    this.ring = new Array<string | undefined>(max);
+    this.half = Math.max(1, Math.ceil(max / 2));
   }
 
   has(item: string): boolean {
-    return this.items.has(item);
+    return this.newer.has(item) || this.older.has(item);
   }
 
   add(item: string): void {
-    if (this.items.has(item)) return;
-    const oldest = this.ring[this.next];
-    if (oldest !== undefined) this.items.delete(oldest);
-    this.ring[this.next] = item;
-    this.next = (this.next + 1) % this.ring.length;
-    this.items.add(item);
+    if (this.newer.has(item)) return;
+    this.newer.add(item);
+    if (this.newer.size >= this.half) {
+      this.older = this.newer;
+      this.newer = new Set();
+    }
   }
 }
 

@@ -301,6 +301,20 @@ describe("TransactionJournal", () => {
     assert.ok((await kv.get("head")) !== undefined);
   });
 
+  it("remembers between half of retention.events and all of it, the newest, and forgets the rest", async () => {
+    const journal = new TransactionJournal(new MapStore(), { events: 4 });
+    const items = Array.from({ length: 11 }, (_, i) => `$e${i}`);
+    for (const item of items) {
+      await journal.markHandled("t", item);
+      const remembered = items.filter((x) => journal.wasHandledRecently(x));
+      assert.ok(remembered.length <= 4, `at most 4 remembered: ${remembered.join(" ")}`);
+      assert.ok(remembered.includes(item), "the newest is remembered");
+    }
+    assert.equal(journal.wasHandledRecently("$e10"), true);
+    assert.equal(journal.wasHandledRecently("$e9"), true);
+    for (const old of items.slice(0, 7)) assert.equal(journal.wasHandledRecently(old), false, old);
+  });
+
   it("refuses a retention that is not a positive integer", () => {
     assert.throws(() => new TransactionJournal(new MapStore(), { transactions: 0 }), /journal\.transactions/);
     assert.throws(() => new TransactionJournal(new MapStore(), { events: 1.5 }), /journal\.events/);
