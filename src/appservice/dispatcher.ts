@@ -42,8 +42,7 @@ export class Dispatcher {
   /** Metric children by label, looked up once (a labelled lookup per event adds up). */
   private readonly eventsByKind = new Map<string, { inc(n?: number): void }>();
   private readonly secondsByHandler = new Map<string, HistogramSeries>();
-  /** @internal used by LaneTask */
-  readonly timer: CallTimer<LaneTask>;
+  private readonly timer: CallTimer<LaneTask>;
 
   constructor(readonly opts: DispatcherOptions) {
     this.slots = new ConcurrencyLimit(opts.concurrency);
@@ -252,7 +251,8 @@ abstract class LaneTask implements TimedTask {
   protected i = 0;
   /** The last handled item's record, not yet known durable. */
   private recorded: Promise<void> | undefined;
-  private recordedContext: Record<string, unknown> | undefined;
+  /** Which item `recorded` is for (named in the log if its write fails). */
+  private recordedAt = 0;
   private over = false;
 
   constructor(
@@ -275,7 +275,8 @@ abstract class LaneTask implements TimedTask {
   protected abstract tally(i: number): void;
   /** Adds what `tally` counted to the metrics, once the task is over. */
   protected abstract countHandled(): void;
-  abstract logContext(): Record<string, unknown>;
+  /** What to name in a log line about item i (default: the item being handled). */
+  abstract logContext(i?: number): Record<string, unknown>;
 
   /** Records the item being handled (a success that came after its timeout). */
   recordCurrent(): Promise<void> {
@@ -321,7 +322,7 @@ abstract class LaneTask implements TimedTask {
 
   private handled(): void {
     this.tally(this.i);
-    this.recordedContext = this.logContext();
+    this.recordedAt = this.i;
     this.recorded = this.record(this.i);
     this.i++;
   }
@@ -329,7 +330,7 @@ abstract class LaneTask implements TimedTask {
   private readonly onRecorded = (): void => this.step();
 
   private readonly onRecordFailed = (err: unknown): void => {
-    this.d.recordFailed(err, this, this.recordedContext ?? {});
+    this.d.recordFailed(err, this, this.logContext(this.recordedAt));
     this.finish(false, true);
   };
 
@@ -353,7 +354,7 @@ abstract class LaneTask implements TimedTask {
     last.then(
       () => this.d.laneDone(this.lane),
       (err: unknown) => {
-        this.d.recordFailed(err, this, this.recordedContext ?? {});
+        this.d.recordFailed(err, this, this.logContext(this.recordedAt));
         this.d.laneDone(this.lane);
       },
     );
@@ -396,8 +397,8 @@ class RoomTask extends LaneTask {
     if (this.states > 0) this.d.countEvents("state", this.states);
   }
 
-  logContext() {
-    const event = this.events[Math.min(this.i, this.events.length - 1)]!;
+  logContext(i = this.i) {
+    const event = this.events[Math.min(i, this.events.length - 1)]!;
     return { eventId: event.event_id, roomId: event.room_id };
   }
 }

@@ -9,8 +9,8 @@ export interface JournalRetention {
   /**
    * Handled event ids remembered in memory, so an event that another transaction carries
    * again is not handled twice (default 10 000: the newest 5 000 to 10 000 are remembered);
-   * filled at start-up from the newest 100 transactions. Within a transaction (and its retries, across restarts) every handled
-   * item is remembered in the store.
+   * filled at start-up from the newest 100 transactions. Within a transaction (and its
+   * retries, across restarts) every handled item is remembered in the store.
    */
   events?: number;
 }
