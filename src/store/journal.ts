@@ -47,6 +47,8 @@ interface OpenTxn {
   /** Ring position, once its record was first written. */
   seq: number | undefined;
   handled: Set<string>;
+  /** The handled items as the inside of a JSON array, in order: the record's `h`, kept ready. */
+  handledJson: string;
   committed: boolean;
   /** begin() calls not yet ended. */
   refs: number;
@@ -157,8 +159,7 @@ export class TransactionJournal {
     this.handledRecently.add(item);
     const entry = this.open.get(txnId);
     if (!entry) return this.markLate(txnId, item);
-    if (entry.committed || entry.handled.has(item)) return DONE;
-    entry.handled.add(item);
+    if (entry.committed || !addHandled(entry, item)) return DONE;
     return this.schedule(txnId);
   }
 
@@ -166,8 +167,7 @@ export class TransactionJournal {
   private async markLate(txnId: string, item: string): Promise<void> {
     const entry = await this.acquire(txnId);
     try {
-      if (entry.committed || entry.handled.has(item)) return;
-      entry.handled.add(item);
+      if (entry.committed || !addHandled(entry, item)) return;
       await this.schedule(txnId);
     } finally {
       this.end(txnId);
@@ -226,6 +226,7 @@ export class TransactionJournal {
         key,
         seq: record?.seq,
         handled: new Set(record?.h ?? []),
+        handledJson: record ? JSON.stringify(record.h).slice(1, -1) : "",
         committed: record?.d === true,
         refs: 0,
       };
@@ -308,11 +309,12 @@ export class TransactionJournal {
         if (this.legacy.has(slot)) legacyRecords.push(`t:${ring[slot]!}`);
         entries.push([`r:${slot}`, entry.key]);
       }
-      const record: TxnRecord = { id: txnId, seq, h: [...entry.handled] };
-      if (entry.committed) record.d = true;
-      // Stored as one JSON string: keyv's serializer walks an object value element by element
-      // in JavaScript, which for a record of 100 event ids costs more than JSON.stringify.
-      entries.push([`s:${slot}`, JSON.stringify(record)]);
+      // A TxnRecord as one JSON string: keyv's serializer walks an object value element by
+      // element in JavaScript, which for 100 event ids costs more than JSON.stringify; and the
+      // ids are serialised once, as they are handled, not again in every write of the record.
+      const done = entry.committed ? ',"d":true' : "";
+      const json = `{"id":${JSON.stringify(txnId)},"seq":${seq},"h":[${entry.handledJson}]${done}}`;
+      entries.push([`s:${slot}`, json]);
       entry.seq = seq; // provisional until the write lands
     }
     let reserved = this.reserved;
@@ -438,6 +440,16 @@ const headReserve = (capacity: number) => Math.max(1, Math.min(64, Math.floor(ca
 /** How many of the newest ring positions `warm` reads (past the head reservation, at most 64). */
 const WARM_SLOTS = 100 + 64;
 
+/** Adds a handled item to an open transaction; false if it was there already. */
+function addHandled(entry: OpenTxn, item: string): boolean {
+  const size = entry.handled.size;
+  entry.handled.add(item);
+  if (entry.handled.size === size) return false;
+  const json = JSON.stringify(item);
+  entry.handledJson = size === 0 ? json : `${entry.handledJson},${json}`;
+  return true;
+}
+
 function newBatch(): Batch {
   let resolve!: () => void;
   let reject!: (err: unknown) => void;
@@ -471,9 +483,9 @@ class RecentItems {
   }
 
   add(item: string): void {
-    if (this.newer.has(item)) return;
-    this.newer.add(item);
-    if (this.newer.size >= this.half) {
+    const size = this.newer.size;
+    this.newer.add(item); // one lookup: whether it was there shows in the size
+    if (this.newer.size !== size && this.newer.size >= this.half) {
       this.older = this.newer;
       this.newer = new Set();
     }
