@@ -6,7 +6,6 @@ import type { AppserviceHandlers, TransactionContext } from "./handlers.js";
 import type { AppserviceMetrics } from "./metrics.js";
 import { CallTimer, type TimedTask } from "./call-timer.js";
 import { ConcurrencyLimit } from "./concurrency-limit.js";
-import type { HistogramSeries } from "./lean-histogram.js";
 import type { ParsedTransaction } from "./transaction-body.js";
 
 export interface DispatcherOptions {
@@ -39,9 +38,6 @@ export class Dispatcher {
   private readonly lanes = new Map<string, LaneTask[]>();
   /** Resolved when the last lane goes idle (for drain). */
   private idle: { promise: Promise<void>; resolve: () => void } | undefined;
-  /** Metric children by label, looked up once (a labelled lookup per event adds up). */
-  private readonly eventsByKind = new Map<string, { inc(n?: number): void }>();
-  private readonly secondsByHandler = new Map<string, HistogramSeries>();
   private readonly timer: CallTimer<LaneTask>;
 
   constructor(readonly opts: DispatcherOptions) {
@@ -51,7 +47,7 @@ export class Dispatcher {
       // The slot is given back as the call settles, before its caller resumes.
       settled: (_task, handler, ms) => {
         this.slots.release();
-        this.observeSeconds(handler, ms / 1000);
+        opts.metrics.handlerSeconds.labels(handler).observe(ms / 1000);
       },
       lateSuccess: (task, handler) => {
         logger.warn(
@@ -168,20 +164,6 @@ export class Dispatcher {
       { err, ...context, transactionId: task.txnId },
       "could not record a handled item in the journal",
     );
-  }
-
-  /** @internal */
-  countEvents(kind: string, count: number): void {
-    let child = this.eventsByKind.get(kind);
-    if (!child) this.eventsByKind.set(kind, (child = this.opts.metrics.events.labels(kind)));
-    child.inc(count);
-  }
-
-  private observeSeconds(handler: string, seconds: number): void {
-    let series = this.secondsByHandler.get(handler);
-    if (!series)
-      this.secondsByHandler.set(handler, (series = this.opts.metrics.handlerSeconds.labels(handler)));
-    series.observe(seconds);
   }
 
   private extras(txnId: string, txn: ParsedTransaction): Extra[] {
@@ -393,8 +375,8 @@ class RoomTask extends LaneTask {
   }
 
   protected countHandled(): void {
-    if (this.messages > 0) this.d.countEvents("message", this.messages);
-    if (this.states > 0) this.d.countEvents("state", this.states);
+    if (this.messages > 0) this.d.opts.metrics.countEvents("message", this.messages);
+    if (this.states > 0) this.d.opts.metrics.countEvents("state", this.states);
   }
 
   logContext(i = this.i) {
@@ -432,7 +414,7 @@ class ExtraTask extends LaneTask {
   }
 
   protected countHandled(): void {
-    if (this.handledIt) this.d.countEvents(this.extra.kind, this.extra.count);
+    if (this.handledIt) this.d.opts.metrics.countEvents(this.extra.kind, this.extra.count);
   }
 
   logContext() {

@@ -41,23 +41,32 @@ export class AppserviceMetrics {
     registers: [this.registry],
   });
 
-  /** Counter children by label value, looked up once (prom-client hashes labels on every inc). */
-  private readonly transactionsBy = new Map<string, { inc(): void }>();
-  private readonly responsesBy = new Map<string, { inc(): void }>();
+  // Counter children by label values, looked up once: prom-client hashes the labels on every
+  // labelled inc, a cost paid per request and per room task.
+  private readonly children = new Map<Counter<string>, Map<string, { inc(n?: number): void }>>();
+
+  private child(counter: Counter<string>, ...values: string[]): { inc(n?: number): void } {
+    let byValues = this.children.get(counter);
+    if (!byValues) this.children.set(counter, (byValues = new Map<string, { inc(n?: number): void }>()));
+    const key = values.join(" ");
+    let child = byValues.get(key);
+    if (!child) byValues.set(key, (child = counter.labels(...values)));
+    return child;
+  }
 
   /** Counts a transaction by outcome. */
   countTransaction(outcome: string): void {
-    let child = this.transactionsBy.get(outcome);
-    if (!child) this.transactionsBy.set(outcome, (child = this.transactions.labels(outcome)));
-    child.inc();
+    this.child(this.transactions, outcome).inc();
   }
 
   /** Counts a response by route name and status code. */
   countResponse(route: string, status: number): void {
-    const key = `${route} ${status}`;
-    let child = this.responsesBy.get(key);
-    if (!child) this.responsesBy.set(key, (child = this.responses.labels(route, String(status))));
-    child.inc();
+    this.child(this.responses, route, String(status)).inc();
+  }
+
+  /** Counts items handed to handlers, by kind. */
+  countEvents(kind: string, count: number): void {
+    this.child(this.events, kind).inc(count);
   }
 
   constructor(queueDepth: () => number, inFlight: () => number) {
