@@ -92,9 +92,9 @@ export class Dispatcher {
     }
     const extras = this.extras(txnId, txn).filter((extra) => !done.has(extra.key));
     const outcome = new TxnOutcome(txnId, byRoom.size + extras.length);
-    for (const [roomId, events] of byRoom) this.enqueue(roomId, new RoomTask(this, outcome, events));
+    for (const [roomId, events] of byRoom) this.enqueue(new RoomTask(this, outcome, roomId, events));
     // Each kind of extras in order across transactions, like a room's events.
-    for (const extra of extras) this.enqueue(`\u0000${extra.kind}`, new ExtraTask(this, outcome, extra));
+    for (const extra of extras) this.enqueue(new ExtraTask(this, outcome, extra));
     return outcome.promise;
   }
 
@@ -112,12 +112,11 @@ export class Dispatcher {
    * commit is written with it (one write less per transaction), and a crash before that
    * write redelivers at most that one item.
    */
-  private enqueue(lane: string, task: LaneTask): void {
-    const queue = this.lanes.get(lane);
-    task.lane = lane;
+  private enqueue(task: LaneTask): void {
+    const queue = this.lanes.get(task.lane);
     if (queue) queue.push(task);
     else {
-      this.lanes.set(lane, [task]);
+      this.lanes.set(task.lane, [task]);
       task.step();
     }
   }
@@ -227,8 +226,6 @@ class TxnOutcome {
  * retry). The CallTimer's task for each of its calls (one at a time).
  */
 abstract class LaneTask implements TimedTask {
-  /** Set by the dispatcher when queued. */
-  lane = "";
   /** The item being handled (or next to be). */
   protected i = 0;
   /** The last handled item's record, not yet known durable. */
@@ -240,6 +237,8 @@ abstract class LaneTask implements TimedTask {
   constructor(
     protected readonly d: Dispatcher,
     private readonly outcome: TxnOutcome,
+    /** The lane it runs in: a room id, or a kind of extras (never a room id). */
+    readonly lane: string,
     private readonly count: number,
     private readonly handler: string,
   ) {}
@@ -351,9 +350,10 @@ class RoomTask extends LaneTask {
   constructor(
     d: Dispatcher,
     outcome: TxnOutcome,
+    roomId: string,
     private readonly events: MatrixEvent[],
   ) {
-    super(d, outcome, events.length, "onEvent");
+    super(d, outcome, roomId, events.length, "onEvent");
   }
 
   run(ctx: TransactionContext) {
@@ -392,7 +392,7 @@ class ExtraTask extends LaneTask {
     outcome: TxnOutcome,
     private readonly extra: Extra,
   ) {
-    super(d, outcome, 1, "on" + extra.handlerName);
+    super(d, outcome, `\u0000${extra.kind}`, 1, "on" + extra.handlerName);
   }
 
   run(ctx: TransactionContext) {
