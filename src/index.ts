@@ -7,7 +7,7 @@ export { createLogger, silentLogger, redactText, type Logger } from "./common/lo
 export * from "./adapter/index.js";
 export * from "./client/index.js";
 export * from "./appservice/index.js";
-export { TransactionJournal, DEFAULT_JOURNAL_RETENTION, type JournalRetention } from "./store/journal.js";
+export * from "./inbox/index.js";
 export {
   loadConfig,
   validateConfig,

@@ -10,7 +10,7 @@ import { Bridge } from "../../src/bridge/index.js";
 import { silentLogger } from "../../src/common/logger.js";
 import type { Registration } from "../../src/registration/index.js";
 import { GhostStore, openStore, PortalStore, type Store } from "../../src/store/index.js";
-import { TransactionJournal } from "../../src/store/journal.js";
+import { Inbox } from "../../src/inbox/inbox.js";
 import { FakeHomeserver } from "../../test/support/fake-homeserver.js";
 import { benchConfig } from "../lib/bridge-config.js";
 import { StoreOpCounter } from "../lib/counting-store.js";
@@ -47,7 +47,7 @@ for (let i = 0; i < cfg.rooms; i++) {
     alias: `#bench_room${i}:${BENCH_DOMAIN}`,
   });
 }
-if (cfg.prefillJournal) await prefillJournal(store);
+if (cfg.prefillJournal) await prefillInbox(store);
 const adapter = new CountingAdapter();
 const bridge = new Bridge({
   config: benchConfig({ hsUrl: hs.url, store: cfg.store }),
@@ -59,22 +59,33 @@ const bridge = new Bridge({
 await bridge.start();
 
 /**
- * Commits as many transactions as the journal retains (benchConfig's 10 000), each with 100
- * handled event ids, through the journal's own API: every measured transaction then takes
- * the ring slot of an old one, as in a bridge that has run for a while, rather than filling
- * an empty journal (a short run would never reach the steady state).
+ * Records and handles as many transactions as the inbox retains (benchConfig's 10 000), each
+ * with 100 events, through the inbox's own API: every measured transaction then takes the
+ * ring slot of an old one, as in a bridge that has run for a while, rather than filling an
+ * empty inbox (a short run would never reach the steady state).
  */
-async function prefillJournal(on: Store): Promise<void> {
-  const retention = benchConfig({ hsUrl: "", store: "" }).appservice.journalRetention;
-  const journal = new TransactionJournal(on, { transactions: retention });
-  for (let chunk = 0; chunk < retention; chunk += 100) {
+async function prefillInbox(on: Store): Promise<void> {
+  const transactions = benchConfig({ hsUrl: "", store: "" }).inbox.transactions;
+  const inbox = new Inbox(on, { transactions, maxPendingItems: 1_000_000 });
+  for (let chunk = 0; chunk < transactions; chunk += 100) {
     const ids = Array.from({ length: 100 }, (_, i) => `prefill-${chunk + i}`);
     await Promise.all(
       ids.map(async (txnId) => {
-        await journal.begin(txnId);
-        for (let e = 0; e < 100; e++) void journal.markHandled(txnId, `$${txnId}-${e}:${BENCH_DOMAIN}`);
-        await journal.commit(txnId);
-        journal.end(txnId);
+        const events = Array.from({ length: 100 }, (_, e) => ({
+          event_id: `$${txnId}-${e}:${BENCH_DOMAIN}`,
+          room_id: benchRoomId(0),
+          type: "m.room.message",
+          sender: `@prefill:${BENCH_DOMAIN}`,
+          origin_server_ts: 0,
+          content: {},
+        }));
+        const entry = await inbox.record(txnId, {
+          events,
+          toDevice: [],
+          deviceLists: undefined,
+          keyCounts: undefined,
+        });
+        if (entry) await Promise.all(entry.items.map((_, i) => inbox.markHandled(entry, i)));
       }),
     );
   }

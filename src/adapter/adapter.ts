@@ -14,11 +14,40 @@
  *
  * Calls into the adapter for one room never overlap: the next event of a room is delivered
  * only after the handler for the previous one settled. Different rooms run in parallel.
- * A handler that throws is retried by the homeserver (the transaction is answered 5xx), so
- * handlers should throw only for failures worth retrying, and be idempotent where they can.
+ *
+ * Every Matrix event was durably recorded (and acknowledged to the homeserver) before a
+ * handler sees it. What a handler's failure does depends on what it throws:
+ * - `RetryableError` ("try again later": the network is down, rate-limited): retried with
+ *   backoff (config `inbox.retry`) while the room's later events wait; other rooms go on.
+ *   Call `ctx.remoteNetworkUp()` when the network is back and the waiting rooms retry at once.
+ * - `PermanentError(userMessage)` ("this will never work"): not retried. The event becomes a
+ *   dead letter and the sender is told "not bridged: <userMessage>" in the room.
+ * - anything else (a bug): retried a few times (`inbox.retry.unexpectedAttempts`), then a
+ *   dead letter with a generic message. Never a stack trace in the room.
+ * - a timeout (`appservice.handlerTimeoutMs`): the call's `signal` is aborted and it is retried
+ *   like a RetryableError. Stop work when the signal aborts: a success that arrives after the
+ *   retry started means the remote side may see the event twice.
+ * Dead letters are kept in the store; `bridgekit dead-letters` lists, retries and drops them.
+ * Handlers should be idempotent where they can: after a crash, the one event a room was
+ * handling is delivered again.
  */
 import type { Logger } from "../common/logger.js";
 import type { MatrixEvent } from "../matrix/events.js";
+
+export { PermanentError, RetryableError, UnsupportedError } from "../inbox/errors.js";
+
+/**
+ * The last argument of every handler and query: what this one call may use.
+ */
+export interface CallContext {
+  /**
+   * Aborted when the call's time is up (`appservice.handlerTimeoutMs`) or the bridge shuts
+   * down. Pass it to fetch and the like; after it aborts, the outcome no longer counts.
+   */
+  readonly signal: AbortSignal;
+  /** A logger bound to what is being handled (event, room and transaction ids). */
+  readonly log: Logger;
+}
 
 /** A remote user, as the adapter names it (a nick, a JID, an account id). */
 export type RemoteUserId = string;
@@ -205,18 +234,18 @@ export interface RemoteNetworkAdapter {
   // -- Matrix -> remote. Each optional; absent = not supported. ---------------------------
 
   /** Send a Matrix message to the remote room. Return its remote id to enable edits, replies, reactions. */
-  onMessage?(message: MatrixMessage, portal: Portal): Promise<RemoteMessageId | void>;
-  onEdit?(edit: MatrixEdit, portal: Portal): Promise<void>;
-  onRedaction?(redaction: MatrixRedaction, portal: Portal): Promise<void>;
+  onMessage?(message: MatrixMessage, portal: Portal, call: CallContext): Promise<RemoteMessageId | void>;
+  onEdit?(edit: MatrixEdit, portal: Portal, call: CallContext): Promise<void>;
+  onRedaction?(redaction: MatrixRedaction, portal: Portal, call: CallContext): Promise<void>;
   /** Return the reaction's remote id if the remote network gives reactions ids. */
-  onReaction?(reaction: MatrixReaction, portal: Portal): Promise<RemoteMessageId | void>;
+  onReaction?(reaction: MatrixReaction, portal: Portal, call: CallContext): Promise<RemoteMessageId | void>;
   /** A Matrix user (never one of our ghosts) joined, left, was invited, kicked or banned. */
-  onMembership?(membership: MatrixMembership, portal: Portal): Promise<void>;
+  onMembership?(membership: MatrixMembership, portal: Portal, call: CallContext): Promise<void>;
   /** Best effort: typing notices are not retried. */
-  onTyping?(typing: MatrixTyping, portal: Portal): Promise<void>;
+  onTyping?(typing: MatrixTyping, portal: Portal, call: CallContext): Promise<void>;
   /** Best effort: receipts are not retried. */
-  onReceipt?(receipt: MatrixReceipt, portal: Portal): Promise<void>;
-  onRoomChange?(change: MatrixRoomChange, portal: Portal): Promise<void>;
+  onReceipt?(receipt: MatrixReceipt, portal: Portal, call: CallContext): Promise<void>;
+  onRoomChange?(change: MatrixRoomChange, portal: Portal, call: CallContext): Promise<void>;
 
   // -- The homeserver's questions ----------------------------------------------------------
 
@@ -224,12 +253,12 @@ export interface RemoteNetworkAdapter {
    * Does this remote user exist? Asked when the homeserver meets an unknown user id in the
    * ghost namespace. Returning a profile registers the ghost; null answers "no such user".
    */
-  queryUser?(remoteId: RemoteUserId): Promise<RemoteProfile | null>;
+  queryUser?(remoteId: RemoteUserId, call: CallContext): Promise<RemoteProfile | null>;
   /**
    * Does this remote room exist? Asked when someone joins or resolves an alias in the portal
    * namespace. Returning a spec creates the portal with that alias; null answers "no such room".
    */
-  queryRoom?(remoteId: RemoteRoomId): Promise<PortalSpec | null>;
+  queryRoom?(remoteId: RemoteRoomId, call: CallContext): Promise<PortalSpec | null>;
   /** Maps a third-party URI (`irc://server/alice`) to a remote user. Must not do I/O. */
   userFromUri?(uri: URL): RemoteUserId | null;
   /** Maps a third-party URI (`irc://server/%23chan`) to a remote room. Must not do I/O. */
@@ -306,6 +335,11 @@ export interface BridgeContext {
     info: Pick<PortalSpec, "name" | "topic" | "avatarUrl">,
     from?: RemoteUserId,
   ): Promise<void>;
+  /**
+   * Tells the framework the remote network is reachable again: every room waiting to retry
+   * an event (after a RetryableError or a timeout) tries at once instead of at its backoff.
+   */
+  remoteNetworkUp(): void;
   /** Downloads Matrix media (mxc://) for relaying to the remote network. */
   downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }>;
 

@@ -5,12 +5,15 @@ import type { Registry } from "prom-client";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { NamespaceMatcher } from "../registration/namespaces.js";
 import type { Registration } from "../registration/types.js";
-import { TransactionJournal, type JournalRetention } from "../store/journal.js";
+import { DeadLetters, type DeadLettersOptions } from "../inbox/dead-letters.js";
+import { Inbox, type InboxOptions } from "../inbox/inbox.js";
+import { Lanes } from "../inbox/lanes.js";
+import { inboxRetryPolicy, type InboxRetryPolicy } from "../inbox/retry-policy.js";
 import type { Store } from "../store/store.js";
 import { TokenChecker } from "./auth.js";
 import { DEFAULT_BODY_LIMIT_BYTES, parseJsonBody, readRawBody } from "./body.js";
-import { Dispatcher } from "./dispatcher.js";
-import { MatrixHttpError, TransactionFailedError } from "./errors.js";
+import { deadLetterRoutes } from "./dead-letter-routes.js";
+import { MatrixHttpError } from "./errors.js";
 import type { AppserviceHandlers } from "./handlers.js";
 import { AppserviceMetrics } from "./metrics.js";
 import { decodeParams, matchRoute, pathPattern, type MatchedRoute, type Route } from "./router.js";
@@ -22,19 +25,22 @@ export interface AppserviceOptions {
   /** The homeserver's server name, e.g. "example.org" (namespaces match local ids only). */
   domain: string;
   handlers: AppserviceHandlers;
-  /** Where the transaction journal lives (namespaces "journal-txn" and "journal-event"). */
+  /** Where the inbox and its dead letters live (namespaces "inbox" and "inbox-dead"). */
   store: Store;
   logger?: Logger;
   /** The largest request body accepted, in bytes (default 16 MiB). */
   bodyLimitBytes?: number;
-  /** How long one handler call may take before it counts as failed (default 30 000 ms). */
+  /** How long one handler call may take before it counts as failed and is retried (default 30 000 ms). */
   handlerTimeoutMs?: number;
   /** How many rooms are handled in parallel (default 8). */
   concurrency?: number;
   /** Transactions processed at once before 429 (default 16; Synapse sends one at a time). */
   maxInFlightTransactions?: number;
-  /** How many transaction ids and event ids the journal remembers. */
-  retention?: JournalRetention;
+  /** How many transaction ids and event ids the inbox remembers, and how many items it holds. */
+  inbox?: InboxOptions;
+  /** How failed items are retried before they become dead letters. */
+  retry?: Partial<InboxRetryPolicy>;
+  deadLetters?: DeadLettersOptions;
   /**
    * Prometheus metrics: served at `path` (default "/metrics") on the main port, or on a
    * separate listener when `port` is given (`host` defaults to 127.0.0.1); `false` to not
@@ -57,11 +63,25 @@ export interface Appservice {
   readonly metricsApp: Koa | undefined;
   /** This application service's own Prometheus registry (not the global default). */
   readonly metrics: Registry;
-  /** Starts listening (and the metrics listener, if separate). */
+  /** Items given up on; see also `retryDeadLetter`. */
+  readonly deadLetters: DeadLetters;
+  /** Sends a dead letter through its room's lane again; false if there is none with that id. */
+  retryDeadLetter(id: string): Promise<boolean>;
+  /** The remote network is back: every room waiting to retry an item tries at once. */
+  retryNow(): void;
+  /** Resolves once every recorded item was handled or dead-lettered (tests, benchmarks). */
+  drain(): Promise<void>;
+  /**
+   * Opens the inbox and resumes what the last run left unhandled (listen does this; the
+   * first transaction does it otherwise).
+   */
+  start(): Promise<void>;
+  /** Starts listening (and the metrics listener, if separate); resumes the inbox first. */
   listen(port: number, host?: string): Promise<ListenResult>;
   /**
-   * Stops accepting connections, lets requests and transactions in flight finish, then
-   * resolves. Does not close the store (it belongs to the caller).
+   * Stops accepting connections, lets requests in flight finish and handler calls running
+   * settle (their signal is aborted), then resolves. Items not handled yet stay in the
+   * inbox for the next start. Does not close the store (it belongs to the caller).
    */
   close(): Promise<void>;
 }
@@ -82,20 +102,35 @@ export function createAppservice(options: AppserviceOptions): Appservice {
 
   const matcher = new NamespaceMatcher(options.registration, options.domain);
   const tokens = new TokenChecker(options.registration.hs_token);
-  const journal = new TransactionJournal(options.store, options.retention);
+  const inbox = new Inbox(options.store, options.inbox);
+  const deadLetters = new DeadLetters(options.store, {
+    ...options.deadLetters,
+    secrets: [options.registration.hs_token, options.registration.as_token],
+  });
   const metrics: AppserviceMetrics = new AppserviceMetrics(
-    (): number => dispatcher.depth,
+    (): number => lanes.depth,
     (): number => processor.inFlightCount,
+    { pendingItems: () => inbox.pendingItems, waitingRetry: () => lanes.waitingRetry },
   );
-  const dispatcher: Dispatcher = new Dispatcher({
-    handlers: options.handlers,
-    journal,
+  const onDeadLetter = options.handlers.onDeadLetter?.bind(options.handlers);
+  const lanes: Lanes = new Lanes({
     logger,
     metrics,
     concurrency,
     handlerTimeoutMs,
+    retry: inboxRetryPolicy(options.retry),
+    deadLetters,
+    ...(onDeadLetter ? { onDeadLetter } : {}),
   });
-  const processor = new TransactionProcessor(journal, dispatcher, logger, maxInFlight);
+  const processor = new TransactionProcessor({
+    inbox,
+    lanes,
+    deadLetters,
+    handlers: options.handlers,
+    logger,
+    metrics,
+    maxInFlight,
+  });
 
   let closing = false;
   const separateMetrics = options.metrics !== false && options.metrics?.port !== undefined;
@@ -112,6 +147,7 @@ export function createAppservice(options: AppserviceOptions): Appservice {
       logger,
       handlerTimeoutMs,
     }),
+    ...deadLetterRoutes(deadLetters, processor),
     health,
     ...(separateMetrics ? [] : metricsRoutes),
   ];
@@ -141,8 +177,17 @@ export function createAppservice(options: AppserviceOptions): Appservice {
     app,
     metricsApp,
     metrics: metrics.registry,
+    deadLetters,
+    retryDeadLetter: (id) => processor.retryDeadLetter(id),
+    retryNow: () => lanes.retryNow(),
+    drain: async () => {
+      await processor.drain();
+      await lanes.drain();
+    },
+    start: () => processor.start(),
     async listen(port, host) {
       if (closing) throw new Error("this application service was closed");
+      await processor.start();
       const result: ListenResult = { port: await start(app, port, host) };
       if (metricsApp && options.metrics !== false && options.metrics?.port !== undefined) {
         result.metricsPort = await start(
@@ -164,7 +209,7 @@ export function createAppservice(options: AppserviceOptions): Appservice {
           }),
       );
       await processor.drain();
-      await dispatcher.drain();
+      await lanes.close();
       // Sockets that were busy above are idle keep-alives now; without this, close would wait
       // for the peer's keep-alive timeout (Synapse keeps its connection open).
       for (const server of servers) server.closeIdleConnections();
@@ -225,9 +270,6 @@ function errorsAsJson({ logger, metrics, isClosing }: BuildContext): Middleware 
         if (route?.name === "transaction" && err.status >= 400 && err.status < 500 && err.status !== 429) {
           metrics.countTransaction("rejected");
         }
-      } else if (err instanceof TransactionFailedError) {
-        ctx.status = 500;
-        ctx.body = { errcode: "M_UNKNOWN", error: "a handler failed; retry the transaction" };
       } else {
         logger.error({ err, method: ctx.method, path: ctx.path }, "request failed");
         ctx.status = 500;

@@ -1,3 +1,4 @@
+import type { Logger } from "../common/logger.js";
 import { HandlerTimeoutError } from "./errors.js";
 import type { TransactionContext } from "./handlers.js";
 
@@ -5,6 +6,8 @@ import type { TransactionContext } from "./handlers.js";
 export interface TimedTask {
   readonly txnId: string;
   run(ctx: TransactionContext): Promise<void> | void;
+  /** The logger the handler gets as `ctx.log`; asked for only when the handler reads it. */
+  log(): Logger;
 }
 
 /** What a CallTimer reports besides the promise `run` returns. Must not throw. */
@@ -42,6 +45,10 @@ class TimedCall<T extends TimedTask> implements TransactionContext {
 
   get signal(): AbortSignal {
     return (this.controller ??= new AbortController()).signal;
+  }
+
+  get log(): Logger {
+    return this.task.log();
   }
 
   abort(error: Error): void {
@@ -104,6 +111,14 @@ export class CallTimer<T extends TimedTask> {
       () => this.settle(call, undefined),
       (err: unknown) => this.settle(call, asError(err)),
     );
+  }
+
+  /**
+   * Aborts the signal of every call in progress (shutdown). The calls still settle as usual:
+   * by their own outcome, or by their timeout.
+   */
+  abortAll(reason: Error): void {
+    for (const call of this.running) call.abort(reason);
   }
 
   private settle(call: TimedCall<T>, err: Error | undefined): void {

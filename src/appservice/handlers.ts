@@ -1,14 +1,18 @@
+import type { Logger } from "../common/logger.js";
+import type { DeadLetter } from "../inbox/dead-letters.js";
 import type { DeviceLists, EphemeralEvent, MatrixEvent, ToDeviceMessage } from "../matrix/events.js";
 
 /** What every handler call is given besides its data. */
 export interface HandlerContext {
   /**
-   * Aborted when the handler's time is up (the call then counts as failed and the
-   * transaction is retried). A handler that outlives its timeout should stop on this signal:
-   * if it still succeeds later, its event is recorded as handled, but it may overlap with
-   * the next event of its room.
+   * Aborted when the handler's time is up (the call then counts as failed and is retried)
+   * or when the bridge shuts down. A handler that outlives its timeout should stop on this
+   * signal: if it still succeeds before its retry starts, the retry is skipped; if after,
+   * the event may have been delivered twice.
    */
   readonly signal: AbortSignal;
+  /** A logger bound to what is being handled (event and room ids, transaction id). */
+  readonly log: Logger;
 }
 
 /** The context of a call made while processing a pushed transaction. */
@@ -75,9 +79,11 @@ export interface ThirdPartyHandlers {
  * (routing to the remote-network adapter and to Intents); tests implement it directly.
  *
  * Contracts common to every method:
- * - a rejected promise (or a timeout) means "not handled": for transaction data the
- *   homeserver gets a 5xx and retries; for queries it gets 500 `M_UNKNOWN` with a generic
- *   message (the error is logged, never returned);
+ * - a rejected promise (or a timeout) means "not handled": transaction data (recorded in
+ *   the inbox before the homeserver got its 200) is retried with backoff while later events
+ *   of its room wait, and dead-lettered when the retries run out or the error is a
+ *   PermanentError (see src/inbox/errors.ts); for queries the homeserver gets 500
+ *   `M_UNKNOWN` with a generic message (the error is logged, never returned);
  * - nothing is filtered by sender: the bridge's own echoes arrive like any other event, and
  *   suppressing them is the implementer's job;
  * - data the homeserver sent is passed through unchanged (validated, never rewritten).
@@ -87,12 +93,15 @@ export interface AppserviceHandlers {
    * A room event (message or state; state events have a `state_key`, possibly "").
    * Events of one room are delivered one at a time in transaction order, across
    * transactions too; different rooms run in parallel. An event is delivered at most once
-   * after it succeeded (its id is journaled right after), including across restarts within
-   * the journal's retention; after a failure it is delivered again on the retry, and later
-   * events of its room wait for that.
+   * after it succeeded (recorded right after, before its room's next event), including
+   * across restarts within the inbox's retention; after a failure it is delivered again on
+   * the retry, and later events of its room wait for that.
    */
   onEvent(event: MatrixEvent, ctx: TransactionContext): Promise<void>;
-  /** Typing, receipts, presence (`ephemeral` or its unstable spelling), once per transaction. */
+  /**
+   * Typing, receipts, presence (`ephemeral` or its unstable spelling), once per transaction,
+   * after it was acknowledged. Best effort: not recorded, never retried (a failure is logged).
+   */
   onEphemeral?(events: EphemeralEvent[], ctx: TransactionContext): Promise<void>;
   /** To-device messages (`to_device` or `de.sorunome.msc2409.to_device`), once per transaction. */
   onToDevice?(messages: ToDeviceMessage[], ctx: TransactionContext): Promise<void>;
@@ -122,6 +131,11 @@ export interface AppserviceHandlers {
   aliasFromUri?(uri: URL, ctx: HandlerContext): Promise<string | null>;
   /** Third-party protocol descriptions and lookups. */
   thirdParty?: ThirdPartyHandlers;
+  /**
+   * An item was given up on and stored as a dead letter (tell the sender). A rejection is
+   * logged; nothing waits for it.
+   */
+  onDeadLetter?(letter: DeadLetter): Promise<void>;
   /** The homeserver pinged us (`POST /ping`), with the id it was asked to send, if any. */
   onPing?(transactionId: string | undefined, ctx: HandlerContext): Promise<void>;
 }

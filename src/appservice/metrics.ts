@@ -4,7 +4,7 @@ import { LabelledHistogram } from "./lean-histogram.js";
 /** The application service's Prometheus metrics, on a registry of its own. */
 export class AppserviceMetrics {
   readonly registry = new Registry();
-  /** Transactions by outcome: committed, duplicate, failed, rejected, busy. */
+  /** Transactions by outcome: recorded, duplicate, failed, rejected, busy, full. */
   readonly transactions = new Counter({
     name: "bridgekit_appservice_transactions_total",
     help: "Transactions pushed by the homeserver, by outcome",
@@ -23,6 +23,25 @@ export class AppserviceMetrics {
     name: "bridgekit_appservice_handler_errors_total",
     help: "Handler calls that failed or timed out",
     labelNames: ["handler", "reason"] as const,
+    registers: [this.registry],
+  });
+  /** Items that failed and will be tried again. */
+  readonly retries = new Counter({
+    name: "bridgekit_inbox_retries_total",
+    help: "Handler calls that failed and were scheduled to be tried again",
+    registers: [this.registry],
+  });
+  /** Items given up on, by reason: permanent, exhausted, unsupported. */
+  readonly deadLetters = new Counter({
+    name: "bridgekit_inbox_dead_letters_total",
+    help: "Items stored as dead letters, by reason",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  /** Transactions refused because the inbox was full. */
+  readonly inboxFull = new Counter({
+    name: "bridgekit_inbox_full_total",
+    help: "Transactions refused with 503 because the inbox was full",
     registers: [this.registry],
   });
   /** Observed once per handler call, so a lean histogram (see LabelledHistogram). */
@@ -69,22 +88,39 @@ export class AppserviceMetrics {
     this.child(this.events, kind).inc(count);
   }
 
-  constructor(queueDepth: () => number, inFlight: () => number) {
-    new Gauge({
-      name: "bridgekit_appservice_queue_depth",
-      help: "Handler calls waiting for or holding a dispatch slot (at most one per room at a time)",
-      registers: [this.registry],
-      collect() {
-        this.set(queueDepth());
-      },
-    });
-    new Gauge({
-      name: "bridgekit_appservice_transactions_in_flight",
-      help: "Transactions being processed",
-      registers: [this.registry],
-      collect() {
-        this.set(inFlight());
-      },
-    });
+  /** The gauges read their value when scraped, from these. */
+  constructor(
+    queueDepth: () => number,
+    inFlight: () => number,
+    inbox: { pendingItems: () => number; waitingRetry: () => number } = {
+      pendingItems: () => 0,
+      waitingRetry: () => 0,
+    },
+  ) {
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    gauge(
+      "bridgekit_inbox_pending_items",
+      "Items recorded in the inbox and not yet handled",
+      inbox.pendingItems,
+    );
+    gauge(
+      "bridgekit_inbox_rooms_waiting_retry",
+      "Rooms (lanes) waiting to try a failed item again",
+      inbox.waitingRetry,
+    );
+    gauge(
+      "bridgekit_appservice_queue_depth",
+      "Handler calls waiting for or holding a concurrency slot (at most one per room at a time)",
+      queueDepth,
+    );
+    gauge("bridgekit_appservice_transactions_in_flight", "Transactions being recorded", inFlight);
   }
 }

@@ -1,7 +1,7 @@
 import type { Context, Middleware } from "koa";
 import { invalidParam, MatrixHttpError } from "./errors.js";
 
-export type Method = "GET" | "PUT" | "POST";
+export type Method = "GET" | "PUT" | "POST" | "DELETE";
 
 /** What a route's handler is given. */
 export interface RouteRequest {

@@ -231,12 +231,17 @@ class Queries {
       return await withTimeout(
         name,
         handlerTimeoutMs,
-        (signal) =>
-          fn({
+        (signal) => {
+          let log: Logger | undefined;
+          return fn({
             get signal() {
               return signal();
             },
-          }),
+            get log() {
+              return (log ??= logger.child({ handler: name }));
+            },
+          });
+        },
         {
           onLateFailure: (err) =>
             logger.warn({ err, handler: name }, "query handler failed after its timeout"),

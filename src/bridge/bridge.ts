@@ -23,6 +23,7 @@ import { openStore } from "../store/open-store.js";
 import { Outbox } from "../store/outbox.js";
 import { PortalStore } from "../store/portal-store.js";
 import type { Store } from "../store/store.js";
+import { DeadLetterNotices } from "./dead-letter-notices.js";
 import { Ghosts } from "./ghosts.js";
 import { MatrixRouter } from "./matrix-router.js";
 import { OutboxWorker } from "./outbox-worker.js";
@@ -57,6 +58,7 @@ export class Bridge {
   readonly ghosts: Ghosts;
   readonly context: RemoteContext;
   readonly router: MatrixRouter;
+  private readonly notices: DeadLetterNotices;
   private readonly actionWorker: OutboxWorker<JsonValue>;
   private readonly profileWorker: OutboxWorker<JsonValue>;
   private readonly log: Logger;
@@ -154,6 +156,7 @@ export class Bridge {
       },
       log: this.log.child({ adapter: adapter.name }),
       domain,
+      retryNow: () => this.appservice.retryNow(),
     });
     this.router = new MatrixRouter({
       adapter,
@@ -162,8 +165,14 @@ export class Bridge {
       portals: this.portals,
       messages,
       log: this.log.child({ part: "router" }),
-      unsupportedNotice: config.bridge.unsupportedNotice,
       adapterReady: () => this.adapterStarted,
+    });
+    this.notices = new DeadLetterNotices({
+      client: this.client,
+      portals: this.portals,
+      log: this.log.child({ part: "notices" }),
+      unsupported: config.bridge.unsupportedNotice,
+      failed: config.inbox.deadLetterNotice,
     });
     this.appservice = createAppservice({
       registration,
@@ -174,7 +183,9 @@ export class Bridge {
       bodyLimitBytes: config.appservice.maxBodyBytes,
       handlerTimeoutMs: config.appservice.handlerTimeoutMs,
       concurrency: config.appservice.roomConcurrency,
-      retention: { transactions: config.appservice.journalRetention },
+      inbox: { transactions: config.inbox.transactions, maxPendingItems: config.inbox.maxPendingItems },
+      retry: config.inbox.retry,
+      deadLetters: { max: config.inbox.maxDeadLetters },
       metrics: config.metrics.enabled
         ? {
             ...(config.metrics.port !== undefined
@@ -281,15 +292,16 @@ export class Bridge {
     const adapter = this.o.adapter;
     const handlers: AppserviceHandlers = {
       ...this.router.handlers(),
-      queryUser: async (userId) => {
+      queryUser: async (userId, call) => {
         const remoteId = this.ghosts.remoteId(userId);
         if (remoteId === null || !adapter.queryUser) return false;
-        const profile = await adapter.queryUser(remoteId);
+        const profile = await adapter.queryUser(remoteId, call);
         if (!profile) return false;
         await this.ghosts.applyProfile(remoteId, profile); // registers the ghost before we answer
         return true;
       },
-      queryRoomAlias: (alias) => this.portals.queryAlias(alias),
+      queryRoomAlias: (alias, call) => this.portals.queryAlias(alias, call),
+      onDeadLetter: (letter) => this.notices.deadLetter(letter),
       userFromUri: (uri) => {
         const remoteId = adapter.userFromUri?.(uri) ?? null;
         return Promise.resolve(remoteId === null ? null : this.ghosts.userId(remoteId));

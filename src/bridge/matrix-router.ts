@@ -1,6 +1,13 @@
 import { LRUCache } from "lru-cache";
-import type { MatrixReceipt, MatrixSender, Portal, RemoteNetworkAdapter } from "../adapter/adapter.js";
+import type {
+  CallContext,
+  MatrixReceipt,
+  MatrixSender,
+  Portal,
+  RemoteNetworkAdapter,
+} from "../adapter/adapter.js";
 import type { AppserviceHandlers, TransactionContext } from "../appservice/handlers.js";
+import { UnsupportedError } from "../inbox/errors.js";
 import type { HomeserverClient } from "../client/homeserver-client.js";
 import type { Logger } from "../common/logger.js";
 import { localpart, type EphemeralEvent, type MatrixEvent } from "../matrix/events.js";
@@ -23,8 +30,6 @@ export interface MatrixRouterOptions {
   portals: Portals;
   messages: MessageMap;
   log: Logger;
-  /** Tell Matrix users, with a notice, when the adapter cannot carry what they did. */
-  unsupportedNotice: boolean;
   /** How many display names to remember (room, user) -> name. */
   displayNameCacheSize?: number;
   /**
@@ -38,12 +43,11 @@ export interface MatrixRouterOptions {
  * Matrix -> remote: what the bridge does with each pushed room event. Drops its own echoes
  * (anything sent by the bot or a ghost), finds the portal, turns the event into the adapter's
  * types, calls the adapter, and records remote message ids. A thrown adapter error
- * propagates, so the transaction is answered 5xx and the homeserver retries it.
+ * propagates to the inbox, which retries or dead-letters the event (src/inbox/lanes.ts);
+ * what the adapter cannot carry at all throws an UnsupportedError.
  */
 export class MatrixRouter {
   private readonly displayNames: LRUCache<string, string>;
-  /** Rooms and capabilities a notice was already sent for, so users are told once, not per event. */
-  private readonly noticed = new LRUCache<string, true>({ max: 10_000 });
   /** Set once `adapterReady` resolved: later events skip waiting for it. */
   private adapterReady = false;
 
@@ -55,11 +59,11 @@ export class MatrixRouter {
   handlers(): Pick<AppserviceHandlers, "onEvent" | "onEphemeral"> {
     return {
       onEvent: (event, ctx) => this.onEvent(event, ctx),
-      onEphemeral: (events) => this.onEphemeral(events),
+      onEphemeral: (events, ctx) => this.onEphemeral(events, ctx),
     };
   }
 
-  async onEvent(event: MatrixEvent, _ctx?: TransactionContext): Promise<void> {
+  async onEvent(event: MatrixEvent, ctx: TransactionContext): Promise<void> {
     // Only member events change the ghosts' membership records (the common message skips this).
     if (event.type === "m.room.member") await this.o.client.observeEvent(event);
     this.rememberDisplayName(event);
@@ -96,38 +100,43 @@ export class MatrixRouter {
     const adapter = this.o.adapter;
     if (classified.kind === "message" && adapter.onMessage) {
       // The common case inline: one async call less per message.
-      const remoteId = await adapter.onMessage(classified.message, portal);
+      const remoteId = await adapter.onMessage(classified.message, portal, ctx);
       const link = this.linkIfGiven(portal, event.event_id, remoteId);
       if (link) await link;
       return;
     }
-    await this.dispatch(classified, portal, event);
+    await this.dispatch(classified, portal, event, ctx);
   }
 
-  private async dispatch(c: Exclude<Classified, { kind: "ignored" }>, portal: Portal, event: MatrixEvent) {
+  private async dispatch(
+    c: Exclude<Classified, { kind: "ignored" }>,
+    portal: Portal,
+    event: MatrixEvent,
+    call: CallContext,
+  ) {
     const a = this.o.adapter;
     switch (c.kind) {
       case "message":
-        if (!a.onMessage) return this.unsupported(portal, c.kind, event);
-        return this.linkIfGiven(portal, event.event_id, await a.onMessage(c.message, portal));
+        if (!a.onMessage) throw this.unsupported(c.kind);
+        return this.linkIfGiven(portal, event.event_id, await a.onMessage(c.message, portal, call));
       case "edit":
-        if (!a.onEdit) return this.unsupported(portal, c.kind, event);
-        return a.onEdit(c.edit, portal);
+        if (!a.onEdit) throw this.unsupported(c.kind);
+        return a.onEdit(c.edit, portal, call);
       case "redaction":
-        if (!a.onRedaction) return this.unsupported(portal, c.kind, event);
-        return a.onRedaction(c.redaction, portal);
+        if (!a.onRedaction) throw this.unsupported(c.kind);
+        return a.onRedaction(c.redaction, portal, call);
       case "reaction":
-        if (!a.onReaction) return this.unsupported(portal, c.kind, event);
-        return this.linkIfGiven(portal, event.event_id, await a.onReaction(c.reaction, portal));
+        if (!a.onReaction) throw this.unsupported(c.kind);
+        return this.linkIfGiven(portal, event.event_id, await a.onReaction(c.reaction, portal, call));
       case "membership":
-        return a.onMembership?.(c.membership, portal); // silence is fine: joins need no notice
+        return a.onMembership?.(c.membership, portal, call); // silence is fine: joins need no notice
       case "roomChange":
-        return a.onRoomChange?.(c.change, portal);
+        return a.onRoomChange?.(c.change, portal, call);
     }
   }
 
   /** Typing and receipts: best effort, never retried, so failures are logged, not thrown. */
-  async onEphemeral(events: EphemeralEvent[]): Promise<void> {
+  async onEphemeral(events: EphemeralEvent[], call: CallContext): Promise<void> {
     await this.o.adapterReady?.();
     for (const event of events) {
       if (event.room_id === undefined) continue;
@@ -138,11 +147,12 @@ export class MatrixRouter {
           const userIds = ids.filter(
             (u): u is string => typeof u === "string" && !this.o.matcher.mayActAs(u),
           );
-          if (portal) await this.o.adapter.onTyping({ userIds }, portal);
+          if (portal) await this.o.adapter.onTyping({ userIds }, portal, call);
         } else if (event.type === "m.receipt" && this.o.adapter.onReceipt) {
           const portal = await this.o.portals.byRoomId(event.room_id);
           if (portal)
-            for (const receipt of await this.receipts(event)) await this.o.adapter.onReceipt(receipt, portal);
+            for (const receipt of await this.receipts(event))
+              await this.o.adapter.onReceipt(receipt, portal, call);
         }
       } catch (err) {
         this.o.log.warn(
@@ -176,26 +186,14 @@ export class MatrixRouter {
     return this.o.messages.link({ remoteRoomId: portal.remoteId, remoteId, roomId: portal.roomId, eventId });
   }
 
-  private async unsupported(
-    portal: Portal,
-    kind: keyof typeof HANDLER_FOR,
-    event: MatrixEvent,
-  ): Promise<void> {
-    this.o.log.info(
-      { roomId: portal.roomId, kind, eventId: event.event_id },
-      "adapter does not support this",
-    );
-    if (!this.o.unsupportedNotice) return;
-    const key = `${portal.roomId} ${kind}`;
-    if (this.noticed.has(key)) return;
-    this.noticed.set(key, true);
+  /** The error for what the adapter cannot carry; its dead letter tells the sender. */
+  private unsupported(kind: keyof typeof HANDLER_FOR): UnsupportedError {
     const what = { message: "messages", edit: "edits", redaction: "redactions", reaction: "reactions" }[
       kind as "message" | "edit" | "redaction" | "reaction"
     ];
-    await this.o.client.intent(this.o.client.botUserId).sendMessage(portal.roomId, {
-      msgtype: "m.notice",
-      body: `The ${this.o.adapter.name} bridge cannot carry ${what} to the remote network; this one was not delivered.`,
-    });
+    return new UnsupportedError(
+      `the ${this.o.adapter.name} bridge cannot carry ${what} to the remote network`,
+    );
   }
 
   /** Remote ids of the events this one points at (reply, edit, reaction, redaction target). */

@@ -1,11 +1,20 @@
 import { LRUCache } from "lru-cache";
-import type { Portal, PortalDirectory, PortalSpec, RemoteNetworkAdapter } from "../adapter/adapter.js";
+import type {
+  CallContext,
+  Portal,
+  PortalDirectory,
+  PortalSpec,
+  RemoteNetworkAdapter,
+} from "../adapter/adapter.js";
 import type { HomeserverClient } from "../client/homeserver-client.js";
 import { MatrixError } from "../client/matrix-error.js";
 import type { Logger } from "../common/logger.js";
 import type { IdTemplate } from "../registration/localpart.js";
 import type { PortalRecord, PortalStore } from "../store/portal-store.js";
 import type { Ghosts } from "./ghosts.js";
+
+/** The signal of a call made outside any request: nothing times it out. */
+const NEVER_ABORTED = new AbortController().signal;
 
 function toPortal(record: PortalRecord): Portal {
   const portal: Portal = { remoteId: record.remoteId, roomId: record.roomId };
@@ -90,18 +99,20 @@ export class Portals implements PortalDirectory {
    * Answers the homeserver's alias query: asks the adapter whether the remote room exists
    * and, if so, creates the portal before answering true.
    */
-  async queryAlias(alias: string): Promise<boolean> {
+  async queryAlias(alias: string, call: CallContext): Promise<boolean> {
     const remoteId = this.remoteIdOfAlias(alias);
     if (remoteId === null || !this.adapter.queryRoom) return false;
     if (await this.get(remoteId)) return true;
-    const spec = await this.adapter.queryRoom(remoteId);
+    const spec = await this.adapter.queryRoom(remoteId, call);
     if (!spec) return false;
     await this.ensure(remoteId, spec);
     return true;
   }
 
   private async create(remoteId: string, given?: PortalSpec): Promise<Portal> {
-    const spec = given ?? (await this.adapter.queryRoom?.(remoteId)) ?? {};
+    // Not within a homeserver request: the call has no deadline of its own.
+    const call = { signal: NEVER_ABORTED, log: this.log.child({ remoteRoomId: remoteId }) };
+    const spec = given ?? (await this.adapter.queryRoom?.(remoteId, call)) ?? {};
     const bot = this.client.intent(this.client.botUserId);
     const alias = this.template?.alias(remoteId);
     const localpart = this.template?.localpart(remoteId);

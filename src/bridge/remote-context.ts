@@ -28,6 +28,8 @@ export interface RemoteContextParts {
   kv: AdapterKeyValue;
   log: Logger;
   domain: string;
+  /** Ends every room's wait for a retry (set by the Bridge once the appservice exists). */
+  retryNow: () => void;
 }
 
 function checkId(kind: string, value: unknown): void {
@@ -137,6 +139,10 @@ export class RemoteContext implements BridgeContext {
     const ghost = await this.p.ghosts.ensure(from);
     await ghost.ensureJoined(portal.roomId);
     await ghost.setTyping(portal.roomId, typing);
+  }
+
+  remoteNetworkUp(): void {
+    this.p.retryNow();
   }
 
   async downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {

@@ -27,7 +27,7 @@ export interface RunBridgeOptions {
 
 /**
  * Runs a bridge from its config file until `stopSignal` aborts, then stops it gracefully:
- * stop accepting, finish transactions in flight, give the outbox up to `flushTimeoutMs` to
+ * stop accepting, finish the events being handled, give the outbox up to `flushTimeoutMs` to
  * deliver (what is left stays in the durable outbox for the next start), stop the adapter,
  * close the client and the store. Resolves to the exit code: 0 after a clean stop, 1 when the
  * bridge could not start (after printing one line saying why; with a stack trace only when
@@ -71,7 +71,7 @@ export async function runBridge(o: RunBridgeOptions): Promise<number> {
   await waitForAbort(o.stopSignal);
   log.info("stopping: no new requests; finishing those in flight");
   try {
-    await bridge.appservice.close(); // stop accepting, finish in-flight transactions
+    await bridge.appservice.close(); // stop accepting, finish the events being handled
     log.info("requests in flight finished; delivering the outbox");
     const flushed = await withTimeout(bridge.flush(), o.flushTimeoutMs ?? STOP_FLUSH_TIMEOUT_MS);
     if (!flushed) {
@@ -118,9 +118,10 @@ listens for the homeserver, checks the homeserver both ways, and runs the adapte
 JSON lines on stdout (tokens redacted). A problem at start-up is one line on stderr and
 exit 1.
 
-SIGTERM or SIGINT stops gracefully: no new requests, transactions in flight finish, the
-outbox gets up to ${STOP_FLUSH_TIMEOUT_MS / 1000} s to deliver (the rest is kept for the next start),
-then exit 0. A second signal exits at once with 1.`,
+SIGTERM or SIGINT stops gracefully: no new requests, events being handled finish (events
+recorded but not handled yet wait in the store for the next start), the outbox gets up to
+${STOP_FLUSH_TIMEOUT_MS / 1000} s to deliver (the rest is kept for the next start), then exit 0.
+A second signal exits at once with 1.`,
   async run(args) {
     const { values } = parseArgs({ args, options: { config: { type: "string", default: "config.yaml" } } });
     const stop = new AbortController();

@@ -209,7 +209,7 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       type: "integer",
       default: 30_000,
       min: 1,
-      doc: "How long one adapter handler call may take before it counts as failed and the transaction is answered 5xx (Synapse waits 60 s for an answer)",
+      doc: "How long one adapter handler call may take before it counts as failed (it is then retried, like any failure)",
     }),
     roomConcurrency: key({
       type: "integer",
@@ -217,11 +217,57 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       min: 1,
       doc: "Rooms whose events are handled in parallel (events of one room are always in order)",
     }),
-    journalRetention: key({
+  }),
+  inbox: section("the durable inbox: each transaction is recorded, acknowledged, then handled", {
+    transactions: key({
       type: "integer",
       default: 10_000,
       min: 100,
-      doc: "Transactions remembered (with the events each handled) to make replays no-ops",
+      doc: "Transactions remembered, so that the homeserver's replays are no-ops",
+    }),
+    maxPendingItems: key({
+      type: "integer",
+      default: 10_000,
+      min: 1,
+      doc: "Events recorded and not yet handled before new transactions are refused with 503 (the homeserver keeps them)",
+    }),
+    retry: section("how a failed event is retried while later events of its room wait", {
+      firstDelayMs: key({
+        type: "integer",
+        default: 1_000,
+        min: 0,
+        doc: "Wait before the first retry; doubles each time",
+      }),
+      maxDelayMs: key({ type: "integer", default: 300_000, min: 0, doc: "Longest wait between two tries" }),
+      maxAttempts: key({
+        type: "integer",
+        default: 10,
+        min: 1,
+        doc: "Tries in all for a RetryableError or a timeout, then the event is a dead letter",
+      }),
+      maxAgeMs: key({
+        type: "integer",
+        default: 3_600_000,
+        min: 0,
+        doc: "Give up on an event this long after its first try, whatever the count",
+      }),
+      unexpectedAttempts: key({
+        type: "integer",
+        default: 3,
+        min: 1,
+        doc: "Tries in all for an unexpected error (a bug: any error that is not a RetryableError)",
+      }),
+    }),
+    maxDeadLetters: key({
+      type: "integer",
+      default: 10_000,
+      min: 1,
+      doc: "Dead letters kept (see bridgekit dead-letters); past it the oldest is dropped",
+    }),
+    deadLetterNotice: key({
+      type: "boolean",
+      default: true,
+      doc: "Tell the sender, with a notice replying to their event, when it was not bridged",
     }),
   }),
   store: key({

@@ -17,7 +17,19 @@ export interface BridgeConfig {
     maxBodyBytes: number;
     handlerTimeoutMs: number;
     roomConcurrency: number;
-    journalRetention: number;
+  };
+  inbox: {
+    transactions: number;
+    maxPendingItems: number;
+    retry: {
+      firstDelayMs: number;
+      maxDelayMs: number;
+      maxAttempts: number;
+      maxAgeMs: number;
+      unexpectedAttempts: number;
+    };
+    maxDeadLetters: number;
+    deadLetterNotice: boolean;
   };
   /** Store URL; a sqlite URL is made absolute: `sqlite:///abs/path.db`. */
   store: string;

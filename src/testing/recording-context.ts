@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from "node:events";
 import type {
+  CallContext,
   AdapterKeyValue,
   BridgeContext,
   GhostDirectory,
@@ -148,8 +149,22 @@ export class RecordingContext implements BridgeContext {
   setRoomInfo(room: string, info: Pick<PortalSpec, "name" | "topic" | "avatarUrl">, from?: string) {
     return this.record("setRoomInfo", room, from, [info]);
   }
+  remoteNetworkUp(): void {
+    void this.record("remoteNetworkUp", undefined, undefined, []);
+  }
   downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
     void this.record("downloadMedia", undefined, undefined, [mxcUrl]);
     return Promise.resolve({ data: new TextEncoder().encode(`media ${mxcUrl}`), contentType: "text/plain" });
   }
+}
+
+/**
+ * A CallContext for calling an adapter's handlers in tests, as the framework would: a signal
+ * that aborts after `timeoutMs` (never, by default) and a logger that writes nothing.
+ */
+export function testCall(timeoutMs?: number): CallContext {
+  return {
+    signal: timeoutMs === undefined ? new AbortController().signal : AbortSignal.timeout(timeoutMs),
+    log: silentLogger(),
+  };
 }

@@ -9,7 +9,10 @@ import {
   makeApp,
   RecordingHandlers,
   AS_TOKEN,
+  waitFor,
 } from "../support/appservice/harness.js";
+import { PermanentError, RetryableError } from "../../src/inbox/errors.js";
+import { openStore, type KeyValue, type Store } from "../../src/store/index.js";
 
 const txn = { events: [] as unknown[] };
 
@@ -45,6 +48,7 @@ describe("authentication", () => {
     // The rejected attempts recorded nothing: the same txnId is processed once authenticated.
     const ok = await request(cb).put("/_matrix/app/v1/transactions/1").set(auth).send(body);
     assert.equal(ok.status, 200);
+    await as.drain();
     assert.equal(h.events.length, 1);
     await close();
   });
@@ -109,11 +113,13 @@ describe("authentication", () => {
   it("never writes a token to the log, from the header or the query string", async () => {
     const h = new RecordingHandlers();
     h.eventHook = () => Promise.reject(new Error("handler failure"));
-    const { as, close, log } = await makeApp(h);
+    const { as, close, log } = await makeApp(h, { retry: { firstDelayMs: 1, unexpectedAttempts: 2 } });
     const cb = as.app.callback();
     await request(cb)
       .put(`/_matrix/app/v1/transactions/1?access_token=${HS_TOKEN}`)
       .send({ events: [event("!a:example.org", 1)] });
+    await as.drain(); // the failure, its retry and its dead letter are logged too
+    assert.match(log.text, /onEvent failed; giving up/);
     await request(cb).put(`/_matrix/app/v1/transactions/2?access_token=wrong-token-value`).send(txn);
     await request(cb).get(`/_matrix/app/v1/users/@test_a:example.org?access_token=${HS_TOKEN}`);
     await request(cb).get(`/nope?access_token=${HS_TOKEN}`);
@@ -126,17 +132,65 @@ describe("authentication", () => {
   });
 
   it("no response ever contains the token or a stack trace", async () => {
+    // A handler failure is not the homeserver's business: 200, then retried and dead-lettered.
     const h = new RecordingHandlers();
-    h.eventHook = () => Promise.reject(new Error(`oops ${HS_TOKEN}`));
-    const { as, close } = await makeApp(h);
+    h.eventHook = () =>
+      Promise.reject(new Error(`oops: GET /x?access_token=${HS_TOKEN} with Bearer ${HS_TOKEN}`));
+    const { as, close } = await makeApp(h, { retry: { firstDelayMs: 1, unexpectedAttempts: 2 } });
     const cb = as.app.callback();
     const res = await request(cb)
       .put(`/_matrix/app/v1/transactions/1?access_token=${HS_TOKEN}`)
       .send({ events: [event("!a:example.org", 1)] });
-    assert.equal(res.status, 500);
-    assert.doesNotMatch(res.text, new RegExp(HS_TOKEN));
-    assert.doesNotMatch(res.text, /\bat .*\.ts:\d+/);
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, {});
+    await as.drain();
+    const letters = await request(cb).get("/_bridgekit/v1/dead-letters").set(auth);
+    assert.equal(letters.status, 200);
+    const list = (letters.body as { dead_letters: Array<{ id: string; error: { message: string } }> })
+      .dead_letters;
+    assert.deepEqual(
+      list.map((l) => l.id),
+      ["$ev1:example.org"],
+    );
+    assert.match(list[0]!.error.message, /^oops: /, "the error is kept, with its tokens masked");
+    for (const text of [res.text, letters.text]) {
+      assert.doesNotMatch(text, new RegExp(HS_TOKEN));
+      assert.doesNotMatch(text, /\bat .*\.ts:\d+/);
+    }
     await close();
+
+    // The store failing to record the transaction is: 500, still without the secret or a stack.
+    const store = await openStore("memory://");
+    const failing: Store = {
+      description: store.description,
+      backend: store.backend,
+      prefix: store.prefix,
+      close: () => store.close(),
+      namespace<V>(name: string): KeyValue<V> {
+        const kv = store.namespace<V>(name);
+        if (name !== "inbox") return kv;
+        return {
+          get: (key) => kv.get(key),
+          getMany: (keys) => kv.getMany(keys),
+          set: (key, value, ttlMs) => kv.set(key, value, ttlMs),
+          setMany: () => Promise.reject(new Error(`connect failed with ${HS_TOKEN}`)),
+          delete: (key) => kv.delete(key),
+          deleteMany: (keys) => kv.deleteMany(keys),
+          has: (key) => kv.has(key),
+        };
+      },
+    };
+    const down = await makeApp(new RecordingHandlers(), { store: failing });
+    const refused = await request(down.as.app.callback())
+      .put("/_matrix/app/v1/transactions/2")
+      .set(auth)
+      .send({ events: [event("!a:example.org", 2)] });
+    assert.equal(refused.status, 500);
+    assert.equal(errcode(refused), "M_UNKNOWN");
+    assert.doesNotMatch(refused.text, new RegExp(HS_TOKEN));
+    assert.doesNotMatch(refused.text, /\bat .*\.ts:\d+/);
+    await down.close();
+    await store.close();
   });
 });
 
@@ -174,39 +228,93 @@ describe("routing", () => {
     await close();
   });
 
-  it("metrics count transactions, events, handler errors, latency and queue depth on a per-app registry", async () => {
+  it("metrics count transactions, events, handler errors, retries, dead letters, latency and queue depth on a per-app registry", async () => {
     const h = new RecordingHandlers();
     let fail = true;
-    h.eventHook = (e) =>
-      fail && e.event_id === "$ev2:example.org" ? Promise.reject(new Error("x")) : Promise.resolve();
-    const first = await makeApp(h);
+    h.eventHook = (e) => {
+      if (e.event_id === "$ev3:example.org") return Promise.reject(new PermanentError("cannot carry that"));
+      if (fail && e.event_id === "$ev2:example.org") {
+        fail = false; // fails once, then its retry succeeds
+        return Promise.reject(new Error("x"));
+      }
+      return Promise.resolve();
+    };
+    const first = await makeApp(h, { retry: { firstDelayMs: 1 } });
     const second = await makeApp(new RecordingHandlers());
     const cb = first.as.app.callback();
-    const body = { events: [event("!a:example.org", 1), event("!a:example.org", 2, { state_key: "" })] };
-    await request(cb).put("/_matrix/app/v1/transactions/1").set(auth).send(body);
-    fail = false;
+    const body = {
+      events: [
+        event("!a:example.org", 1),
+        event("!a:example.org", 2, { state_key: "" }),
+        event("!b:example.org", 3),
+      ],
+    };
+    assert.equal((await request(cb).put("/_matrix/app/v1/transactions/1").set(auth).send(body)).status, 200);
+    await first.as.drain();
     await request(cb).put("/_matrix/app/v1/transactions/1").set(auth).send(body);
     await request(cb).put("/_matrix/app/v1/transactions/1").set(auth).send(body);
     await request(cb).put("/_matrix/app/v1/transactions/2").set(auth).send({ nope: 1 });
+    await first.as.drain();
     const res = await request(cb).get("/metrics");
     assert.equal(res.status, 200);
     assert.match(res.headers["content-type"] ?? "", /text\/plain/);
     const text = res.text;
-    assert.match(text, /bridgekit_appservice_transactions_total\{outcome="failed"\} 1/);
-    assert.match(text, /bridgekit_appservice_transactions_total\{outcome="committed"\} 1/);
-    assert.match(text, /bridgekit_appservice_transactions_total\{outcome="duplicate"\} 1/);
-    assert.match(text, /bridgekit_appservice_transactions_total\{outcome="rejected"\} 1/);
-    assert.match(text, /bridgekit_appservice_events_total\{kind="message"\} 1/);
-    assert.match(text, /bridgekit_appservice_events_total\{kind="state"\} 1/);
-    assert.match(text, /bridgekit_appservice_handler_errors_total\{handler="onEvent",reason="error"\} 1/);
-    assert.match(text, /bridgekit_appservice_handler_duration_seconds_count\{handler="onEvent"\} 3/);
-    assert.match(text, /bridgekit_appservice_queue_depth 0/);
+    assert.match(text, /bridgekit_appservice_transactions_total\{outcome="recorded"\} 1\n/);
+    assert.match(text, /bridgekit_appservice_transactions_total\{outcome="duplicate"\} 2\n/);
+    assert.match(text, /bridgekit_appservice_transactions_total\{outcome="rejected"\} 1\n/);
+    assert.doesNotMatch(text, /outcome="failed"/, "a handler failure does not fail the transaction");
+    assert.match(text, /bridgekit_appservice_events_total\{kind="message"\} 1\n/);
+    assert.match(text, /bridgekit_appservice_events_total\{kind="state"\} 1\n/);
+    assert.match(text, /bridgekit_appservice_handler_errors_total\{handler="onEvent",reason="error"\} 1\n/);
+    assert.match(
+      text,
+      /bridgekit_appservice_handler_errors_total\{handler="onEvent",reason="permanent"\} 1\n/,
+    );
+    assert.match(text, /bridgekit_inbox_retries_total 1\n/);
+    assert.match(text, /bridgekit_inbox_dead_letters_total\{reason="permanent"\} 1\n/);
+    assert.match(text, /bridgekit_inbox_full_total 0\n/);
+    assert.match(text, /bridgekit_appservice_handler_duration_seconds_count\{handler="onEvent"\} 4\n/);
+    assert.match(text, /bridgekit_appservice_queue_depth 0\n/);
+    assert.match(text, /bridgekit_inbox_pending_items 0\n/);
+    assert.match(text, /bridgekit_inbox_rooms_waiting_retry 0\n/);
+    assert.deepEqual(h.eventIds(), ["$ev1:example.org", "$ev2:example.org"]);
     // A second app has its own registry: nothing leaks between them.
     const other = await request(second.as.app.callback()).get("/metrics");
-    assert.doesNotMatch(other.text, /outcome="committed"/);
+    assert.doesNotMatch(other.text, /outcome="recorded"/);
+    assert.doesNotMatch(other.text, /bridgekit_inbox_retries_total 1/);
     assert.notEqual(first.as.metrics, second.as.metrics);
     await first.close();
     await second.close();
+  });
+
+  it("metrics show pending items and rooms waiting to retry while an event is retried", async () => {
+    const h = new RecordingHandlers();
+    let failures = 0;
+    h.eventHook = (e) =>
+      e.event_id === "$ev1:example.org" && failures++ < 1
+        ? Promise.reject(new RetryableError("remote down"))
+        : Promise.resolve();
+    const { as, close } = await makeApp(h, { retry: { firstDelayMs: 60_000 } });
+    const cb = as.app.callback();
+    const body = {
+      events: [event("!a:example.org", 1), event("!a:example.org", 2), event("!b:example.org", 3)],
+    };
+    assert.equal((await request(cb).put("/_matrix/app/v1/transactions/1").set(auth).send(body)).status, 200);
+    await waitFor(
+      () => h.eventIds().includes("$ev3:example.org") && failures === 1,
+      "the other room to flow",
+    );
+    const waiting = (await request(cb).get("/metrics")).text;
+    assert.match(waiting, /bridgekit_inbox_rooms_waiting_retry 1\n/);
+    assert.match(waiting, /bridgekit_inbox_pending_items 2\n/, "ev1 and the ev2 waiting behind it");
+    assert.match(waiting, /bridgekit_inbox_retries_total 1\n/);
+    as.retryNow();
+    await as.drain();
+    assert.deepEqual(h.eventIds(), ["$ev3:example.org", "$ev1:example.org", "$ev2:example.org"]);
+    const after = (await request(cb).get("/metrics")).text;
+    assert.match(after, /bridgekit_inbox_rooms_waiting_retry 0\n/);
+    assert.match(after, /bridgekit_inbox_pending_items 0\n/);
+    await close();
   });
 
   it("metrics can be turned off or moved to another path", async () => {

@@ -22,6 +22,7 @@ describe("transaction bodies", () => {
       assert.equal(res.status, 400, `${type} ${String(body)}`);
       assert.equal(errcode(res), "M_NOT_JSON");
     }
+    await as.drain();
     assert.deepEqual(h.events, []);
     await close();
   });
@@ -39,6 +40,7 @@ describe("transaction bodies", () => {
       .set("Content-Type", "application/x-www-form-urlencoded")
       .send(JSON.stringify({ events: [event("!a:example.org", 2)] }));
     assert.equal(res2.status, 200);
+    await as.drain();
     assert.equal(h.events.length, 2);
     await close();
   });
@@ -85,6 +87,7 @@ describe("transaction bodies", () => {
       assert.equal(errcode(res), "M_BAD_JSON", `case ${i}`);
       assert.match((res.body as { error: string }).error, message, `case ${i}`);
     }
+    await as.drain();
     assert.deepEqual(h.events, [], "an invalid event anywhere rejects the whole transaction");
     // A rejected transaction is not recorded: the same txnIds work once the body is valid.
     for (let i = 0; i < cases.length; i++) {
@@ -98,6 +101,7 @@ describe("transaction bodies", () => {
         200,
       );
     }
+    await as.drain();
     assert.equal(h.events.length, cases.length);
     await close();
   });
@@ -138,9 +142,11 @@ describe("transaction bodies", () => {
     });
     assert.equal(chunked.status, 413);
     assert.equal((JSON.parse(chunked.body) as { errcode: string }).errcode, "M_TOO_LARGE");
+    await as.drain();
     assert.deepEqual(h.events, []);
     const small = { events: [event("!a:example.org", 2)] };
     assert.equal((await request(cb).put(`${path}/big`).set(auth).send(small)).status, 200);
+    await as.drain();
     assert.equal(h.events.length, 1);
     await close();
   });
@@ -158,7 +164,10 @@ describe("transaction bodies", () => {
     }));
     const res = await request(as.app.callback()).put(`${path}/full`).set(auth).send({ events, ephemeral });
     assert.equal(res.status, 200);
+    await as.drain();
     assert.equal(h.events.length, 100);
+    const receipts = h.calls.filter((c) => c.handler === "ephemeral").flatMap((c) => c.data as unknown[]);
+    assert.equal(receipts.length, 200, "the ephemeral data is handed over after the answer");
     await close();
   });
 

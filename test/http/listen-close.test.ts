@@ -57,8 +57,8 @@ describe("listen and close", () => {
     await assert.rejects(makeApp(new RecordingHandlers(), { handlerTimeoutMs: 0 }), /handlerTimeoutMs/);
     await assert.rejects(makeApp(new RecordingHandlers(), { concurrency: -1 }), /concurrency/);
     await assert.rejects(
-      makeApp(new RecordingHandlers(), { retention: { events: 0 } }),
-      /journal\.events retention/,
+      makeApp(new RecordingHandlers(), { inbox: { events: 0 } }),
+      /inbox\.events must be a positive integer, got 0/,
     );
     await assert.rejects(makeApp({} as RecordingHandlers), /handlers\.onEvent/);
   });

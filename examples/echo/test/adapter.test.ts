@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { silentLogger } from "matrix-bridgekit";
 import createEcho from "../src/adapter.js";
-import { RecordingContext } from "../../../test/support/recording-context.js";
+import { RecordingContext, testCall } from "../../../test/support/recording-context.js";
 import type { MatrixEvent } from "../../../src/matrix/events.js";
 
 function message(body: string, msgtype = "m.text") {
@@ -29,7 +29,7 @@ describe("echo adapter", () => {
     const adapter = await createEcho({ config: undefined, log: silentLogger(), configDir: "." });
     const ctx = new RecordingContext({ ghosts: "echo_{id}", portals: "echo_{id}" });
     await adapter.start(ctx);
-    await adapter.onMessage!(message("hello"), ctx.portal("lobby"));
+    await adapter.onMessage!(message("hello"), ctx.portal("lobby"), testCall());
     const send = ctx.calls.find((c) => c.method === "send");
     assert.ok(send);
     assert.equal(send.room, "lobby");
@@ -44,16 +44,16 @@ describe("echo adapter", () => {
     const adapter = await createEcho({ config: { prefix: "> " }, log: silentLogger(), configDir: "." });
     const ctx = new RecordingContext();
     await adapter.start(ctx);
-    await adapter.onMessage!(message("pic.png", "m.image"), ctx.portal("x"));
+    await adapter.onMessage!(message("pic.png", "m.image"), ctx.portal("x"), testCall());
     assert.equal(ctx.calls.filter((c) => c.method === "send").length, 0);
-    await adapter.onMessage!(message("hi"), ctx.portal("x"));
+    await adapter.onMessage!(message("hi"), ctx.portal("x"), testCall());
     assert.equal(ctx.calls.find((c) => c.method === "send")?.args[0], "> hi");
   });
 
   it("says every room and user exists, and rejects a bad prefix", async () => {
     const adapter = await createEcho({ config: null, log: silentLogger(), configDir: "." });
-    assert.equal((await adapter.queryRoom!("anything"))?.visibility, "public");
-    assert.ok(await adapter.queryUser!("bob"));
+    assert.equal((await adapter.queryRoom!("anything", testCall()))?.visibility, "public");
+    assert.ok(await adapter.queryUser!("bob", testCall()));
     assert.throws(
       () => createEcho({ config: { prefix: 3 as unknown as string }, log: silentLogger(), configDir: "." }),
       /prefix must be a string/,

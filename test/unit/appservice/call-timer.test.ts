@@ -6,6 +6,7 @@ import type { TransactionContext } from "../../../src/appservice/handlers.js";
 import { Registry } from "prom-client";
 import { LabelledHistogram } from "../../../src/appservice/lean-histogram.js";
 import { deferred } from "../../support/appservice/harness.js";
+import { silentLogger } from "../../../src/common/logger.js";
 
 class Task implements TimedTask {
   ctx: TransactionContext | undefined;
@@ -13,6 +14,9 @@ class Task implements TimedTask {
     readonly txnId: string,
     private readonly body: (ctx: TransactionContext) => Promise<void> | void,
   ) {}
+  log() {
+    return silentLogger();
+  }
   run(ctx: TransactionContext) {
     this.ctx = ctx;
     return this.body(ctx);

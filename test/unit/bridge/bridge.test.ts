@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { withHarness, TestAdapter, DOMAIN } from "../../support/bridge-harness.js";
+import { withHarness, TestAdapter, DOMAIN, type Harness } from "../../support/bridge-harness.js";
 import type { MatrixMessage, MatrixRedaction } from "../../../src/adapter/index.js";
+import { PermanentError } from "../../../src/inbox/errors.js";
 
 const messages = (
   hs: {
@@ -21,6 +22,22 @@ const messages = (
   roomId: string,
 ) => hs.rooms.get(roomId)!.timeline.filter((e) => e.type === "m.room.message");
 
+/** The bot's m.notice messages in a room. */
+const notices = (h: Harness, roomId: string) =>
+  messages(h.hs, roomId).filter((e) => e.content.msgtype === "m.notice");
+
+/** Waits until every recorded event was handled or dead-lettered. */
+const drain = (h: Harness) => h.bridge.appservice.drain();
+
+/** Polls `cond` (a notice is sent after its dead letter is stored, not within drain). */
+async function waitFor(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 describe("bridge: Matrix -> remote", () => {
   it("creates a portal through the alias query and routes messages to onMessage", async () => {
     await withHarness(async (h) => {
@@ -31,6 +48,7 @@ describe("bridge: Matrix -> remote", () => {
         await h.push([{ room_id: portal.roomId, content: { msgtype: "m.text", body: "hi" } }]),
         200,
       );
+      await drain(h);
       const call = h.adapter.calls.find((c) => c.method === "onMessage");
       assert.ok(call, "onMessage was called");
       const [message, p] = call.args as [MatrixMessage, typeof portal];
@@ -54,6 +72,7 @@ describe("bridge: Matrix -> remote", () => {
       await h.push([
         { event_id: "$red", type: "m.room.redaction", room_id: portal.roomId, redacts: "$m1", content: {} },
       ]);
+      await drain(h);
       const call = h.adapter.calls.find((c) => c.method === "onRedaction");
       assert.ok(call);
       assert.deepEqual((call.args[0] as MatrixRedaction).target, { eventId: "$m1", remoteId: "r1" });
@@ -83,6 +102,7 @@ describe("bridge: Matrix -> remote", () => {
           content: { membership: "join" },
         },
       ]);
+      await drain(h);
       assert.deepEqual(
         h.adapter.calls.filter((c) => c.method !== "queryRoom").map((c) => c.method),
         ["onMembership"],
@@ -108,45 +128,146 @@ describe("bridge: Matrix -> remote", () => {
           content: { msgtype: "m.text", body: "hello" },
         },
       ]);
+      await drain(h);
       const call = h.adapter.calls.find((c) => c.method === "onMessage");
       assert.equal((call?.args[0] as MatrixMessage).sender.displayName, "Carol C");
     });
   });
 
-  it("tells the room once when the adapter cannot carry a kind of event", async () => {
+  it("tells the room once when the adapter cannot carry a kind of event, replying to the event", async () => {
     await withHarness(async (h) => {
       const portal = await h.portal("noreact");
-      const reaction = (n: number) => ({
+      const other = await h.portal("noreact2");
+      const reaction = (n: number, roomId = portal.roomId) => ({
         event_id: `$react${n}`,
         type: "m.reaction",
-        room_id: portal.roomId,
+        room_id: roomId,
+        sender: "@alice:example.org",
         content: { "m.relates_to": { rel_type: "m.annotation", event_id: "$x", key: "👍" } },
       });
       assert.equal(await h.push([reaction(1), reaction(2)]), 200);
-      const notices = messages(h.hs, portal.roomId).filter((e) => e.content.msgtype === "m.notice");
-      assert.equal(notices.length, 1);
-      assert.match(String(notices[0]!.content.body), /cannot carry reactions/);
-      assert.equal(notices[0]!.sender, `@bot:${DOMAIN}`);
+      await drain(h);
+      await waitFor("the notice", () => notices(h, portal.roomId).length > 0);
+      const [notice] = notices(h, portal.roomId);
+      assert.match(String(notice!.content.body), /^not bridged: the test bridge cannot carry reactions/);
+      assert.equal(notice!.sender, `@bot:${DOMAIN}`);
+      assert.deepEqual(notice!.content["m.relates_to"], { "m.in_reply_to": { event_id: "$react1" } });
+      assert.deepEqual(notice!.content["m.mentions"], { user_ids: ["@alice:example.org"] });
+      // Both reactions are dead letters ("unsupported"), tried once each (a PermanentError).
+      const letters = await h.bridge.appservice.deadLetters.list();
+      assert.deepEqual(
+        letters.map((l) => [l.id, l.reason, l.attempts]),
+        [
+          ["$react1", "unsupported", 1],
+          ["$react2", "unsupported", 1],
+        ],
+      );
+      // Another room is told too, once; the first room is not told again.
+      assert.equal(await h.push([reaction(3, other.roomId), reaction(4)]), 200);
+      await drain(h);
+      await waitFor("the other room's notice", () => notices(h, other.roomId).length > 0);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(notices(h, other.roomId).length, 1);
+      assert.equal(notices(h, portal.roomId).length, 1, "said once per room, not on every reaction");
     });
   });
 
-  it("answers 5xx when the adapter throws, and delivers the event again on the retry", async () => {
+  it("answers 200 when the adapter throws, retries the event while its room's later events wait, and bridges it once", async () => {
     const adapter = new TestAdapter();
     let failures = 1;
     const original = adapter.onMessage.bind(adapter);
     adapter.onMessage = (m, p) =>
-      failures-- > 0 ? Promise.reject(new Error("remote down")) : original(m, p);
+      failures-- > 0
+        ? (adapter.calls.push({ method: "failed", args: [m] }), Promise.reject(new Error("remote down")))
+        : original(m, p);
     await withHarness(
       async (h) => {
         const portal = await h.portal("retry");
-        const event = {
-          event_id: "$once",
-          room_id: portal.roomId,
-          content: { msgtype: "m.text", body: "r" },
-        };
-        assert.ok((await h.push([event], "same-txn")) >= 500);
-        assert.equal(await h.push([event], "same-txn"), 200);
-        assert.equal(adapter.calls.filter((c) => c.method === "onMessage").length, 1);
+        const events = [
+          { event_id: "$once", room_id: portal.roomId, content: { msgtype: "m.text", body: "r" } },
+          { event_id: "$after", room_id: portal.roomId, content: { msgtype: "m.text", body: "s" } },
+        ];
+        assert.equal(await h.push(events, "same-txn"), 200);
+        await drain(h);
+        const bodies = () =>
+          adapter.calls
+            .filter((c) => c.method === "onMessage" || c.method === "failed")
+            .map((c) => `${c.method} ${(c.args[0] as MatrixMessage).body}`);
+        assert.deepEqual(bodies(), ["failed r", "onMessage r", "onMessage s"], "in order, retried in place");
+        // The homeserver replaying the transaction changes nothing.
+        assert.equal(await h.push(events, "same-txn"), 200);
+        await drain(h);
+        assert.equal(bodies().length, 3);
+        assert.deepEqual(await h.bridge.appservice.deadLetters.list(), []);
+        assert.deepEqual(notices(h, portal.roomId), []);
+      },
+      { adapter },
+    );
+  });
+
+  it("an event that keeps failing: 200, retried, then dead-lettered with a notice replying to it; other rooms flow", async () => {
+    const adapter = new TestAdapter();
+    const original = adapter.onMessage.bind(adapter);
+    let badTries = 0;
+    adapter.onMessage = (m, p) => {
+      const body = (m as MatrixMessage).body;
+      if (body === "bad") {
+        badTries++;
+        adapter.calls.push({ method: "failed", args: [m] });
+        return Promise.reject(new Error("remote down"));
+      }
+      if (body === "huge") return Promise.reject(new PermanentError("files over 10 MB cannot be sent"));
+      return original(m, p);
+    };
+    await withHarness(
+      async (h) => {
+        const a = await h.portal("failing");
+        const b = await h.portal("fine");
+        const msg = (event_id: string, room_id: string, body: string) => ({
+          event_id,
+          room_id,
+          sender: "@carol:example.org",
+          content: { msgtype: "m.text", body },
+        });
+        assert.equal(
+          await h.push([
+            msg("$bad", a.roomId, "bad"),
+            msg("$b1", b.roomId, "b1"),
+            msg("$a2", a.roomId, "a2"),
+            msg("$huge", b.roomId, "huge"),
+            msg("$b2", b.roomId, "b2"),
+          ]),
+          200,
+        );
+        await drain(h);
+        const handled = adapter.calls
+          .filter((c) => c.method === "onMessage")
+          .map((c) => (c.args[0] as MatrixMessage).body);
+        assert.deepEqual(
+          handled.filter((x) => x.startsWith("b")),
+          ["b1", "b2"],
+        );
+        const lastBadTry = adapter.calls.findLastIndex((c) => c.method === "failed");
+        const a2 = adapter.calls.findIndex(
+          (c) => c.method === "onMessage" && (c.args[0] as MatrixMessage).body === "a2",
+        );
+        assert.ok(a2 > lastBadTry, "the failing room's later event waited for its last try");
+        assert.equal(badTries, 3, "an unexpected error gets inbox.retry.unexpectedAttempts tries");
+
+        const letters = await h.bridge.appservice.deadLetters.list();
+        assert.deepEqual(letters.map((l) => [l.id, l.reason, l.attempts]).sort(), [
+          ["$bad", "exhausted", 3],
+          ["$huge", "permanent", 1],
+        ]);
+        await waitFor("both notices", () => notices(h, a.roomId).length + notices(h, b.roomId).length === 2);
+        const [toA] = notices(h, a.roomId);
+        assert.equal(toA!.content.body, "not bridged: the bridge could not deliver it (3 tries)");
+        assert.deepEqual(toA!.content["m.relates_to"], { "m.in_reply_to": { event_id: "$bad" } });
+        assert.deepEqual(toA!.content["m.mentions"], { user_ids: ["@carol:example.org"] });
+        const [toB] = notices(h, b.roomId);
+        assert.equal(toB!.content.body, "not bridged: files over 10 MB cannot be sent");
+        assert.deepEqual(toB!.content["m.relates_to"], { "m.in_reply_to": { event_id: "$huge" } });
+        assert.doesNotMatch(JSON.stringify([toA, toB]), /remote down|\bat .*\.ts:\d+/, "no internals");
       },
       { adapter },
     );

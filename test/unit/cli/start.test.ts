@@ -1,6 +1,7 @@
 // bridgekit start: start-up failures are one clear line and exit 1; a started bridge logs
 // JSON without tokens and serves /metrics where docs/config.md says; SIGTERM (a real signal,
-// to a child process) lets a transaction in flight finish with 200 and exits 0.
+// to a child process) lets the event being handled finish and exits 0; a second signal exits
+// at once, and what was recorded but not handled is handled on the next start.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -302,7 +303,7 @@ describe("bridgekit start: signals (child process)", () => {
           },
         ],
       });
-    return { proc, roomId, sendTxn };
+    return { proc, roomId, sendTxn, config };
   }
 
   async function waitUntil(what: string, cond: () => boolean, timeoutMs = 20_000) {
@@ -313,11 +314,11 @@ describe("bridgekit start: signals (child process)", () => {
     }
   }
 
-  it("SIGTERM: the transaction in flight completes with 200, the outbox is flushed (a retried echo is delivered), exit 0", async () => {
+  it("SIGTERM: the event being handled completes, the outbox is flushed (a retried echo is delivered), exit 0", async () => {
     const { proc, roomId, sendTxn } = await startWithPortal("sigterm");
     try {
       // The router asks the homeserver for the sender's display name; hold that answer so the
-      // transaction is still in flight when the signal arrives.
+      // event is still being handled when the signal arrives.
       hs.script(
         { method: "GET", path: /\/state\/m\.room\.member\/@carol:example\.org$/ },
         { status: 200, body: { membership: "join", displayname: "Carol" }, delayMs: 1500 },
@@ -331,10 +332,10 @@ describe("bridgekit start: signals (child process)", () => {
       );
       const stateAsks = () => hs.requestsTo("GET", /\/state\/m\.room\.member\/@carol:example\.org$/).length;
       const response = sendTxn("t1", "hello", "@carol:example.org");
-      await waitUntil("the transaction to be in flight", () => stateAsks() === 1);
+      await waitUntil("the event to be in its handler", () => stateAsks() === 1);
       proc.kill("SIGTERM");
       const res = await response;
-      assert.equal(res.status, 200, "the in-flight transaction was completed, not cut off");
+      assert.equal(res.status, 200, "the transaction was recorded and answered");
       assert.deepEqual(res.json, {});
       const exit = await proc.exited;
       assert.deepEqual(exit, { code: 0, signal: null }, proc.stderr());
@@ -355,32 +356,44 @@ describe("bridgekit start: signals (child process)", () => {
     }
   });
 
-  it("a second signal exits at once with 1", async () => {
-    const { proc, sendTxn } = await startWithPortal("twice");
+  it("a second signal exits at once with 1; the event being handled stays recorded and is handled on the next start", async () => {
+    const { proc, roomId, sendTxn, config } = await startWithPortal("twice");
+    const daveAsks = () => hs.requestsTo("GET", /\/state\/m\.room\.member\/@dave:example\.org$/).length;
+    const echoes = () =>
+      hs
+        .requestsTo("PUT", new RegExp(`/rooms/${roomId.replace(/[.$]/g, "\\$&")}/send/m\\.room\\.message/`))
+        .filter((r) => r.userId === "@echo_dave:example.org");
+    let again: Awaited<ReturnType<typeof startBridgeProcess>> | undefined;
     try {
       hs.script(
         { method: "GET", path: /\/state\/m\.room\.member\/@dave:example\.org$/ },
         { status: 200, body: { membership: "join" }, delayMs: 60_000 },
       );
-      const response = sendTxn("t2", "hello", "@dave:example.org").catch((err: unknown) => err);
-      await waitUntil(
-        "the transaction to be in flight",
-        () => hs.requestsTo("GET", /@dave:example\.org$/).length === 1,
-      );
+      // The transaction is answered once its event is recorded, before the event is handled.
+      const res = await sendTxn("t2", "hello", "@dave:example.org");
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.json, {});
+      await waitUntil("the event to be in its handler", () => daveAsks() === 1);
       proc.kill("SIGTERM");
       await proc.waitForLog((l) => l.msg === "stopping: no new requests; finishing those in flight");
       proc.kill("SIGINT");
       const exit = await proc.exited;
       assert.deepEqual(exit, { code: 1, signal: null });
       assert.match(proc.stderr(), /second SIGINT: exiting without finishing the stop/);
-      const answered = await response;
-      assert.ok(
-        answered instanceof Error,
-        "the cut-off transaction got no answer (the homeserver retries it)",
-      );
+      assert.equal(echoes().length, 0, "the cut-off event was not bridged");
+
+      // The next start finds the event still in the inbox and handles it, once.
+      hs.clearScripts();
+      again = await startBridgeProcess(config);
+      await waitUntil("the event to be handled after the restart", () => echoes().length === 1);
+      assert.equal((echoes()[0]!.json as { body: string }).body, "echo: hello");
+      assert.equal(daveAsks(), 2, "the handler ran again from the start");
+      assert.equal((await again.stop()).code, 0, again.stderr());
+      assert.equal(echoes().length, 1, "delivered once");
     } finally {
       hs.clearScripts();
       await proc.stop();
+      await again?.stop();
     }
   });
 });

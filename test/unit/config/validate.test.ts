@@ -50,9 +50,18 @@ describe("config validation", () => {
     assert.equal(config.metrics.port, undefined);
     assert.equal(config.configDir, "/srv/bridge");
     assert.deepEqual(config.warnings, []);
-    for (const key of ["maxBodyBytes", "handlerTimeoutMs", "roomConcurrency", "journalRetention"] as const) {
+    for (const key of ["maxBodyBytes", "handlerTimeoutMs", "roomConcurrency"] as const) {
       assert.ok(Number.isInteger(config.appservice[key]) && config.appservice[key] > 0, key);
     }
+    assert.equal(config.inbox.transactions, 10_000);
+    assert.deepEqual(config.inbox.retry, {
+      firstDelayMs: 1_000,
+      maxDelayMs: 300_000,
+      maxAttempts: 10,
+      maxAgeMs: 3_600_000,
+      unexpectedAttempts: 3,
+    });
+    assert.equal(config.inbox.deadLetterNotice, true);
     for (const key of ["concurrency", "retryAttempts", "maxBackoffMs", "requestTimeoutMs"] as const) {
       assert.ok(Number.isInteger(config.client[key]), key);
     }
@@ -151,7 +160,15 @@ describe("config validation", () => {
     ["appservice.maxBodyBytes", 10, /must be at least 1024/],
     ["appservice.handlerTimeoutMs", 0, /must be at least 1/],
     ["appservice.roomConcurrency", 0, /must be at least 1/],
-    ["appservice.journalRetention", 5, /must be at least 100/],
+    ["inbox.transactions", 5, /must be at least 100/],
+    ["inbox.maxPendingItems", 0, /must be at least 1/],
+    ["inbox.retry.firstDelayMs", -1, /must be at least 0/],
+    ["inbox.retry.maxDelayMs", "5m", /must be an integer, got "5m"/],
+    ["inbox.retry.maxAttempts", 0, /must be at least 1/],
+    ["inbox.retry.maxAgeMs", 1.5, /must be an integer, got number 1\.5/],
+    ["inbox.retry.unexpectedAttempts", 0, /must be at least 1/],
+    ["inbox.maxDeadLetters", 0, /must be at least 1/],
+    ["inbox.deadLetterNotice", "no", /must be true or false, got "no"/],
     ["store", "mysql://db/x", /must be a store URL: memory:\/\/, sqlite:/],
     ["store", "bridge.db", /must be a store URL/],
     ["store", "sqlite://", /must name a database file/],
