@@ -1,6 +1,7 @@
 import { AdapterLoadError } from "../adapter/load-adapter.js";
 import { ValidationError } from "../common/validation-error.js";
 import { UsageError, type Command } from "./command.js";
+import { deadLettersCommand } from "./dead-letters.js";
 import { generateRegistrationCommand } from "./generate-registration.js";
 import { pingCommand } from "./ping.js";
 import { startCommand } from "./start.js";
@@ -15,6 +16,7 @@ const commands: Record<string, Command> = {
   validate: validateCommand,
   start: startCommand,
   ping: pingCommand,
+  "dead-letters": deadLettersCommand,
 };
 
 function help(): string {
