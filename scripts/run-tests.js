@@ -4,6 +4,7 @@
 // exists that no suite lists, so a new test can never be silently left out.
 //
 //   node scripts/run-tests.js unit http      run those suites in one node --test process
+//   node scripts/run-tests.js test/e2e/echo.test.ts   run one file that a suite lists
 import { spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, statSync, existsSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -38,8 +39,12 @@ if (names.length === 0) {
 }
 const files = [];
 for (const name of names) {
+  if (listed.has(name)) {
+    files.push(name);
+    continue;
+  }
   if (!suites[name]) {
-    console.error(`unknown suite "${name}" (suites: ${Object.keys(suites).join(", ")})`);
+    console.error(`unknown suite or listed test file "${name}" (suites: ${Object.keys(suites).join(", ")})`);
     process.exit(2);
   }
   files.push(...suites[name]);

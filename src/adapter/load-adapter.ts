@@ -4,9 +4,11 @@
  * a package folder (through its package.json `exports` or `main`, else index.js/index.ts).
  * Relative paths are relative to the config file's folder.
  *
- * .ts files load when the process runs under tsx (`node --import tsx`); otherwise they are
- * compiled on the fly with tsx's scoped loader, which is fine for development. Production
- * bridges compile their adapter to .js.
+ * .ts/.mts/.cts files are compiled by tsx: by its process-wide loader when the process runs
+ * under it (`node --import tsx`, the tsx CLI), else by its scoped loader (`tsImport`), never by
+ * Node's own type stripping (Node >= 22.18), which rejects parameter properties, enums and
+ * `.js` specifiers naming .ts files. That is for development: production bridges compile
+ * their adapter to .js.
  */
 import { readFile, stat } from "node:fs/promises";
 import { dirname, extname, isAbsolute, join, resolve } from "node:path";
@@ -202,25 +204,38 @@ export async function resolveAdapterModule(spec: string, configDir: string): Pro
   );
 }
 
+/** The symbol under which tsx counts its process-wide loaders on globalThis (tsx 4). */
+const TSX_GLOBAL_LOADERS = Symbol.for("tsx:global-cjs-loader-count");
+
+/**
+ * True when tsx's process-wide loader is registered (`node --import tsx`, the tsx CLI, or
+ * either through NODE_OPTIONS), so that a plain import() of a .ts file is compiled by tsx.
+ */
+export function tsxLoaderActive(): boolean {
+  const count = (globalThis as Record<symbol, unknown>)[TSX_GLOBAL_LOADERS];
+  return typeof count === "number" && count > 0;
+}
+
 async function importModule(spec: string, file: string): Promise<Record<string, unknown>> {
   const url = pathToFileURL(file).href;
+  // Not a plain import() outside tsx: Node >= 22.18 would strip the types itself, and fail
+  // on anything that is more than erasable annotations.
+  if (TS_EXTENSIONS.includes(extname(file)) && !tsxLoaderActive()) {
+    try {
+      const { tsImport } = await import("tsx/esm/api");
+      return (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+    } catch (err) {
+      throw new AdapterLoadError(
+        spec,
+        file,
+        `failed to import this .ts file with tsx (compile it to .js, or run under tsx): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
   try {
     return (await import(url)) as Record<string, unknown>;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ERR_UNKNOWN_FILE_EXTENSION" && TS_EXTENSIONS.includes(extname(file))) {
-      try {
-        const { tsImport } = await import("tsx/esm/api");
-        return (await tsImport(url, import.meta.url)) as Record<string, unknown>;
-      } catch (tsErr) {
-        throw new AdapterLoadError(
-          spec,
-          file,
-          `failed to import this .ts file (compile it to .js, or run under tsx): ${(tsErr as Error).message}`,
-          { cause: tsErr },
-        );
-      }
-    }
     throw new AdapterLoadError(spec, file, `failed to import: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -4,7 +4,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -74,6 +74,26 @@ describe("bin/bridgekit.js", () => {
       ),
     );
     assert.ok(!existsSync(join(dir, "data")), "validate does not open (create) the store");
+  });
+
+  it(`loads the echo example's adapter.ts (a parameter property) outside tsx, on Node ${process.version}`, async () => {
+    // Node >= 22.18 strips types itself and rejects a parameter property: the loader must use tsx.
+    const echoDir = join(dir, "echo");
+    await mkdir(echoDir);
+    const config = join(echoDir, "config.yaml");
+    await writeFile(
+      config,
+      [
+        "homeserver: { url: 'http://127.0.0.1:8008', domain: localhost }",
+        "store: sqlite://data/bridge.db",
+        "bridge: { ghosts: 'echo_{id}', portals: 'echo_{id}' }",
+        `adapter: { module: '${join(root, "examples", "echo", "src", "adapter.ts")}' }`,
+      ].join("\n"),
+    );
+    assert.equal(bridgekit("generate-registration", "--config", config).status, 0);
+    const r = bridgekit("validate", "--config", config);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /adapter "echo" from .*adapter\.ts \(loaded, not started\)/);
   });
 
   it("exits 1 when validation finds a problem", async () => {

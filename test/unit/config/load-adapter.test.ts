@@ -1,17 +1,21 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import ts from "typescript";
 import {
   AdapterLoadError,
   isPathSpec,
   loadAdapter,
   resolveAdapterModule,
+  tsxLoaderActive,
 } from "../../../src/adapter/load-adapter.js";
 import { silentLogger } from "../../../src/common/logger.js";
 
+const root = join(import.meta.dirname, "../../..");
 const fixtures = join(import.meta.dirname, "../../fixtures/config");
 const adapters = join(fixtures, "adapters");
 const init = { config: {}, log: silentLogger() };
@@ -53,6 +57,84 @@ describe("loadAdapter", () => {
     assert.equal(typed.name, "typed:hi");
     const byUrl = await loadAdapter(pathToFileURL(join(adapters, "good.js")).href, "/", init);
     assert.equal(byUrl.name, "good");
+  });
+
+  it("compiles .ts adapters with tsx: parameter properties, enums, .js specifiers of .ts files", async () => {
+    // The test runner runs under tsx (node --import tsx), so this is tsx's process-wide loader.
+    assert.ok(tsxLoaderActive(), "the tests run under `node --import tsx`, and the loader must see it");
+    const loud = await loadAdapter("./ts-only.ts", adapters, {
+      config: { loud: true, greeting: "hey" },
+      log: silentLogger(),
+    });
+    assert.equal(loud.name, "ts-only:loud:HEY!");
+    assert.equal((await loadAdapter("./ts-only.ts", adapters, init)).name, "ts-only:quiet:hi");
+  });
+
+  describe("outside tsx (a plain `node`, as bin/bridgekit.js runs)", () => {
+    let work: string;
+    let loaderUrl: string;
+    before(async () => {
+      // This file's loader, compiled to JavaScript on its own (it imports only types from the
+      // project), where `tsx/esm/api` resolves from the repository's node_modules.
+      await mkdir(join(root, "node_modules", ".cache"), { recursive: true });
+      work = await mkdtemp(join(root, "node_modules", ".cache", "bridgekit-load-adapter-"));
+      const source = await readFile(join(root, "src", "adapter", "load-adapter.ts"), "utf8");
+      const js = ts.transpileModule(source, {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      }).outputText;
+      await writeFile(join(work, "load-adapter.mjs"), js);
+      loaderUrl = pathToFileURL(join(work, "load-adapter.mjs")).href;
+    });
+    after(async () => {
+      await rm(work, { recursive: true, force: true });
+    });
+
+    /** Runs `body` (an async function body given loadAdapter and tsxLoaderActive) in a plain node; its stdout. */
+    function plainNode(body: string): string {
+      const env = { ...process.env };
+      delete env.NODE_OPTIONS;
+      const script = [
+        `const { loadAdapter, tsxLoaderActive } = await import(${JSON.stringify(loaderUrl)});`,
+        `const init = { config: { loud: true, greeting: "hey" }, log: { info() {}, warn() {}, error() {}, debug() {} } };`,
+        body,
+      ].join("\n");
+      const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+        cwd: root,
+        env,
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
+      return r.stdout;
+    }
+
+    it(`loads a .ts adapter that type stripping cannot run, on Node ${process.version}`, () => {
+      const out = plainNode(
+        [
+          `console.log("tsx active:", tsxLoaderActive());`,
+          `const adapter = await loadAdapter(${JSON.stringify(join(adapters, "ts-only.ts"))}, "/", init);`,
+          `console.log("name:", adapter.name);`,
+        ].join("\n"),
+      );
+      assert.match(out, /^tsx active: false$/m, "the child runs without tsx");
+      assert.match(out, /^name: ts-only:loud:HEY!$/m);
+    });
+
+    it("names the spec and the path when a .ts file does not compile", async () => {
+      const broken = join(work, "broken.ts");
+      await writeFile(broken, "export default function create(: number) {}\n");
+      const out = plainNode(
+        [
+          `try { await loadAdapter("./broken.ts", ${JSON.stringify(work)}, init); console.log("loaded"); }`,
+          `catch (err) { console.log(err.name, "|", err.resolvedPath, "|", err.message); }`,
+        ].join("\n"),
+      );
+      assert.ok(
+        out.startsWith(`AdapterLoadError | ${broken} | adapter module "./broken.ts" (${broken}): `),
+        out,
+      );
+      assert.match(out, /failed to import this \.ts file with tsx \(compile it to \.js, or run under tsx\)/);
+    });
   });
 
   it("takes a named createAdapter export, and may await the factory", async () => {
