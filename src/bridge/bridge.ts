@@ -22,6 +22,7 @@ import { MessageMap } from "../store/message-map.js";
 import { openStore } from "../store/open-store.js";
 import { Outbox } from "../store/outbox.js";
 import { PortalStore } from "../store/portal-store.js";
+import { migrateStore } from "../store/schema-versions.js";
 import type { Store } from "../store/store.js";
 import { DeadLetterNotices } from "./dead-letter-notices.js";
 import { Ghosts } from "./ghosts.js";
@@ -202,11 +203,12 @@ export class Bridge {
   }
 
   /**
-   * Listens, checks the homeserver both ways, resumes undelivered outbox items, and starts
-   * the adapter. Rejects with a clear message when the homeserver cannot be reached.
+   * Brings the store's layout up to date (refusing one written by a newer bridgekit), listens,
+   * checks the homeserver both ways, resumes undelivered outbox items, and starts the adapter. Rejects with a clear message when the homeserver cannot be reached.
    */
   async start(): Promise<void> {
     const { config } = this.o;
+    await migrateStore(this.o.store, this.log.child({ part: "store" }));
     const listening = await this.appservice.listen(config.appservice.port, config.appservice.host);
     this.port = listening.port;
     this.log.info({ host: config.appservice.host, port: this.port }, "application service listening");

@@ -5,7 +5,9 @@ import { loadConfig } from "../config/load.js";
 import type { BridgeConfig } from "../config/types.js";
 import { DeadLetters, type DeadLetter } from "../inbox/dead-letters.js";
 import { loadRegistration } from "../registration/load.js";
+import { silentLogger } from "../common/logger.js";
 import { openStore } from "../store/open-store.js";
+import { migrateStore, STORE_AREAS } from "../store/schema-versions.js";
 import { UsageError, type Command } from "./command.js";
 
 /**
@@ -49,6 +51,12 @@ function viaBridge(base: string, hsToken: string): DeadLetterAccess {
 /** The store, while the bridge is stopped: a retry is done at the bridge's next start. */
 async function viaStore(config: BridgeConfig): Promise<DeadLetterAccess> {
   const store = await openStore(config.store, { baseDir: config.configDir });
+  try {
+    await migrateStore(store, silentLogger(), STORE_AREAS, { checkOnly: true });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const letters = new DeadLetters(store, { max: config.inbox.maxDeadLetters });
   return {
     where: `the store ${store.description} (the bridge is not running; retries happen at its next start)`,

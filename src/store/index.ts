@@ -7,3 +7,10 @@ export { PortalStore, MAX_PORTAL_METADATA_BYTES, type PortalRecord } from "./por
 export { MessageMap, type MessageLink, type MessageMapOptions } from "./message-map.js";
 export { Outbox, OutboxFullError, type OutboxItem, type OutboxOptions } from "./outbox.js";
 export { AdapterKV } from "./adapter-kv.js";
+export {
+  migrateStore,
+  STORE_AREAS,
+  StoreSchemaError,
+  type StoreArea,
+  type Migration,
+} from "./schema-versions.js";
