@@ -1,10 +1,12 @@
 import { access } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { AdapterLoadError } from "../adapter/load-adapter.js";
 import { loadConfig } from "../config/load.js";
 import type { BridgeConfig } from "../config/types.js";
 import { ValidationError } from "../common/validation-error.js";
 import { generateRegistration, saveRegistration } from "../registration/index.js";
 import { UsageError, type Command } from "./command.js";
+import { adapterProtocols, configuredAdapter } from "./configured-adapter.js";
 
 /** A registration id from a ghost template's literal prefix: `irc_{id}` -> `irc`; undefined if none. */
 export function idFromTemplate(template: string): string | undefined {
@@ -51,7 +53,12 @@ export const generateRegistrationCommand: Command = {
   --domain    the homeserver's server name (without --config)
   --prefix    ghost and portal prefix (without --config; default: {id}_), giving @{prefix}{remote id}
   --force     overwrite an existing file. This rotates both tokens: the homeserver must be
-              given the new file and restarted, or it can no longer talk to the bridge.`,
+              given the new file and restarted, or it can no longer talk to the bridge.
+
+The registration asks for typing notices, receipts and presence (receive_ephemeral, and
+de.sorunome.msc2409.push_ephemeral for older homeservers). With --config, the adapter is
+created (not started) and its third-party protocols (thirdParty.protocols) are listed
+under protocols.`,
   async run(args) {
     const { values } = parseArgs({
       args,
@@ -72,6 +79,7 @@ export const generateRegistrationCommand: Command = {
     let ghosts: string;
     let portals: string | undefined;
     let output: string;
+    let protocols: string[] = [];
     if (values.config !== undefined) {
       const clash = (["domain", "prefix"] as const).filter((k) => values[k] !== undefined);
       if (clash.length > 0) {
@@ -91,6 +99,14 @@ export const generateRegistrationCommand: Command = {
       ghosts = config.bridge.ghosts;
       portals = config.bridge.portals;
       output = values.output ?? config.appservice.registration;
+      try {
+        protocols = adapterProtocols((await configuredAdapter(config)).adapter);
+      } catch (err) {
+        if (!(err instanceof AdapterLoadError)) throw err;
+        console.error(
+          `warning: adapter.module: ${err.message}; no third-party protocols listed (bridgekit validate checks them)`,
+        );
+      }
     } else {
       const missing = (["id", "url", "domain"] as const).filter((k) => values[k] === undefined);
       if (missing.length > 0) {
@@ -118,6 +134,8 @@ export const generateRegistrationCommand: Command = {
         senderLocalpart: values.sender ?? `${id}bot`,
         ghosts,
         ...(portals === undefined ? {} : { portals }),
+        protocols,
+        receiveEphemeral: true,
       });
     } catch (err) {
       // A bad --id, --url, --sender, --prefix or --domain.
@@ -133,6 +151,7 @@ export const generateRegistrationCommand: Command = {
         ...(registration.namespaces.aliases.length > 0
           ? [`  aliases ${registration.namespaces.aliases.map((n) => n.regex).join(", ")}`]
           : []),
+        ...(protocols.length > 0 ? [`  protocols ${protocols.join(", ")}`] : []),
         "Add it to the homeserver's app_service_config_files and restart the homeserver.",
       ].join("\n"),
     );

@@ -1,12 +1,13 @@
 import { parseArgs } from "node:util";
-import { AdapterLoadError, loadAdapter, resolveAdapterModule } from "../adapter/load-adapter.js";
-import { createLogger } from "../common/logger.js";
+import type { RemoteNetworkAdapter } from "../adapter/adapter.js";
+import { AdapterLoadError } from "../adapter/load-adapter.js";
 import { formatProblems, ValidationError } from "../common/validation-error.js";
 import { loadConfig } from "../config/load.js";
 import type { BridgeConfig } from "../config/types.js";
 import { IdTemplate, loadRegistration, NamespaceMatcher, type Registration } from "../registration/index.js";
 import { describeStoreUrl } from "../store/index.js";
 import type { Command } from "./command.js";
+import { adapterProtocols, configuredAdapter } from "./configured-adapter.js";
 
 /** Remote ids tried against the namespaces: plain, upper case and punctuation, non-ASCII. */
 const SAMPLE_IDS = ["alice", "Alice|away", "zoë ☃"];
@@ -84,6 +85,38 @@ export function checkRegistrationMatchesConfig(
   return out;
 }
 
+/**
+ * Warnings about what the adapter handles but the registration will not deliver: typing or
+ * receipts without ephemeral data asked for, third-party protocols not listed. Pure.
+ */
+export function checkRegistrationMatchesAdapter(
+  adapter: RemoteNetworkAdapter,
+  registration: Registration,
+  registrationPath: string,
+): string[] {
+  const warnings: string[] = [];
+  const ephemeral =
+    registration.receive_ephemeral === true || registration["de.sorunome.msc2409.push_ephemeral"] === true;
+  const handles = (["onTyping", "onReceipt"] as const).filter((m) => typeof adapter[m] === "function");
+  if (handles.length > 0 && !ephemeral) {
+    warnings.push(
+      `the adapter handles ${handles.join(" and ")} but ${registrationPath} sets neither receive_ephemeral ` +
+        `nor de.sorunome.msc2409.push_ephemeral: the homeserver will send no typing notices or receipts ` +
+        `(set both to true and restart the homeserver)`,
+    );
+  }
+  const listed = new Set(registration.protocols ?? []);
+  const missing = adapterProtocols(adapter).filter((p) => !listed.has(p));
+  if (missing.length > 0) {
+    warnings.push(
+      `the adapter has third-party protocol${missing.length === 1 ? "" : "s"} ${missing.join(", ")} not listed ` +
+        `under protocols in ${registrationPath}: the homeserver will not ask the bridge about ` +
+        `${missing.length === 1 ? "it" : "them"} (add ${missing.length === 1 ? "it" : "them"} and restart the homeserver)`,
+    );
+  }
+  return warnings;
+}
+
 export const validateCommand: Command = {
   summary: "check the config, the registration, and that the adapter loads",
   usage: `bridgekit validate [--config config.yaml]
@@ -93,8 +126,10 @@ export const validateCommand: Command = {
 Checks the config file (and BRIDGEKIT_* overrides); that the registration file exists, is
 valid and matches the config (ghost and portal ids fall inside its namespaces); that the
 store URL is well-formed (it is not opened); and that the adapter module loads and its
-factory accepts adapter.config (the adapter is not started). Prints every problem and
-exits 1, or prints a summary and exits 0.`,
+factory accepts adapter.config (the adapter is not started). Warns when the adapter
+handles typing or receipts but the registration asks for no ephemeral data, or has
+third-party protocols the registration does not list. Prints every problem and exits 1,
+or prints a summary and exits 0.`,
   async run(args) {
     const { values } = parseArgs({ args, options: { config: { type: "string", default: "config.yaml" } } });
     const configPath = values.config;
@@ -129,13 +164,11 @@ exits 1, or prints a summary and exits 0.`,
 
     let adapterLine = "";
     try {
-      const file = await resolveAdapterModule(config.adapter.module, config.configDir);
-      const log = createLogger({ level: "warn", name: "adapter" }, process.stderr);
-      const adapter = await loadAdapter(config.adapter.module, config.configDir, {
-        config: config.adapter.config,
-        log,
-      });
+      const { adapter, file } = await configuredAdapter(config);
       adapterLine = `adapter "${adapter.name}" from ${file} (loaded, not started)`;
+      if (registration !== undefined) {
+        warnings.push(...checkRegistrationMatchesAdapter(adapter, registration, registrationPath));
+      }
     } catch (err) {
       if (!(err instanceof AdapterLoadError)) throw err;
       problems.push(`adapter.module: ${err.message}`);

@@ -23,6 +23,10 @@ export interface GenerateRegistrationOptions {
   portals?: string;
   /** Third-party protocol ids the homeserver may ask about. */
   protocols?: string[];
+  /**
+   * Ask for typing notices, receipts and presence: sets `receive_ephemeral` and, for
+   * homeservers older than its stabilisation, `de.sorunome.msc2409.push_ephemeral`.
+   */
   receiveEphemeral?: boolean;
 }
 
@@ -51,6 +55,9 @@ export function generateRegistration(opts: GenerateRegistrationOptions): Registr
     },
   };
   if (opts.protocols && opts.protocols.length > 0) reg.protocols = opts.protocols;
-  if (opts.receiveEphemeral) reg.receive_ephemeral = true;
+  if (opts.receiveEphemeral) {
+    reg.receive_ephemeral = true;
+    reg["de.sorunome.msc2409.push_ephemeral"] = true;
+  }
   return parseRegistration(reg, "generated registration");
 }

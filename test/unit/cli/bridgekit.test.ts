@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "./run-cli.js";
 import { idFromTemplate } from "../../../src/cli/generate-registration.js";
-import { loadRegistration, NamespaceMatcher } from "../../../src/registration/index.js";
+import { checkRegistrationMatchesAdapter } from "../../../src/cli/validate.js";
+import { loadRegistration, NamespaceMatcher, saveRegistration } from "../../../src/registration/index.js";
+import type { RemoteNetworkAdapter } from "../../../src/adapter/index.js";
 
 const fixtures = join(import.meta.dirname, "../../fixtures/config/adapters");
 
@@ -176,6 +178,46 @@ describe("bridgekit generate-registration", () => {
     assert.notEqual(newReg.as_token, oldReg.as_token);
   });
 
+  it("asks for ephemeral data (stable and unstable flags) and lists the adapter's third-party protocols", async () => {
+    const sub = await mkdtemp(join(dir, "conf-"));
+    const config = join(sub, "config.yaml");
+    await writeFile(config, configYaml({ adapter: join(fixtures, "third-party.js") }));
+    const r = await run("generate-registration", "--config", config);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /protocols irc, irc-legacy/);
+    const reg = await loadRegistration(join(sub, "registration.yaml"));
+    assert.equal(reg.receive_ephemeral, true);
+    assert.equal(reg["de.sorunome.msc2409.push_ephemeral"], true);
+    assert.deepEqual(reg.protocols, ["irc", "irc-legacy"]);
+  });
+
+  it("lists no protocols for an adapter without third-party support, or one that does not load (with a warning)", async () => {
+    const sub = await mkdtemp(join(dir, "conf-"));
+    const config = join(sub, "config.yaml");
+    await writeFile(config, configYaml());
+    const r = await run("generate-registration", "--config", config);
+    assert.equal(r.code, 0, r.err);
+    const reg = await loadRegistration(join(sub, "registration.yaml"));
+    assert.equal(reg.protocols, undefined);
+    assert.equal(reg.receive_ephemeral, true);
+    await writeFile(config, configYaml({ adapter: join(fixtures, "no-default.js") }));
+    const broken = await run("generate-registration", "--config", config, "--force");
+    assert.equal(broken.code, 0, broken.err);
+    assert.match(broken.err, /warning: adapter\.module: .*no third-party protocols listed/);
+  });
+
+  it("without a config, asks for ephemeral data too", async () => {
+    const output = join(dir, "flags-ephemeral.yaml");
+    const r = await run(
+      "generate-registration",
+      ...["--id", "irc", "--url", "http://x:1", "--domain", "example.org", "--output", output],
+    );
+    assert.equal(r.code, 0, r.err);
+    const reg = await loadRegistration(output);
+    assert.equal(reg.receive_ephemeral, true);
+    assert.equal(reg["de.sorunome.msc2409.push_ephemeral"], true);
+  });
+
   it("derives an id from a ghost template, or asks for --id", async () => {
     assert.equal(idFromTemplate("irc_{id}"), "irc");
     assert.equal(idFromTemplate("_discord_{id}"), "discord");
@@ -295,6 +337,50 @@ describe("bridgekit validate", () => {
     } finally {
       delete process.env.BRIDGEKIT_APPSERVICE_PROT;
     }
+  });
+
+  it("warns when the adapter handles typing and receipts but the registration asks for no ephemeral data", async () => {
+    await writeFile(config, configYaml({ adapter: join(fixtures, "third-party.js") }));
+    await generate();
+    const ok = await run("validate", "--config", config);
+    assert.equal(ok.code, 0, ok.err);
+    assert.equal(ok.err, "", "a freshly generated registration fits the adapter");
+    const registrationPath = join(sub, "registration.yaml");
+    const reg = await loadRegistration(registrationPath);
+    delete reg.receive_ephemeral;
+    delete reg["de.sorunome.msc2409.push_ephemeral"];
+    reg.protocols = ["irc"];
+    await saveRegistration(registrationPath, reg);
+    const r = await run("validate", "--config", config);
+    assert.equal(r.code, 0, "warnings only");
+    assert.match(
+      r.err,
+      /warning: the adapter handles onTyping and onReceipt but .*registration\.yaml sets neither receive_ephemeral nor de\.sorunome\.msc2409\.push_ephemeral/,
+    );
+    assert.match(
+      r.err,
+      /warning: the adapter has third-party protocol irc-legacy not listed under protocols/,
+    );
+  });
+
+  it("checkRegistrationMatchesAdapter: either ephemeral flag is enough; no handlers or protocols, no warnings", async () => {
+    await writeFile(config, configYaml());
+    await generate();
+    const reg = await loadRegistration(join(sub, "registration.yaml"));
+    const base: RemoteNetworkAdapter = {
+      name: "x",
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+    };
+    const typing: RemoteNetworkAdapter = { ...base, onTyping: () => Promise.resolve() };
+    delete reg.receive_ephemeral;
+    assert.deepEqual(checkRegistrationMatchesAdapter(typing, reg, "r.yaml"), [], "the unstable flag is set");
+    reg.receive_ephemeral = true;
+    delete reg["de.sorunome.msc2409.push_ephemeral"];
+    assert.deepEqual(checkRegistrationMatchesAdapter(typing, reg, "r.yaml"), [], "the stable flag is set");
+    delete reg.receive_ephemeral;
+    assert.equal(checkRegistrationMatchesAdapter(typing, reg, "r.yaml").length, 1);
+    assert.deepEqual(checkRegistrationMatchesAdapter(base, reg, "r.yaml"), [], "no typing handler");
   });
 
   it("passes config.example.yaml with the echo example's adapter", async () => {

@@ -37,6 +37,21 @@ describe("registration generation", () => {
     assert.ok(m.isUserExclusive("@irc__alice:example.org"));
     assert.ok(!m.isUserInNamespace("@irc_alice:exampleXorg"), "the domain's dot is escaped");
     assert.ok(m.isAliasExclusive("#irc_=23chan:example.org"));
+    assert.equal(reg.receive_ephemeral, undefined, "ephemeral data only when asked for");
+  });
+
+  it("asks for ephemeral data with the stable flag and the older unstable one", () => {
+    const reg = generateRegistration({
+      id: "irc",
+      url: null,
+      domain: "example.org",
+      senderLocalpart: "ircbot",
+      ghosts: "irc_{id}",
+      receiveEphemeral: true,
+    });
+    assert.equal(reg.receive_ephemeral, true);
+    assert.equal(reg["de.sorunome.msc2409.push_ephemeral"], true);
+    assert.deepEqual(validateRegistration(reg), []);
   });
 
   it("escapes regex characters in the domain and template", () => {
