@@ -3,6 +3,7 @@ export * from "./registration/index.js";
 export { ValidationError, describeValue, formatProblems, type Problem } from "./common/validation-error.js";
 export * from "./store/index.js";
 export * from "./matrix/events.js";
+export * from "./matrix/third-party.js";
 export { createLogger, silentLogger, redactText, type Logger } from "./common/logger.js";
 export * from "./adapter/index.js";
 export * from "./client/index.js";

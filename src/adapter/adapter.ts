@@ -33,6 +33,7 @@
  */
 import type { Logger } from "../common/logger.js";
 import type { MatrixEvent } from "../matrix/events.js";
+import type { ThirdPartyProtocol } from "../matrix/third-party.js";
 
 export { PermanentError, RetryableError, UnsupportedError } from "../inbox/errors.js";
 
@@ -188,22 +189,42 @@ export interface PortalSpec {
   publishToDirectory?: boolean;
 }
 
-/** Third-party protocol support (`/thirdparty/...`), see the spec's Protocol object. */
+/** Where a third-party lookup found something: the protocol, and the fields naming it there. */
+export interface ThirdPartyMatch {
+  /** A protocol id, one of `protocols`' keys. */
+  protocol: string;
+  /** The protocol's user or location fields, e.g. `{ network: "libera", nick: "alice" }`. */
+  fields: Record<string, string>;
+}
+
+/**
+ * Third-party protocol support (`/thirdparty/...`), see the spec's Protocol object. The
+ * framework maps remote ids to ghosts and portal aliases (and back) on either side of these.
+ */
 export interface ThirdPartyCapability {
   /** Per protocol id (as listed in the registration's `protocols`). */
   protocols: Record<string, ThirdPartyProtocol>;
   /** Users matching the fields, e.g. `{ nick: "alice" }`. */
-  lookupUser?(protocol: string, fields: Record<string, string>): Promise<RemoteUserId[]>;
+  lookupUser?(protocol: string, fields: Record<string, string>, call: CallContext): Promise<RemoteUserId[]>;
   /** Rooms matching the fields, e.g. `{ channel: "#chat" }`. */
-  lookupLocation?(protocol: string, fields: Record<string, string>): Promise<RemoteRoomId[]>;
-}
-
-export interface ThirdPartyProtocol {
-  user_fields: string[];
-  location_fields: string[];
-  icon: string;
-  field_types: Record<string, { regexp: string; placeholder: string }>;
-  instances: Array<{ desc: string; icon?: string; fields: Record<string, unknown>; network_id: string }>;
+  lookupLocation?(
+    protocol: string,
+    fields: Record<string, string>,
+    call: CallContext,
+  ): Promise<RemoteRoomId[]>;
+  /**
+   * Reverse lookup: where this remote user is, per protocol. The homeserver asks with a
+   * Matrix user id; the framework answers "none" itself for ids that are not ghosts, and
+   * asks here with the ghost's remote id. [] means unknown (answered 404). Matches for a
+   * protocol not in `protocols` are dropped.
+   */
+  reverseLookupUser?(remoteId: RemoteUserId, call: CallContext): Promise<ThirdPartyMatch[]>;
+  /**
+   * Reverse lookup: where this remote room is, per protocol. The homeserver asks with a room
+   * alias; the framework answers "none" itself for aliases outside the portal template, and
+   * asks here with the remote room id the alias names. [] means unknown (answered 404).
+   */
+  reverseLookupLocation?(remoteId: RemoteRoomId, call: CallContext): Promise<ThirdPartyMatch[]>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import type { Logger } from "../common/logger.js";
 import type { DeadLetter } from "../inbox/dead-letters.js";
 import type { DeviceLists, EphemeralEvent, MatrixEvent, ToDeviceMessage } from "../matrix/events.js";
+import type { ThirdPartyLocation, ThirdPartyProtocol, ThirdPartyUser } from "../matrix/third-party.js";
 
 /** What every handler call is given besides its data. */
 export interface HandlerContext {
@@ -29,29 +30,6 @@ export interface DeviceKeyCounts {
   unusedFallbackKeyTypes: Record<string, Record<string, string[]>>;
 }
 
-/** A third-party protocol description, as `GET /thirdparty/protocol/{protocol}` returns it. */
-export interface ThirdPartyProtocol {
-  user_fields: string[];
-  location_fields: string[];
-  icon: string;
-  field_types: Record<string, { regexp: string; placeholder: string }>;
-  instances: Array<Record<string, unknown>>;
-}
-
-/** A remote user found by a third-party lookup. */
-export interface ThirdPartyUser {
-  userid: string;
-  protocol: string;
-  fields: Record<string, string>;
-}
-
-/** A remote room found by a third-party lookup. */
-export interface ThirdPartyLocation {
-  alias: string;
-  protocol: string;
-  fields: Record<string, string>;
-}
-
 /** The homeserver's third-party questions. Each answer of null or [] becomes a 404. */
 export interface ThirdPartyHandlers {
   /** The description of a protocol listed in the registration's `protocols`. */
@@ -68,9 +46,9 @@ export interface ThirdPartyHandlers {
     fields: Record<string, string>,
     ctx: HandlerContext,
   ): Promise<ThirdPartyLocation[]>;
-  /** The remote identities of a Matrix user id (reverse lookup). */
+  /** The remote identities of a Matrix user id (reverse lookup; the id may be anyone's). */
   reverseLookupUser?(userId: string, ctx: HandlerContext): Promise<ThirdPartyUser[]>;
-  /** The remote rooms behind a Matrix room alias (reverse lookup). */
+  /** The remote rooms behind a Matrix room alias (reverse lookup; the alias may be anyone's). */
   reverseLookupLocation?(alias: string, ctx: HandlerContext): Promise<ThirdPartyLocation[]>;
 }
 

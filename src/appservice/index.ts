@@ -5,9 +5,6 @@ export type {
   TransactionContext,
   DeviceKeyCounts,
   ThirdPartyHandlers,
-  ThirdPartyProtocol as AppserviceThirdPartyProtocol,
-  ThirdPartyUser as AppserviceThirdPartyUser,
-  ThirdPartyLocation as AppserviceThirdPartyLocation,
 } from "./handlers.js";
 export { MatrixHttpError, HandlerTimeoutError, TransactionFailedError } from "./errors.js";
 export { parseTransactionBody, type ParsedTransaction } from "./transaction-body.js";

@@ -1,10 +1,6 @@
-import type { RemoteNetworkAdapter } from "../adapter/adapter.js";
+import type { RemoteNetworkAdapter, ThirdPartyMatch } from "../adapter/adapter.js";
 import { loadAdapter } from "../adapter/load-adapter.js";
-import type {
-  AppserviceHandlers,
-  ThirdPartyHandlers,
-  ThirdPartyProtocol as ThirdPartyProtocolAnswer,
-} from "../appservice/handlers.js";
+import type { AppserviceHandlers, ThirdPartyHandlers } from "../appservice/handlers.js";
 import { createAppservice, type Appservice } from "../appservice/app.js";
 import { HomeserverClient } from "../client/homeserver-client.js";
 import { MatrixError } from "../client/matrix-error.js";
@@ -327,22 +323,58 @@ export class Bridge {
     if (!tp) return undefined;
     const out: ThirdPartyHandlers = {
       getProtocol: (protocol) =>
-        Promise.resolve((tp.protocols[protocol] as ThirdPartyProtocolAnswer | undefined) ?? null),
+        Promise.resolve(Object.hasOwn(tp.protocols, protocol) ? tp.protocols[protocol]! : null),
     };
     if (tp.lookupUser) {
       const lookup = tp.lookupUser.bind(tp);
-      out.lookupUser = async (protocol, fields) =>
-        (await lookup(protocol, fields)).map((id) => ({ userid: this.ghosts.userId(id), protocol, fields }));
+      out.lookupUser = async (protocol, fields, call) =>
+        (await lookup(protocol, fields, call)).map((id) => ({
+          userid: this.ghosts.userId(id),
+          protocol,
+          fields,
+        }));
     }
     if (tp.lookupLocation) {
       const lookup = tp.lookupLocation.bind(tp);
-      out.lookupLocation = async (protocol, fields) =>
-        (await lookup(protocol, fields)).map((id) => ({
+      out.lookupLocation = async (protocol, fields, call) =>
+        (await lookup(protocol, fields, call)).map((id) => ({
           alias: this.portals.aliasFor(id),
           protocol,
           fields,
         }));
     }
+    // Reverse lookups: the framework maps the Matrix id to the remote one (anything that is
+    // not a ghost or a portal alias is answered "none" without asking the adapter).
+    if (tp.reverseLookupUser) {
+      const lookup = tp.reverseLookupUser.bind(tp);
+      out.reverseLookupUser = async (userId, call) => {
+        const remoteId = this.ghosts.remoteId(userId);
+        if (remoteId === null) return [];
+        const matches = this.knownProtocols(await lookup(remoteId, call), "reverseLookupUser");
+        return matches.map(({ protocol, fields }) => ({ userid: userId, protocol, fields }));
+      };
+    }
+    if (tp.reverseLookupLocation) {
+      const lookup = tp.reverseLookupLocation.bind(tp);
+      out.reverseLookupLocation = async (alias, call) => {
+        const remoteId = this.portals.remoteIdOfAlias(alias);
+        if (remoteId === null) return [];
+        const matches = this.knownProtocols(await lookup(remoteId, call), "reverseLookupLocation");
+        return matches.map(({ protocol, fields }) => ({ alias, protocol, fields }));
+      };
+    }
     return out;
+  }
+
+  /** The adapter's matches for protocols it describes; others are dropped with a warning. */
+  private knownProtocols(matches: ThirdPartyMatch[], method: string): ThirdPartyMatch[] {
+    if (!Array.isArray(matches)) throw new TypeError(`thirdParty.${method} did not return an array`);
+    const protocols = this.o.adapter.thirdParty?.protocols ?? {};
+    return matches.filter((m) => {
+      const known = typeof m?.protocol === "string" && Object.hasOwn(protocols, m.protocol);
+      if (!known)
+        this.log.warn({ method, protocol: m?.protocol }, "third-party match for an unknown protocol dropped");
+      return known;
+    });
   }
 }

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { withHarness, TestAdapter, DOMAIN, type Harness } from "../../support/bridge-harness.js";
-import type { MatrixMessage, MatrixRedaction } from "../../../src/adapter/index.js";
+import type { MatrixMessage, MatrixRedaction, ThirdPartyCapability } from "../../../src/adapter/index.js";
 import { PermanentError } from "../../../src/inbox/errors.js";
 
 const messages = (
@@ -296,6 +296,97 @@ describe("bridge: the homeserver's queries", () => {
       assert.deepEqual(alias.body, { alias: `#test_chan:${DOMAIN}` });
       const none = await h.get(`/_matrix/app/v1/user?uri=${encodeURIComponent("other:bob")}`);
       assert.equal(none.status, 404);
+    });
+  });
+
+  describe("third-party reverse lookups", () => {
+    const protocol = {
+      user_fields: ["nick"],
+      location_fields: ["channel"],
+      icon: "",
+      field_types: {},
+      instances: [],
+    };
+    /** Knows remote user "alice" and remote room "lobby"; says "bob" is on a protocol it never described. */
+    class ThirdPartyAdapter extends TestAdapter {
+      readonly asked: string[] = [];
+      readonly thirdParty: ThirdPartyCapability = {
+        protocols: { test: protocol },
+        reverseLookupUser: (remoteId: string) => {
+          this.asked.push(`user ${remoteId}`);
+          if (remoteId === "bob") return Promise.resolve([{ protocol: "nope", fields: { nick: "bob" } }]);
+          return Promise.resolve(
+            remoteId === "alice" ? [{ protocol: "test", fields: { nick: "alice" } }] : [],
+          );
+        },
+        reverseLookupLocation: (remoteId: string) => {
+          this.asked.push(`location ${remoteId}`);
+          return Promise.resolve(
+            remoteId === "lobby" ? [{ protocol: "test", fields: { channel: "#lobby" } }] : [],
+          );
+        },
+      };
+    }
+    const user = (h: Harness, userId: string) =>
+      h.get(`/_matrix/app/v1/thirdparty/user?userid=${encodeURIComponent(userId)}`);
+    const location = (h: Harness, alias: string) =>
+      h.get(`/_matrix/app/v1/thirdparty/location?alias=${encodeURIComponent(alias)}`);
+
+    it("answers a ghost's user id with the adapter's protocol and fields, asking with its remote id", async () => {
+      const adapter = new ThirdPartyAdapter();
+      await withHarness(
+        async (h) => {
+          const hit = await user(h, `@test_alice:${DOMAIN}`);
+          assert.equal(hit.status, 200);
+          assert.deepEqual(hit.body, [
+            { userid: `@test_alice:${DOMAIN}`, protocol: "test", fields: { nick: "alice" } },
+          ]);
+          const miss = await user(h, `@test_carol:${DOMAIN}`);
+          assert.equal(miss.status, 404);
+          const unknownProtocol = await user(h, `@test_bob:${DOMAIN}`);
+          assert.equal(unknownProtocol.status, 404, "a match for an undescribed protocol is dropped");
+          assert.deepEqual(adapter.asked, ["user alice", "user carol", "user bob"]);
+        },
+        { adapter },
+      );
+    });
+
+    it("answers 404 for a user outside the ghost namespace without asking the adapter", async () => {
+      const adapter = new ThirdPartyAdapter();
+      await withHarness(
+        async (h) => {
+          for (const outside of [`@alice:${DOMAIN}`, "@test_alice:elsewhere.org", `@bot:${DOMAIN}`]) {
+            assert.equal((await user(h, outside)).status, 404, outside);
+          }
+          assert.deepEqual(adapter.asked, []);
+        },
+        { adapter },
+      );
+    });
+
+    it("answers a portal alias with the adapter's protocol and fields; 404 for unknown and foreign aliases", async () => {
+      const adapter = new ThirdPartyAdapter();
+      await withHarness(
+        async (h) => {
+          const hit = await location(h, `#test_lobby:${DOMAIN}`);
+          assert.equal(hit.status, 200);
+          assert.deepEqual(hit.body, [
+            { alias: `#test_lobby:${DOMAIN}`, protocol: "test", fields: { channel: "#lobby" } },
+          ]);
+          assert.equal((await location(h, `#test_attic:${DOMAIN}`)).status, 404);
+          assert.equal((await location(h, `#lobby:${DOMAIN}`)).status, 404);
+          assert.equal((await location(h, "#test_lobby:elsewhere.org")).status, 404);
+          assert.deepEqual(adapter.asked, ["location lobby", "location attic"]);
+        },
+        { adapter },
+      );
+    });
+
+    it("answers 404 when the adapter has no reverse lookups", async () => {
+      await withHarness(async (h) => {
+        assert.equal((await user(h, `@test_alice:${DOMAIN}`)).status, 404);
+        assert.equal((await location(h, `#test_lobby:${DOMAIN}`)).status, 404);
+      });
     });
   });
 });
