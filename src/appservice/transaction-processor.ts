@@ -110,6 +110,8 @@ export class TransactionProcessor {
   private async record(txnId: string, txn: ParsedTransaction): Promise<TransactionOutcome> {
     await this.start();
     const { inbox, logger, metrics } = this.o;
+    // A replay of a recorded transaction is answered at once, even while the inbox is full.
+    if (inbox.isRecorded(txnId)) return "duplicate";
     if (inbox.isFull(txn.events.length)) {
       metrics.inboxFull.inc();
       logger.warn(

@@ -141,6 +141,11 @@ export class Inbox {
     return this.pendingTxnCount;
   }
 
+  /** True once this transaction id was durably recorded (valid after `open`). */
+  isRecorded(txnId: string): boolean {
+    return this.owners.has(digest(txnId));
+  }
+
   /**
    * True when recording `incoming` more items would pass the bound (or leave too few ring
    * slots): the caller should refuse the transaction so the homeserver keeps it. An empty

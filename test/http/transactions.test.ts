@@ -394,6 +394,7 @@ describe("PUT /transactions", () => {
     const metrics = await as.metrics.metrics();
     assert.match(metrics, /bridgekit_inbox_full_total 1/);
     assert.match(metrics, /bridgekit_inbox_pending_items 3/);
+    assert.equal((await batch("f1", 0)).status, 200, "a replay of a recorded transaction is not refused");
     gate.resolve();
     await as.drain();
     assert.equal((await batch("f2", 10)).status, 200, "the homeserver's retry gets in once there is room");
