@@ -58,6 +58,40 @@ describe("analyseDeliveries", () => {
     assert.ok(gap.orderViolations.some((v) => /\$a1 \(#1\) first delivered after #2/.test(v)));
   });
 
+  it("tries after a retryable failure are retries, not duplicates, also after a restart", () => {
+    const lines = ["B 1", ...handled("$a0"), "S $a1", "R $a1", "S $a1", "R $a1", ...handled("$b0"), "K"];
+    const r = analyseDeliveries([...lines, "B 2", ...handled("$a1"), ...handled("$a2"), "X"], plan);
+    assert.deepEqual([r.lost, r.duplicates, r.orderViolations, r.unknown], [[], 0, [], []]);
+    assert.deepEqual([r.retryableFailures, r.retries, r.kills, r.killsWhileRetrying], [2, 2, 1, 1]);
+    // A process killed before it wrote its B line ends no lifetime a second time.
+    const twice = analyseDeliveries([...lines, "K", "B 2", ...handled("$a1"), "X"], plan);
+    assert.deepEqual([twice.kills, twice.killsWhileRetrying, twice.lifetimes], [1, 1, 2]);
+  });
+
+  it("a room that moves on while an event waits for its retry is an order violation", () => {
+    const r = analyseDeliveries(
+      ["B 1", ...handled("$a0"), "S $a1", "R $a1", ...handled("$a2"), "S $a1"],
+      plan,
+    );
+    assert.ok(r.orderViolations.some((v) => /\$a2 \(#2\) started before #1/.test(v)));
+    assert.ok(r.orderViolations.some((v) => /\$a1 \(#1\) started after #2/.test(v)));
+  });
+
+  it("an event that failed for good is dead-lettered, not lost; the room goes on", () => {
+    const lines = ["B 1", ...handled("$a0"), "S $a1", "P $a1", ...handled("$a2"), ...handled("$b0"), "K"];
+    const r = analyseDeliveries([...lines, "B 2", "X"], plan);
+    assert.deepEqual([r.lost, r.deadLettered, r.handledAndDead, r.orderViolations], [[], ["$a1"], [], []]);
+    assert.equal(r.killsWithDeadLetters, 1);
+    // Failed for good again after a kill: a redelivery, allowed only in the kill window.
+    const again = analyseDeliveries(
+      ["B 1", ...handled("$a0"), "S $a1", "P $a1", "K", "B 2", "S $a1", "P $a1"],
+      plan,
+    );
+    assert.deepEqual([again.duplicates, again.explainedDuplicates], [1, 1]);
+    const late = analyseDeliveries(["B 1", "S $a1", "P $a1", "S $a1", "D $a1"], plan);
+    assert.deepEqual([late.unexplainedDuplicates.length, late.handledAndDead], [1, ["$a1"]]);
+  });
+
   it("deliveries of unknown events are reported", () => {
     const r = analyseDeliveries(["S $zz", "B 1", "S $zz"], plan);
     assert.equal(r.unknown.length, 2);

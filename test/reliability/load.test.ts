@@ -106,6 +106,7 @@ describe("load", { timeout: DURATION_MS + 120_000 }, () => {
       stop = true;
       await Promise.all([pushing, querying]);
       await child.flush();
+      await child.drain(); // a 200 means recorded: wait until every event was handled
       const stats = await child.stats();
       await child.stop();
 
@@ -133,6 +134,11 @@ describe("load", { timeout: DURATION_MS + 120_000 }, () => {
       assert.ok(
         events > 0 && (stats.sent ?? 0) > 0 && queries > 0 && (stats.typing ?? 0) > 0,
         "every kind of load ran",
+      );
+      assert.equal(
+        (stats.messages ?? 0) + (stats.memberships ?? 0) + (stats.roomChanges ?? 0),
+        events,
+        "every acknowledged event reached the adapter once",
       );
       assert.ok(heapGrowth < GROWTH_BOUND, `heap grew ${(heapGrowth * 100).toFixed(1)}% after warm-up`);
       assert.ok(rssGrowth < GROWTH_BOUND, `rss grew ${(rssGrowth * 100).toFixed(1)}% after warm-up`);

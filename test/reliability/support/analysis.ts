@@ -3,8 +3,10 @@
  * the homeserver, and hand the lines and plans in.
  *
  * Record lines (see recording-adapter.ts): `B <pid>` a process started; `K` it was then
- * SIGKILLed; `X` it stopped cleanly; `S <id>`/`D <id>` a handler started/finished;
- * `S <i>`/`A <i>` a remote send was offered/accepted; `F` the send plan was finished.
+ * SIGKILLed; `X` it stopped cleanly; `S <id>` a handler started, and how that try ended:
+ * `D <id>` handled, `R <id>` failed with a RetryableError, `P <id>` failed with a
+ * PermanentError (a dead letter); `S <i>`/`A <i>` a remote send was offered/accepted; `F`
+ * the send plan was finished.
  */
 
 /** One event the homeserver simulator pushed, in push order. */
@@ -17,14 +19,26 @@ export interface PlannedEvent {
 
 export interface DeliveryReport {
   events: number;
-  /** Processes that ran (B lines) and how many of them were SIGKILLed. */
+  /** Processes that ran (B lines) and how many of them were SIGKILLed (kills of a process
+   * that had not written its B line yet are not counted here). */
   lifetimes: number;
   kills: number;
+  /** ...of those, kills that landed while a room waited to retry a failed event. */
+  killsWhileRetrying: number;
+  /** ...and kills that landed once at least one event had failed for good (a dead letter). */
+  killsWithDeadLetters: number;
   /** Handler calls (S lines). */
   deliveries: number;
-  /** Planned events whose handler never finished (no D line): must be none. */
+  /** Tries that failed with a RetryableError (R lines), and the tries after them. */
+  retryableFailures: number;
+  retries: number;
+  /** Events that failed with a PermanentError (P lines): they must be dead letters. */
+  deadLettered: string[];
+  /** Planned events neither handled (D) nor failed for good (P): must be none. */
   lost: string[];
-  /** Second and later deliveries of an event. */
+  /** Events both handled and failed for good: must be none. */
+  handledAndDead: string[];
+  /** Second and later deliveries of an event, other than tries after a retryable failure. */
   duplicates: number;
   /** ...of which the earlier delivery was its room's last in a process that was then killed. */
   explainedDuplicates: number;
@@ -42,57 +56,100 @@ interface Lifetime {
   lastStarted: Map<number, string>;
 }
 
+type Outcome = "D" | "R" | "P" | "none";
+
 /**
- * Checks Matrix -> adapter delivery across kills: every event handled at least once, in
- * order per room, and delivered again only when the process died between the handler
- * starting and the journal recording it (the event was then its room's last started one in
- * that process: the dispatcher journals an event before it starts the room's next).
+ * Checks Matrix -> adapter delivery across kills: every event handled (or, when its handler
+ * failed for good, dead-lettered) at least once, in order per room, and delivered again only
+ * when the process died between the handler starting and the inbox recording the event as
+ * handled (the event was then its room's last started one in that process: the lanes record
+ * an event before they start the room's next). A try after a retryable failure is a retry,
+ * not a duplicate, in the same process or after a restart. Per room, an event starts only
+ * once every earlier event of its room is over (handled or failed for good): a room waiting
+ * to retry an event starts nothing after it.
  */
 export function analyseDeliveries(lines: readonly string[], plan: readonly PlannedEvent[]): DeliveryReport {
   const byId = new Map(plan.map((p) => [p.eventId, p]));
   const lifetimes: Lifetime[] = [];
   const startedIn = new Map<string, number[]>(); // event id -> lifetimes it was started in
-  const finished = new Set<string>();
+  const outcome = new Map<string, Outcome>(); // event id -> how its latest try ended
+  const handled = new Set<string>();
+  const dead = new Set<string>();
   const lastSeqIn = new Map<string, number>(); // "lifetime room" -> last seq started
   const firstMax = new Map<number, number>(); // room -> highest seq delivered for the first time
+  const over = new Map<number, Set<number>>(); // room -> seqs handled or failed for good
+  const frontier = new Map<number, number>(); // room -> lowest seq not over
   const report: DeliveryReport = {
     events: plan.length,
     lifetimes: 0,
     kills: 0,
+    killsWhileRetrying: 0,
+    killsWithDeadLetters: 0,
     deliveries: 0,
+    retryableFailures: 0,
+    retries: 0,
+    deadLettered: [],
     lost: [],
+    handledAndDead: [],
     duplicates: 0,
     explainedDuplicates: 0,
     unexplainedDuplicates: [],
     orderViolations: [],
     unknown: [],
   };
+  const markOver = (p: PlannedEvent) => {
+    let done = over.get(p.room);
+    if (!done) over.set(p.room, (done = new Set()));
+    done.add(p.seq);
+    let f = frontier.get(p.room) ?? 0;
+    while (done.has(f)) f++;
+    frontier.set(p.room, f);
+  };
   for (const line of lines) {
     const [kind, id = ""] = splitLine(line);
     const current = lifetimes[lifetimes.length - 1];
     if (kind === "B") lifetimes.push({ end: "running", lastStarted: new Map() });
     else if (kind === "K" || kind === "X") {
-      if (current) current.end = kind === "K" ? "kill" : "stop";
-    } else if (kind === "S" || kind === "D") {
+      // A second K in a row: the process was killed before it wrote its B line.
+      if (!current || current.end !== "running") continue;
+      current.end = kind === "K" ? "kill" : "stop";
+      if (kind === "K") {
+        if ([...current.lastStarted.values()].some((e) => outcome.get(e) === "R"))
+          report.killsWhileRetrying++;
+        if (dead.size > 0) report.killsWithDeadLetters++;
+      }
+    } else if (kind === "S" || kind === "D" || kind === "R" || kind === "P") {
       const planned = byId.get(id);
       if (!planned || !current) {
         report.unknown.push(`${line} (${current ? "not in the plan" : "before any process started"})`);
         continue;
       }
-      if (kind === "D") {
-        finished.add(id);
+      if (kind !== "S") {
+        outcome.set(id, kind);
+        if (kind === "R") report.retryableFailures++;
+        else {
+          (kind === "D" ? handled : dead).add(id);
+          markOver(planned);
+        }
         continue;
       }
       report.deliveries++;
+      const earlier = startedIn.get(id);
+      const isRetry = earlier !== undefined && outcome.get(id) === "R";
       const life = lifetimes.length - 1;
       const laneKey = `${life} ${planned.room}`;
       const last = lastSeqIn.get(laneKey);
-      if (last !== undefined && planned.seq <= last)
+      if (last !== undefined && (planned.seq < last || (planned.seq === last && !isRetry)))
         report.orderViolations.push(
           `room ${planned.room}: ${id} (#${planned.seq}) started after #${last} in process ${life}`,
         );
       lastSeqIn.set(laneKey, planned.seq);
-      const earlier = startedIn.get(id);
+      const f = frontier.get(planned.room) ?? 0;
+      if (planned.seq > f)
+        report.orderViolations.push(
+          `room ${planned.room}: ${id} (#${planned.seq}) started before #${f} was handled or dead-lettered`,
+        );
+      outcome.set(id, "none");
       if (earlier === undefined) {
         const max = firstMax.get(planned.room) ?? -1;
         if (planned.seq < max)
@@ -101,6 +158,9 @@ export function analyseDeliveries(lines: readonly string[], plan: readonly Plann
           );
         firstMax.set(planned.room, Math.max(max, planned.seq));
         startedIn.set(id, [life]);
+      } else if (isRetry) {
+        report.retries++;
+        earlier.push(life);
       } else {
         report.duplicates++;
         const prev = earlier[earlier.length - 1]!;
@@ -120,7 +180,9 @@ export function analyseDeliveries(lines: readonly string[], plan: readonly Plann
   }
   report.lifetimes = lifetimes.length;
   report.kills = lifetimes.filter((l) => l.end === "kill").length;
-  report.lost = plan.filter((p) => !finished.has(p.eventId)).map((p) => p.eventId);
+  report.deadLettered = plan.filter((p) => dead.has(p.eventId)).map((p) => p.eventId);
+  report.handledAndDead = report.deadLettered.filter((id) => handled.has(id));
+  report.lost = plan.filter((p) => !handled.has(p.eventId) && !dead.has(p.eventId)).map((p) => p.eventId);
   return report;
 }
 

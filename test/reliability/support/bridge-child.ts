@@ -5,9 +5,12 @@
  * Bridge with the RecordingAdapter (or the LoadAdapter) and talks to the parent over IPC:
  *
  *   child -> parent: {type: "ready"} once Bridge.start() resolved; {type: "memory", ...};
- *                    {type: "flushed"}; {type: "stats", ...}; {type: "fatal", message}
+ *                    {type: "flushed"}; {type: "drained"}; {type: "stats", ...};
+ *                    {type: "fatal", message}
  *   parent -> child: {type: "memory"} (forces a GC first when run with --expose-gc),
- *                    {type: "flush"}, {type: "stats"}, {type: "stop"} (graceful stop, exit 0)
+ *                    {type: "flush"} (the outbox is delivered), {type: "drain"} (every item
+ *                    recorded in the inbox was handled or dead-lettered: appservice.drain()),
+ *                    {type: "stats"}, {type: "stop"} (graceful stop, exit 0)
  */
 import { Bridge } from "../../../src/bridge/index.js";
 import { createLogger } from "../../../src/common/logger.js";
@@ -78,6 +81,10 @@ async function main(): Promise<void> {
         case "flush":
           await bridge.flush();
           send({ type: "flushed" });
+          return;
+        case "drain":
+          await bridge.appservice.drain();
+          send({ type: "drained" });
           return;
         case "stats":
           send({ type: "stats", stats: stats() });

@@ -49,7 +49,8 @@ export async function writeBridgeFiles(opts: {
   homeserver: (registration: Registration) => Promise<string>;
   /** Store URL; a relative sqlite path is inside the folder. */
   store: string;
-  journalRetention?: number;
+  /** The config's `inbox` section (transactions, maxPendingItems, retry, ...), over the defaults. */
+  inbox?: Record<string, unknown>;
   roomConcurrency?: number;
   label?: string;
 }): Promise<BridgeFiles> {
@@ -74,8 +75,8 @@ export async function writeBridgeFiles(opts: {
       port,
       handlerTimeoutMs: 20_000,
       roomConcurrency: opts.roomConcurrency ?? 8,
-      journalRetention: opts.journalRetention ?? 10_000,
     },
+    inbox: { transactions: 10_000, ...opts.inbox },
     store: opts.store,
     bridge: { ghosts: GHOSTS, portals: PORTALS, unsupportedNotice: false },
     adapter: { module: "unused-the-child-builds-its-adapter", config: {} },
@@ -95,6 +96,7 @@ export async function writeBridgeFiles(opts: {
 export async function writeBridgeFilesWithFakeHomeserver(opts: {
   label: string;
   store: string;
+  inbox?: Record<string, unknown>;
 }): Promise<{ files: BridgeFiles; hs: FakeHomeserver }> {
   let hs: FakeHomeserver | undefined;
   const files = await writeBridgeFiles({

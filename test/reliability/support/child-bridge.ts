@@ -1,7 +1,8 @@
 /**
  * The parent's handle on a bridge child process (bridge-child.ts): start it, wait until it
- * is ready, ask it for memory samples or a flush, SIGKILL it, or stop it gracefully. Every
- * wait is bounded and fails with the child's last stderr lines, so a broken child shows why.
+ * is ready, ask it for memory samples, a flush or a drain, SIGKILL it, or stop it
+ * gracefully. Every wait is bounded and fails with the child's last stderr lines, so a
+ * broken child shows why.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -135,6 +136,15 @@ export class ChildBridge {
   async flush(timeoutMs = 60_000): Promise<void> {
     this.post({ type: "flush" });
     await this.waitFor((m) => m.type === "flushed", timeoutMs, "the outbox to flush");
+  }
+
+  /**
+   * Waits until every item recorded in the child's inbox was handled or dead-lettered
+   * (appservice.drain(): retries included). A 200 only says a transaction was recorded.
+   */
+  async drain(timeoutMs = 120_000): Promise<void> {
+    this.post({ type: "drain" });
+    await this.waitFor((m) => m.type === "drained", timeoutMs, "the inbox to drain");
   }
 
   async stats(): Promise<Record<string, number>> {

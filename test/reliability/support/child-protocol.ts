@@ -21,7 +21,9 @@ export type ChildMessage =
   | { type: "ready"; pid: number }
   | ({ type: "memory" } & MemorySample)
   | { type: "flushed" }
+  | { type: "drained" }
   | { type: "stats"; stats: Record<string, number> }
   | { type: "fatal"; message: string };
 
-export type ParentMessage = { type: "memory" } | { type: "flush" } | { type: "stats" } | { type: "stop" };
+export type ParentMessage =
+  { type: "memory" } | { type: "flush" } | { type: "drain" } | { type: "stats" } | { type: "stop" };

@@ -28,9 +28,15 @@ export async function crashWorld(opts: {
   label: string;
   store: string;
   storePrefix?: string;
+  /** More of the config's `inbox` section (maxPendingItems, retry, ...). */
+  inbox?: Record<string, unknown>;
   adapter: Omit<RecordingAdapterOptions, "recordPath">;
 }): Promise<CrashWorld> {
-  const { files, hs } = await writeBridgeFilesWithFakeHomeserver({ label: opts.label, store: opts.store });
+  const { files, hs } = await writeBridgeFilesWithFakeHomeserver({
+    label: opts.label,
+    store: opts.store,
+    ...(opts.inbox !== undefined ? { inbox: opts.inbox } : {}),
+  });
   const recordPath = join(files.dir, "records.log");
   const marks = new RecordFile(recordPath);
   const childOptions: ChildOptions = {

@@ -29,12 +29,20 @@ export interface AttemptResult {
   /** True if the body parsed as JSON. */
   json: boolean;
   text: string;
+  /** The Retry-After header, if any. */
+  retryAfter: string | undefined;
 }
 
 export class TransactionPusher {
   /** Attempts made, and how many of them failed (were retried). */
   attempts = 0;
   failures = 0;
+  /** Answers by HTTP status (0: a connection error). */
+  readonly statuses = new Map<number, number>();
+  /** The last answer: its status (0: a connection error) and, for a 503, the body and Retry-After. */
+  last: { status: number; text: string; retryAfter: string | undefined } | undefined;
+  /** The last 503 answer (the bridge's inbox was full). */
+  lastRefusal: { status: number; text: string; retryAfter: string | undefined } | undefined;
 
   constructor(private readonly o: PusherOptions) {}
 
@@ -49,9 +57,11 @@ export class TransactionPusher {
       this.attempts++;
       try {
         const res = await putTransaction(this.o.baseUrl, this.o.hsToken, txnId, text);
+        this.count(res.status, res.text, res.retryAfter);
         if (res.status === 200 && res.json) return attempt;
         last = `HTTP ${res.status} ${res.text.slice(0, 200)}`;
       } catch (err) {
+        this.count(0, "", undefined);
         last = (err as Error).message;
       }
       this.failures++;
@@ -61,6 +71,12 @@ export class TransactionPusher {
       const max = this.o.maxBackoffMs ?? 50;
       await new Promise((r) => setTimeout(r, min + Math.random() * (max - min)));
     }
+  }
+
+  private count(status: number, text: string, retryAfter: string | undefined): void {
+    this.statuses.set(status, (this.statuses.get(status) ?? 0) + 1);
+    this.last = { status, text, retryAfter };
+    if (status === 503) this.lastRefusal = this.last;
   }
 }
 
@@ -99,7 +115,8 @@ export function putTransaction(
           } catch {
             json = false;
           }
-          resolve({ status: res.statusCode ?? 0, json, text: out });
+          const retryAfter = res.headers["retry-after"];
+          resolve({ status: res.statusCode ?? 0, json, text: out, retryAfter });
         });
       },
     );
