@@ -14,3 +14,11 @@ export {
   type StoreArea,
   type Migration,
 } from "./schema-versions.js";
+export {
+  acquireWriterLease,
+  fencedStore,
+  LeaseHeldError,
+  DEFAULT_LEASE_TTL_MS,
+  type WriterLease,
+  type LeaseOptions,
+} from "./lease.js";
