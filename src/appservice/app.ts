@@ -20,6 +20,15 @@ import { decodeParams, matchRoute, pathPattern, type MatchedRoute, type Route } 
 import { appserviceRoutes } from "./routes.js";
 import { TransactionProcessor } from "./transaction-processor.js";
 
+/** One readiness check's outcome: fine, or what is wrong (short, no secrets). */
+export type ReadinessResult = { ok: true } | { ok: false; error: string };
+
+/**
+ * Says whether the caller is ready to work, per named check (e.g. adapter, store,
+ * homeserver). Called on every `GET /ready`: keep it cheap (cache what is costly) and bounded.
+ */
+export type ReadinessCheck = () => Promise<Record<string, ReadinessResult>>;
+
 export interface AppserviceOptions {
   registration: Registration;
   /** The homeserver's server name, e.g. "example.org" (namespaces match local ids only). */
@@ -47,6 +56,11 @@ export interface AppserviceOptions {
    * serve them (the registry is still returned).
    */
   metrics?: false | { path?: string; port?: number; host?: string };
+  /**
+   * What `GET /ready` checks besides "not closing" (the Bridge checks its adapter, store and
+   * homeserver). Without it, /ready answers like /health.
+   */
+  ready?: ReadinessCheck;
 }
 
 export interface ListenResult {
@@ -88,7 +102,7 @@ export interface Appservice {
 
 /**
  * Creates the koa app the homeserver pushes to: `PUT /transactions`, user and alias queries,
- * third-party lookups, ping, plus `/health` and metrics. See docs/appservice.md.
+ * third-party lookups, ping, plus `/health`, `/ready` and metrics. See docs/appservice.md.
  */
 export function createAppservice(options: AppserviceOptions): Appservice {
   const logger = options.logger ?? silentLogger();
@@ -136,6 +150,7 @@ export function createAppservice(options: AppserviceOptions): Appservice {
   const separateMetrics = options.metrics !== false && options.metrics?.port !== undefined;
   const metricsPath = (options.metrics !== false && options.metrics?.path) || "/metrics";
   const health = healthRoute(() => closing);
+  const ready = readyRoute(() => closing, options.ready, logger);
   const metricsRoutes = options.metrics === false ? [] : [metricsRoute(metricsPath, metrics.registry)];
   const routes = [
     ...appserviceRoutes({
@@ -149,12 +164,19 @@ export function createAppservice(options: AppserviceOptions): Appservice {
     }),
     ...deadLetterRoutes(deadLetters, processor),
     health,
+    ready,
     ...(separateMetrics ? [] : metricsRoutes),
   ];
 
   const app = buildApp(routes, { logger, metrics, tokens, bodyLimit, isClosing: () => closing });
   const metricsApp = separateMetrics
-    ? buildApp([health, ...metricsRoutes], { logger, metrics, tokens, bodyLimit, isClosing: () => closing })
+    ? buildApp([health, ready, ...metricsRoutes], {
+        logger,
+        metrics,
+        tokens,
+        bodyLimit,
+        isClosing: () => closing,
+      })
     : undefined;
 
   const servers: Server[] = [];
@@ -327,6 +349,36 @@ function healthRoute(isClosing: () => boolean): Route {
       ctx.status = isClosing() ? 503 : 200;
       ctx.body = { status: isClosing() ? "closing" : "ok" };
       return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * `GET /ready`: 200 `{status: "ready", checks}` when every check passed; otherwise 503 with
+ * `failed` naming the checks that did not (or `status: "closing"`). No authentication.
+ */
+function readyRoute(isClosing: () => boolean, check: ReadinessCheck | undefined, logger: Logger): Route {
+  return {
+    name: "ready",
+    method: "GET",
+    pattern: pathPattern("/ready"),
+    auth: false,
+    handle: async (ctx) => {
+      if (isClosing()) {
+        ctx.status = 503;
+        ctx.body = { status: "closing" };
+        return;
+      }
+      let checks: Record<string, ReadinessResult>;
+      try {
+        checks = check ? await check() : {};
+      } catch (err) {
+        logger.error({ err }, "the readiness check failed");
+        checks = { readiness: { ok: false, error: "the readiness check failed" } };
+      }
+      const failed = Object.keys(checks).filter((name) => !checks[name]!.ok);
+      ctx.status = failed.length === 0 ? 200 : 503;
+      ctx.body = failed.length === 0 ? { status: "ready", checks } : { status: "not ready", failed, checks };
     },
   };
 }

@@ -1,4 +1,11 @@
-export { createAppservice, type Appservice, type AppserviceOptions, type ListenResult } from "./app.js";
+export {
+  createAppservice,
+  type Appservice,
+  type AppserviceOptions,
+  type ListenResult,
+  type ReadinessCheck,
+  type ReadinessResult,
+} from "./app.js";
 export type {
   AppserviceHandlers,
   HandlerContext,

@@ -26,6 +26,7 @@ import { MatrixRouter } from "./matrix-router.js";
 import { OutboxWorker } from "./outbox-worker.js";
 import { Portals } from "./portals.js";
 import { RemoteContext } from "./remote-context.js";
+import { Readiness } from "./readiness.js";
 import { RemoteDelivery } from "./remote-delivery.js";
 
 export interface BridgeOptions {
@@ -41,6 +42,8 @@ export interface BridgeOptions {
   onRequest?: ConstructorParameters<typeof HomeserverClient>[0]["onRequest"];
   /** Outbox retry delays (defaults 500 ms doubling to 60 s). */
   outboxRetry?: { minDelayMs?: number; maxDelayMs?: number };
+  /** `/ready`: how long a homeserver check counts (default 5000 ms), how long a check may take (3000 ms). */
+  readiness?: { homeserverIntervalMs?: number; timeoutMs?: number };
 }
 
 /**
@@ -59,6 +62,7 @@ export class Bridge {
   private readonly actionWorker: OutboxWorker<JsonValue>;
   private readonly profileWorker: OutboxWorker<JsonValue>;
   private readonly log: Logger;
+  private readonly readiness: Readiness;
   private started = false;
   private port: number | undefined;
   /** Settles when adapter.start does; pushed events wait for it (see MatrixRouter). */
@@ -171,7 +175,14 @@ export class Bridge {
       unsupported: config.bridge.unsupportedNotice,
       failed: config.inbox.deadLetterNotice,
     });
+    this.readiness = new Readiness({
+      adapterStarted: () => this.started,
+      store,
+      homeserver: () => this.client.versions({ attempts: 1 }),
+      ...o.readiness,
+    });
     this.appservice = createAppservice({
+      ready: () => this.readiness.check(),
       registration,
       domain,
       store,

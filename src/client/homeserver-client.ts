@@ -181,9 +181,15 @@ export class HomeserverClient {
 
   // ---- server ----------------------------------------------------------------------------
 
-  /** `GET /_matrix/client/versions`. */
-  versions(): Promise<{ versions: string[]; unstable_features?: Record<string, boolean> }> {
-    return this.call("GET", "/_matrix/client/versions");
+  /** `GET /_matrix/client/versions`; `attempts` 1 for a quick reachability check without retries. */
+  versions(
+    opts: { attempts?: number } = {},
+  ): Promise<{ versions: string[]; unstable_features?: Record<string, boolean> }> {
+    return this.call(
+      "GET",
+      "/_matrix/client/versions",
+      opts.attempts === undefined ? {} : { attempts: opts.attempts },
+    );
   }
 
   /**

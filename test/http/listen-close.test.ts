@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import request from "supertest";
 import { auth, deferred, event, makeApp, RecordingHandlers } from "../support/appservice/harness.js";
 
 const base = (port: number) => `http://127.0.0.1:${port}`;
@@ -51,6 +52,54 @@ describe("listen and close", () => {
       404,
     );
     await close();
+  });
+
+  it("serves /ready on both listeners: the caller's checks decide, closing is 503", async () => {
+    let storeOk = true;
+    const { as, close } = await makeApp(new RecordingHandlers(), {
+      metrics: { port: 0 },
+      ready: () =>
+        Promise.resolve({
+          adapter: { ok: true },
+          store: storeOk ? { ok: true } : { ok: false, error: "the store failed: gone" },
+        }),
+    });
+    const { port, metricsPort } = await as.listen(0, "127.0.0.1");
+    for (const p of [port, metricsPort!]) {
+      const res = await fetch(`${base(p)}/ready`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), {
+        status: "ready",
+        checks: { adapter: { ok: true }, store: { ok: true } },
+      });
+    }
+    storeOk = false;
+    for (const p of [port, metricsPort!]) {
+      const res = await fetch(`${base(p)}/ready`);
+      assert.equal(res.status, 503);
+      assert.deepEqual(await res.json(), {
+        status: "not ready",
+        failed: ["store"],
+        checks: { adapter: { ok: true }, store: { ok: false, error: "the store failed: gone" } },
+      });
+      assert.equal((await fetch(`${base(p)}/health`)).status, 200, "still alive");
+    }
+    await close();
+  });
+
+  it("without a readiness check, /ready answers like /health; a throwing check is 503", async () => {
+    const plain = await makeApp(new RecordingHandlers());
+    const ok = await request(plain.as.app.callback()).get("/ready");
+    assert.equal(ok.status, 200);
+    assert.deepEqual(ok.body, { status: "ready", checks: {} });
+    await plain.close();
+    const throwing = await makeApp(new RecordingHandlers(), {
+      ready: () => Promise.reject(new Error("bug")),
+    });
+    const res = await request(throwing.as.app.callback()).get("/ready");
+    assert.equal(res.status, 503);
+    assert.deepEqual((res.body as { failed: string[] }).failed, ["readiness"]);
+    await throwing.close();
   });
 
   it("refuses bad options with an error naming the option", async () => {

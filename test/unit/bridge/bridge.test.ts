@@ -1,6 +1,18 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { withHarness, TestAdapter, DOMAIN, type Harness } from "../../support/bridge-harness.js";
+import request from "supertest";
+import {
+  withHarness,
+  TestAdapter,
+  DOMAIN,
+  testConfig,
+  testRegistration,
+  type Harness,
+} from "../../support/bridge-harness.js";
+import { FakeHomeserver } from "../../support/fake-homeserver.js";
+import { Bridge, type BridgeOptions } from "../../../src/bridge/index.js";
+import { silentLogger } from "../../../src/common/logger.js";
+import { openStore, type Store } from "../../../src/store/index.js";
 import type { MatrixMessage, MatrixRedaction, ThirdPartyCapability } from "../../../src/adapter/index.js";
 import { PermanentError } from "../../../src/inbox/errors.js";
 
@@ -388,5 +400,140 @@ describe("bridge: the homeserver's queries", () => {
         assert.equal((await location(h, `#test_lobby:${DOMAIN}`)).status, 404);
       });
     });
+  });
+});
+
+describe("bridge: readiness", () => {
+  /** An adapter whose start waits for `open()`. */
+  class GatedAdapter extends TestAdapter {
+    startCalled = false;
+    private release!: () => void;
+    private readonly gate = new Promise<void>((resolve) => (this.release = resolve));
+    override async start(ctx: Parameters<TestAdapter["start"]>[0]) {
+      this.startCalled = true;
+      await this.gate;
+      return super.start(ctx);
+    }
+    open() {
+      this.release();
+    }
+  }
+
+  interface ReadyBody {
+    status: string;
+    failed?: string[];
+    checks: Record<string, { ok: boolean; error?: string }>;
+  }
+
+  /** A bridge on a fake homeserver and a memory store, not started; `stop` cleans up. */
+  async function makeBridge(
+    adapter: TestAdapter,
+    readiness?: BridgeOptions["readiness"],
+    wrapStore: (store: Store) => Store = (store) => store,
+  ) {
+    const registration = testRegistration();
+    const hs = await FakeHomeserver.start({ asToken: registration.as_token, domain: DOMAIN });
+    const store = wrapStore(await openStore("memory://"));
+    const bridge = new Bridge({
+      config: testConfig(hs.url),
+      registration,
+      adapter,
+      store,
+      logger: silentLogger(),
+      ...(readiness ? { readiness } : {}),
+    });
+    const get = async (path: string) => {
+      const res = await request(bridge.appservice.app.callback()).get(path);
+      return { status: res.status, body: res.body as ReadyBody };
+    };
+    const stop = async () => {
+      await bridge.stop();
+      await store.close();
+      await hs.close();
+    };
+    return { hs, bridge, get, stop };
+  }
+
+  it("/ready is 503 naming the adapter until adapter.start resolved, then 200; /health is 200 throughout", async () => {
+    const adapter = new GatedAdapter();
+    const { bridge, get, stop } = await makeBridge(adapter);
+    try {
+      const before = await get("/ready");
+      assert.equal(before.status, 503);
+      assert.deepEqual(before.body.failed, ["adapter"]);
+      assert.equal((await get("/health")).status, 200, "alive before it is ready");
+      const starting = bridge.start();
+      await waitFor("adapter.start to be called", () => adapter.startCalled);
+      const during = await get("/ready");
+      assert.equal(during.status, 503);
+      assert.equal(during.body.status, "not ready");
+      assert.deepEqual(during.body.failed, ["adapter"]);
+      assert.deepEqual(during.body.checks.adapter, { ok: false, error: "the adapter has not started" });
+      assert.deepEqual(during.body.checks.store, { ok: true });
+      assert.deepEqual(during.body.checks.homeserver, { ok: true });
+      assert.equal((await get("/health")).status, 200);
+      adapter.open();
+      await starting;
+      const after = await get("/ready");
+      assert.equal(after.status, 200);
+      assert.equal(after.body.status, "ready");
+      assert.deepEqual(Object.keys(after.body.checks).sort(), ["adapter", "homeserver", "store"]);
+    } finally {
+      await stop();
+    }
+  });
+
+  it("/ready is 503 naming the homeserver while it is unreachable, checked at most once per interval", async () => {
+    const { hs, bridge, get, stop } = await makeBridge(new TestAdapter(), { homeserverIntervalMs: 150 });
+    try {
+      await bridge.start();
+      assert.equal((await get("/ready")).status, 200);
+      await new Promise((r) => setTimeout(r, 160));
+      hs.script({ method: "GET", path: "/_matrix/client/versions" }, { status: 0, destroy: true }, 100);
+      const versionsBefore = hs.requestsTo("GET", "/_matrix/client/versions").length;
+      const down = await get("/ready");
+      assert.equal(down.status, 503);
+      assert.deepEqual(down.body.failed, ["homeserver"]);
+      assert.match(down.body.checks.homeserver!.error!, /^the homeserver failed: /);
+      assert.equal((await get("/ready")).status, 503, "the failure counts for the interval");
+      assert.equal(
+        hs.requestsTo("GET", "/_matrix/client/versions").length - versionsBefore,
+        1,
+        "one request for both probes, no retries",
+      );
+      hs.clearScripts();
+      await new Promise((r) => setTimeout(r, 160));
+      const back = await get("/ready");
+      assert.equal(back.status, 200, JSON.stringify(back.body));
+    } finally {
+      await stop();
+    }
+  });
+
+  it("/ready is 503 naming the store when a read fails", async () => {
+    let broken = false;
+    const { bridge, get, stop } = await makeBridge(new TestAdapter(), undefined, (store) => ({
+      ...store,
+      close: () => store.close(),
+      namespace: <V>(name: string) => {
+        const kv = store.namespace<V>(name);
+        return {
+          ...kv,
+          get: (key: string) => (broken ? Promise.reject(new Error("disk on fire")) : kv.get(key)),
+        } as typeof kv;
+      },
+    }));
+    try {
+      await bridge.start();
+      assert.equal((await get("/ready")).status, 200);
+      broken = true;
+      const res = await get("/ready");
+      assert.equal(res.status, 503);
+      assert.deepEqual(res.body.failed, ["store"]);
+      assert.deepEqual(res.body.checks.store, { ok: false, error: "the store failed: disk on fire" });
+    } finally {
+      broken = false;
+      await stop();
+    }
   });
 });
