@@ -20,6 +20,7 @@ import { Outbox } from "../store/outbox.js";
 import { PortalStore } from "../store/portal-store.js";
 import { migrateStore } from "../store/schema-versions.js";
 import type { Store } from "../store/store.js";
+import { BridgeMetrics } from "./bridge-metrics.js";
 import { DeadLetterNotices } from "./dead-letter-notices.js";
 import { Ghosts } from "./ghosts.js";
 import { MatrixRouter } from "./matrix-router.js";
@@ -63,6 +64,7 @@ export class Bridge {
   private readonly profileWorker: OutboxWorker<JsonValue>;
   private readonly log: Logger;
   private readonly readiness: Readiness;
+  private readonly metrics: BridgeMetrics;
   private started = false;
   private port: number | undefined;
   /** Settles when adapter.start does; pushed events wait for it (see MatrixRouter). */
@@ -108,6 +110,7 @@ export class Bridge {
       retry: { maxAttempts: config.client.retryAttempts + 1, maxDelayMs: config.client.maxBackoffMs },
       ...(o.fetch ? { fetch: o.fetch } : {}),
       ...(o.onRequest ? { onRequest: o.onRequest } : {}),
+      onResponse: (info) => this.metrics.observeResponse(info),
     });
     const ghostTemplate = new IdTemplate(config.bridge.ghosts, domain);
     const portalTemplate =
@@ -131,6 +134,7 @@ export class Bridge {
       deliver: (item) => delivery.deliver(item),
       deadLetters,
       log: this.log.child({ part: "outbox" }),
+      onDeadLetter: () => this.metrics.countOutboxDeadLetter("actions"),
       ...o.outboxRetry,
     });
     this.profileWorker = new OutboxWorker({
@@ -138,6 +142,7 @@ export class Bridge {
       deliver: (item) => delivery.deliverProfile(item),
       deadLetters,
       log: this.log.child({ part: "profiles" }),
+      onDeadLetter: () => this.metrics.countOutboxDeadLetter("profiles"),
       ...o.outboxRetry,
     });
     const kv = new AdapterKV(store);
@@ -202,6 +207,14 @@ export class Bridge {
           }
         : false,
     });
+    this.metrics = new BridgeMetrics(
+      this.appservice.metrics,
+      [
+        { queue: "actions", outbox: actions },
+        { queue: "profiles", outbox: profiles },
+      ],
+      this.log.child({ part: "metrics" }),
+    );
   }
 
   /** The port the appservice listens on, once started. */

@@ -11,6 +11,8 @@ export interface OutboxWorkerOptions<T extends JsonValue> {
   /** Where undeliverable items go, so one bad item cannot block its room forever. */
   deadLetters: KeyValue<{ key: string; item: OutboxItem<T>; error: string; at: number }>;
   log: Logger;
+  /** Called after an item was moved to the dead letters (for metrics). Must not throw. */
+  onDeadLetter?: () => void;
   /** First retry delay after a failure (default 500 ms); doubles up to maxDelayMs. */
   minDelayMs?: number;
   /** Longest wait between retries (default 60 s). */
@@ -101,6 +103,7 @@ export class OutboxWorker<T extends JsonValue> {
             error: String((err as Error).message),
             at: Date.now(),
           });
+          this.o.onDeadLetter?.();
         } else {
           this.o.log.warn({ err, key, seq: item.seq, retryInMs: delay }, "outbox delivery failed; retrying");
           await this.sleep(delay);

@@ -15,6 +15,7 @@ import {
   UserNotInNamespaceError,
 } from "./matrix-error.js";
 import { checkTs, positive } from "./checks.js";
+import { endpointOf } from "./endpoints.js";
 import { backoffDelay, rateLimitDelay, resolveRetryPolicy, type RetryPolicy } from "./retry.js";
 import type {
   CreateRoomOptions,
@@ -22,6 +23,7 @@ import type {
   Presence,
   RegisterResult,
   RequestInfo,
+  ResponseInfo,
   ClientSendOptions,
   ClientStateOptions,
   UploadOptions,
@@ -51,6 +53,8 @@ export interface HomeserverClientOptions {
   fetch?: typeof fetch;
   /** Called before every HTTP attempt, retries included; for metrics and tests. Must not throw. */
   onRequest?: (info: RequestInfo) => void;
+  /** Called after every HTTP attempt, retries included, with its endpoint, status and duration. Must not throw. */
+  onResponse?: (info: ResponseInfo) => void;
 }
 
 interface CallOptions {
@@ -102,6 +106,7 @@ export class HomeserverClient {
   private readonly queue: PQueue;
   private readonly fetchImpl: typeof fetch;
   private readonly onRequest: ((info: RequestInfo) => void) | undefined;
+  private readonly onResponse: ((info: ResponseInfo) => void) | undefined;
   private readonly requestTimeoutMs: number;
   private readonly maxResponseBytes: number;
   private readonly roomTails = new Map<string, Promise<void>>();
@@ -136,6 +141,7 @@ export class HomeserverClient {
     this.queue = new PQueue({ concurrency });
     this.fetchImpl = opts.fetch ?? fetch;
     this.onRequest = opts.onRequest;
+    this.onResponse = opts.onResponse;
     this.requestTimeoutMs = positive("requestTimeoutMs", opts.requestTimeoutMs ?? 60_000);
     this.maxResponseBytes = positive("maxResponseBytes", opts.maxResponseBytes ?? 64 * 1024 * 1024);
     this.intentState = new IntentState(opts.store, opts.cacheSize ?? 10_000);
@@ -581,7 +587,9 @@ export class HomeserverClient {
       this.onRequest?.({ method, path: pathOnly, userId: assertUser, attempt });
       let answer: RawAnswer;
       try {
-        answer = await this.queue.add(() => this.attempt(url, method, headers, body, limit, request));
+        answer = await this.queue.add(() =>
+          this.timed(method, pathOnly, () => this.attempt(url, method, headers, body, limit, request)),
+        );
       } catch (err) {
         if (err instanceof ResponseTooLargeError) throw err;
         if (attempt >= policy.maxAttempts) throw new HomeserverUnreachableError(request, attempt, err);
@@ -616,6 +624,22 @@ export class HomeserverClient {
         "retrying",
       );
       await this.wait(wait);
+    }
+  }
+
+  /** Runs an attempt and tells onResponse its endpoint, status (undefined without an answer) and duration. */
+  private async timed(method: string, path: string, attempt: () => Promise<RawAnswer>): Promise<RawAnswer> {
+    const onResponse = this.onResponse;
+    if (!onResponse) return attempt();
+    const started = performance.now();
+    let status: number | undefined;
+    try {
+      const answer = await attempt();
+      status = answer.status;
+      return answer;
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      onResponse({ method, endpoint: endpointOf(path), status, seconds });
     }
   }
 

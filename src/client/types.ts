@@ -78,3 +78,14 @@ export interface RequestInfo {
   /** 1 for the first attempt, 2 for the first retry, … */
   attempt: number;
 }
+
+/** One HTTP attempt's outcome, as told to the `onResponse` hook (for metrics). */
+export interface ResponseInfo {
+  method: string;
+  /** The endpoint with its ids replaced, e.g. `/rooms/{roomId}/send/{type}/{txnId}`; "other" if unknown. */
+  endpoint: string;
+  /** The HTTP status, or undefined when no answer came (connection error, timeout). */
+  status: number | undefined;
+  /** From sending the request to reading the whole answer (time waiting for a slot excluded). */
+  seconds: number;
+}

@@ -206,6 +206,17 @@ export function outboxCases(backend: Backend): void {
       await box.ack("r2", 0);
       assert.deepEqual(await box.rooms(), ["r1"]);
     });
+    it("stats: items, rooms with items and the oldest head's enqueue time", async () => {
+      const box = new Outbox<number>(store(), { namespace: "stats" });
+      assert.deepEqual(await box.stats(), { items: 0, rooms: 0, oldestEnqueuedAt: undefined });
+      const first = await box.enqueue("r1", 1);
+      await box.enqueue("r1", 2);
+      const other = await box.enqueue("r2", 3);
+      assert.deepEqual(await box.stats(), { items: 3, rooms: 2, oldestEnqueuedAt: first.enqueuedAt });
+      await box.ack("r1", 0);
+      await box.ack("r1", 1);
+      assert.deepEqual(await box.stats(), { items: 1, rooms: 1, oldestEnqueuedAt: other.enqueuedAt });
+    });
     it("keeps order under concurrent enqueues and refuses beyond maxPerRoom", async () => {
       const box = new Outbox<number>(store(), { namespace: "full", maxPerRoom: 30 });
       const items = await Promise.all(Array.from({ length: 30 }, (_, i) => box.enqueue("r", i)));

@@ -537,3 +537,81 @@ describe("bridge: readiness", () => {
     }
   });
 });
+
+describe("bridge: metrics", () => {
+  /** The value of one series in the Prometheus text, or undefined when it is absent. */
+  async function series(h: Harness, name: string, labels: string): Promise<number | undefined> {
+    const text = await h.bridge.appservice.metrics.metrics();
+    const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
+    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  const SEND = 'method="PUT",endpoint="/rooms/{roomId}/send/{type}/{txnId}"';
+
+  it("counts homeserver requests by normalised endpoint and status, with latency, never a raw id", async () => {
+    await withHarness(async (h) => {
+      await h.portal("lobby");
+      h.hs.script({ method: "PUT", path: /\/send\// }, { status: 502, body: { errcode: "M_UNKNOWN" } });
+      await h.adapter.ctx!.send("lobby", "bob", "one");
+      await h.adapter.ctx!.send("lobby", "bob", "two");
+      await h.bridge.flush();
+      assert.equal(await series(h, "bridgekit_homeserver_requests_total", `${SEND},status="200"`), 2);
+      assert.equal(await series(h, "bridgekit_homeserver_requests_total", `${SEND},status="502"`), 1);
+      assert.equal(await series(h, "bridgekit_homeserver_request_duration_seconds_count", SEND), 3);
+      const sum = (await series(h, "bridgekit_homeserver_request_duration_seconds_sum", SEND))!;
+      assert.ok(sum > 0 && sum < 10, `latency sum ${sum}`);
+      assert.ok(
+        (await series(
+          h,
+          "bridgekit_homeserver_requests_total",
+          'method="POST",endpoint="/createRoom",status="200"',
+        ))! >= 1,
+      );
+      assert.ok(
+        (await series(
+          h,
+          "bridgekit_homeserver_requests_total",
+          'method="GET",endpoint="/versions",status="200"',
+        ))! >= 1,
+      );
+      const text = await h.bridge.appservice.metrics.metrics();
+      assert.doesNotMatch(
+        text,
+        /![A-Za-z0-9]+:example\.org|@test_|endpoint="other"/,
+        "no raw ids, every path known",
+      );
+      assert.match(
+        text,
+        /bridgekit_appservice_transactions_total|bridgekit_inbox_pending_items/,
+        "one registry for all",
+      );
+    });
+  });
+
+  it("shows the outbox's depth and oldest item's age while the homeserver refuses, and its dead letters", async () => {
+    await withHarness(async (h) => {
+      await h.portal("lobby");
+      assert.equal(await series(h, "bridgekit_outbox_items", 'queue="actions"'), 0);
+      assert.equal(await series(h, "bridgekit_outbox_oldest_item_age_seconds", 'queue="actions"'), 0);
+      h.hs.script(
+        { method: "PUT", path: /\/send\// },
+        { status: 503, body: { errcode: "M_UNKNOWN" } },
+        10_000,
+      );
+      await h.adapter.ctx!.send("lobby", "bob", "one");
+      await h.adapter.ctx!.send("lobby", "bob", "two");
+      await new Promise((r) => setTimeout(r, 60));
+      assert.equal(await series(h, "bridgekit_outbox_items", 'queue="actions"'), 2);
+      const age = (await series(h, "bridgekit_outbox_oldest_item_age_seconds", 'queue="actions"'))!;
+      assert.ok(age >= 0.05 && age < 10, `oldest item's age ${age}`);
+      h.hs.clearScripts();
+      await h.bridge.flush();
+      assert.equal(await series(h, "bridgekit_outbox_items", 'queue="actions"'), 0);
+      assert.equal(await series(h, "bridgekit_outbox_dead_letters_total", 'queue="actions"'), 0);
+      h.hs.script({ method: "PUT", path: /\/send\// }, { status: 403, body: { errcode: "M_FORBIDDEN" } });
+      await h.adapter.ctx!.send("lobby", "bob", "refused");
+      await h.bridge.flush();
+      assert.equal(await series(h, "bridgekit_outbox_dead_letters_total", 'queue="actions"'), 1);
+      assert.equal(await series(h, "bridgekit_outbox_items", 'queue="actions"'), 0);
+    });
+  });
+});

@@ -6,7 +6,9 @@ import {
   MatrixError,
   ResponseTooLargeError,
   type RequestInfo,
+  type ResponseInfo,
 } from "../../../src/client/index.js";
+import { endpointOf } from "../../../src/client/endpoints.js";
 import { openStore } from "../../../src/store/index.js";
 import { AS_TOKEN, BOT, DOMAIN, fixture, registration } from "./helpers.js";
 
@@ -235,6 +237,48 @@ describe("HomeserverClient: retries", () => {
     } finally {
       await f.close();
     }
+  });
+});
+
+describe("HomeserverClient: the onResponse hook and endpoint names", () => {
+  it("tells every attempt's endpoint, status (none without an answer) and duration", async () => {
+    const seen: ResponseInfo[] = [];
+    const f = await fixture({ onResponse: (info) => seen.push(info) });
+    try {
+      f.hs.script({ path: "/versions" }, { status: 503, body: {} });
+      f.hs.script({ path: "/versions" }, { status: 0, destroy: true });
+      await f.client.versions();
+      assert.deepEqual(
+        seen.map((s) => [s.method, s.endpoint, s.status]),
+        [
+          ["GET", "/versions", 503],
+          ["GET", "/versions", undefined],
+          ["GET", "/versions", 200],
+        ],
+      );
+      assert.ok(seen.every((s) => s.seconds >= 0 && s.seconds < 10));
+    } finally {
+      await f.close();
+    }
+  });
+
+  it("names endpoints with their ids replaced; an unknown path is other", () => {
+    const v3 = "/_matrix/client/v3";
+    const room = encodeURIComponent("!a/b:example.org");
+    const cases: Array<[string, string]> = [
+      [`${v3}/rooms/${room}/send/m.room.message/bk.1`, "/rooms/{roomId}/send/{type}/{txnId}"],
+      [`${v3}/rooms/${room}/state/m.room.name/`, "/rooms/{roomId}/state/{type}/{stateKey}"],
+      [`${v3}/rooms/${room}/state`, "/rooms/{roomId}/state"],
+      [`${v3}/rooms/${room}/leave`, "/rooms/{roomId}/leave"],
+      [`${v3}/rooms/${room}/receipt/m.read/%24e`, "/rooms/{roomId}/receipt/{receiptType}/{eventId}"],
+      [`${v3}/join/${encodeURIComponent("#a:b")}`, "/join/{roomIdOrAlias}"],
+      [`${v3}/profile/${encodeURIComponent("@a:b")}/displayname`, "/profile/{userId}/displayname"],
+      ["/_matrix/client/v1/appservice/irc/ping", "/appservice/{appserviceId}/ping"],
+      ["/_matrix/media/v3/upload", "/_matrix/media/v3/upload"],
+      [`${v3}/rooms/${room}/something/else`, "other"],
+      ["/_matrix/client/v3/sync", "other"],
+    ];
+    for (const [path, endpoint] of cases) assert.equal(endpointOf(path), endpoint, path);
   });
 });
 
