@@ -18,6 +18,7 @@ import { MessageMap } from "../store/message-map.js";
 import { openStore } from "../store/open-store.js";
 import { Outbox } from "../store/outbox.js";
 import { PortalStore } from "../store/portal-store.js";
+import { acquireWriterLease, fencedStore, type WriterLease } from "../store/lease.js";
 import { migrateStore } from "../store/schema-versions.js";
 import type { Store } from "../store/store.js";
 import { BridgeMetrics } from "./bridge-metrics.js";
@@ -67,6 +68,13 @@ export class Bridge {
   private readonly metrics: BridgeMetrics;
   private started = false;
   private port: number | undefined;
+  private lease: WriterLease | undefined;
+  private settleLeaseLost!: (reason: string) => void;
+  /**
+   * Resolves (with why) if this process loses the store's writer lease while it runs: it can
+   * no longer write, and should stop and exit (`bridgekit start` exits with 1).
+   */
+  readonly leaseLost: Promise<string>;
   /** Settles when adapter.start does; pushed events wait for it (see MatrixRouter). */
   private readonly adapterStarted: Promise<void>;
   private settleAdapterStart!: (err?: Error) => void;
@@ -90,7 +98,11 @@ export class Bridge {
   }
 
   constructor(private readonly o: BridgeOptions) {
-    const { config, registration, adapter, store } = o;
+    const { config, registration, adapter } = o;
+    // Every repository writes through the lease's fence: nothing is written before start took
+    // the lease, or after it was lost (see src/store/lease.ts).
+    const store = fencedStore(o.store, () => this.lease);
+    this.leaseLost = new Promise((resolve) => (this.settleLeaseLost = resolve));
     const domain = config.homeserver.domain;
     this.log = o.logger;
     this.adapterStarted = new Promise<void>((resolve, reject) => {
@@ -223,11 +235,21 @@ export class Bridge {
   }
 
   /**
-   * Brings the store's layout up to date (refusing one written by a newer bridgekit), listens,
+   * Takes the store's writer lease (a standby waits for it; `signal` ends the wait), brings the
+   * store's layout up to date (refusing one written by a newer bridgekit), listens,
    * checks the homeserver both ways, resumes undelivered outbox items, and starts the adapter. Rejects with a clear message when the homeserver cannot be reached.
    */
-  async start(): Promise<void> {
+  async start(opts: { signal?: AbortSignal } = {}): Promise<void> {
     const { config } = this.o;
+    this.lease ??= await acquireWriterLease(config.store, this.o.store, {
+      prefix: this.o.store.prefix,
+      ttlMs: config.lease.ttlMs,
+      standby: config.lease.standby,
+      baseDir: config.configDir,
+      log: this.log.child({ part: "lease" }),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    this.lease.onLost((reason) => this.settleLeaseLost(reason));
     await migrateStore(this.o.store, this.log.child({ part: "store" }));
     const listening = await this.appservice.listen(config.appservice.port, config.appservice.host);
     this.port = listening.port;
@@ -281,6 +303,10 @@ export class Bridge {
     await this.actionWorker.stop();
     await this.profileWorker.stop();
     await this.client.close();
+    await this.lease
+      ?.release()
+      .catch((err: unknown) => this.log.warn({ err }, "could not release the writer lease"));
+    this.lease = undefined;
     if (this.o.ownsStore) await this.o.store.close();
     this.started = false;
     this.log.info("bridge stopped");

@@ -7,6 +7,7 @@ import { DeadLetters, type DeadLetter } from "../inbox/dead-letters.js";
 import { loadRegistration } from "../registration/load.js";
 import { silentLogger } from "../common/logger.js";
 import { openStore } from "../store/open-store.js";
+import { acquireWriterLease, fencedStore, LeaseHeldError, type WriterLease } from "../store/lease.js";
 import { migrateStore, STORE_AREAS } from "../store/schema-versions.js";
 import { UsageError, type Command } from "./command.js";
 
@@ -48,33 +49,51 @@ function viaBridge(base: string, hsToken: string): DeadLetterAccess {
   };
 }
 
-/** The store, while the bridge is stopped: a retry is done at the bridge's next start. */
-async function viaStore(config: BridgeConfig): Promise<DeadLetterAccess> {
-  const store = await openStore(config.store, { baseDir: config.configDir });
+/**
+ * The store, while the bridge is stopped: a retry is done at the bridge's next start. To
+ * change anything it takes the store's writer lease, so a bridge running elsewhere on the
+ * same store (another host or port) is never raced: then it refuses, naming the store.
+ */
+async function viaStore(config: BridgeConfig, writes: boolean): Promise<DeadLetterAccess> {
+  const raw = await openStore(config.store, { baseDir: config.configDir });
+  let lease: WriterLease | undefined;
+  const close = async () => {
+    await lease?.release();
+    await raw.close();
+  };
   try {
-    await migrateStore(store, silentLogger(), STORE_AREAS, { checkOnly: true });
+    await migrateStore(raw, silentLogger(), STORE_AREAS, { checkOnly: true });
+    if (writes)
+      lease = await acquireWriterLease(config.store, raw, {
+        prefix: raw.prefix,
+        ttlMs: config.lease.ttlMs,
+        baseDir: config.configDir,
+      });
   } catch (err) {
-    await store.close();
+    await close();
     throw err;
   }
-  const letters = new DeadLetters(store, { max: config.inbox.maxDeadLetters });
+  const letters = new DeadLetters(
+    fencedStore(raw, () => lease),
+    { max: config.inbox.maxDeadLetters },
+  );
   return {
-    where: `the store ${store.description} (the bridge is not running; retries happen at its next start)`,
+    where: `the store ${raw.description} (the bridge is not running; retries happen at its next start)`,
     list: () => letters.list(),
     retry: (id) => letters.requestRetry(id),
     drop: (id) => letters.remove(id),
-    close: () => store.close(),
+    close,
   };
 }
 
-async function open(config: BridgeConfig): Promise<DeadLetterAccess> {
+async function open(config: BridgeConfig, writes: boolean): Promise<DeadLetterAccess> {
   const registration = await loadRegistration(config.appservice.registration);
   const host = ["0.0.0.0", "::", ""].includes(config.appservice.host) ? "127.0.0.1" : config.appservice.host;
   const base = `http://${host.includes(":") ? `[${host}]` : host}:${config.appservice.port}`;
   try {
     await fetch(`${base}/health`, { signal: AbortSignal.timeout(5_000) });
   } catch {
-    return viaStore(config); // nothing listens: the bridge is stopped
+    return viaStore(config, writes); // nothing listens: the bridge is stopped
   }
   return viaBridge(base, registration.hs_token);
 }
@@ -123,9 +142,9 @@ export const deadLettersCommand: Command = {
 
     let access: DeadLetterAccess;
     try {
-      access = await open(await loadConfig(values.config));
+      access = await open(await loadConfig(values.config), action !== "list");
     } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
+      if (!(err instanceof ValidationError) && !(err instanceof LeaseHeldError)) throw err;
       console.error(err.message);
       return 1;
     }

@@ -59,16 +59,25 @@ export async function runBridge(o: RunBridgeOptions): Promise<number> {
   }
 
   try {
-    await bridge.start();
+    await bridge.start(o.stopSignal ? { signal: o.stopSignal } : {});
   } catch (err) {
     await bridge
       .stop()
       .catch((stopErr: unknown) => log.error({ err: stopErr }, "cleanup after a failed start"));
+    if (o.stopSignal?.aborted) {
+      log.info("stopped before the bridge started (a standby still waiting for the lease)");
+      return 0;
+    }
     return fail(err);
   }
   o.onStarted?.(bridge);
 
-  await waitForAbort(o.stopSignal);
+  const lost = await Promise.race([waitForAbort(o.stopSignal).then(() => undefined), bridge.leaseLost]);
+  if (lost !== undefined) {
+    log.error({ reason: lost }, "stopping: this process lost the store's writer lease and must not write");
+    await bridge.stop().catch((err: unknown) => log.error({ err }, "the bridge did not stop cleanly"));
+    return 1;
+  }
   log.info("stopping: no new requests; finishing those in flight");
   try {
     await bridge.appservice.close(); // stop accepting, finish the events being handled

@@ -270,6 +270,22 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       doc: "Tell the sender, with a notice replying to their event, when it was not bridged",
     }),
   }),
+  lease: section(
+    "one writer per store: a second bridge process on the same store refuses to start, or waits as a standby",
+    {
+      standby: key({
+        type: "boolean",
+        default: false,
+        doc: "Wait for the store's writer lease instead of refusing to start while another process holds it; take over when that one stops or dies",
+      }),
+      ttlMs: key({
+        type: "integer",
+        default: 10_000,
+        min: 1_000,
+        doc: "How long the lease lives unrenewed (renewed every third of it): a standby takes over within about this long after the active process dies",
+      }),
+    },
+  ),
   store: key({
     type: "string",
     default: "sqlite://bridgekit.db",

@@ -31,6 +31,10 @@ export interface BridgeConfig {
     maxDeadLetters: number;
     deadLetterNotice: boolean;
   };
+  lease: {
+    standby: boolean;
+    ttlMs: number;
+  };
   /** Store URL; a sqlite URL is made absolute: `sqlite:///abs/path.db`. */
   store: string;
   bridge: {

@@ -77,8 +77,10 @@ interface LeaseBackend {
 export const DEFAULT_LEASE_TTL_MS = 10_000;
 
 /**
- * Takes the writer lease of a store: resolves once held; rejects with LeaseHeldError when
- * another process holds it (unless `standby`, which waits, trying every ttl/4).
+ * Takes the writer lease of the store opened from `url`: resolves once held. When another
+ * process holds it: a standby waits as long as it takes; otherwise this waits up to 1.5 ttl
+ * (the lease of a process that died expires by then) and rejects with LeaseHeldError. Tries
+ * every ttl/4.
  */
 export async function acquireWriterLease(
   url: string,
@@ -90,6 +92,10 @@ export async function acquireWriterLease(
     throw new RangeError(`lease ttl must be an integer of at least 300 ms, got ${String(ttlMs)}`);
   const holder = options.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
   const backend = await openLeaseBackend(url, store, options.prefix, options.baseDir);
+  // A process that died leaves its lease behind until it expires: without `standby`, wait
+  // that long (it may be this process's own previous run, restarted by a supervisor), then
+  // refuse, since a holder still renewing it is alive.
+  const refuseAfter = performance.now() + ttlMs + Math.floor(ttlMs / 2);
   try {
     for (let waited = false; ; waited = true) {
       const started = performance.now();
@@ -98,14 +104,19 @@ export async function acquireWriterLease(
         if (waited) options.log?.info({ holder, token }, "took over the store's writer lease");
         return new HeldLease(backend, holder, token, ttlMs, started, options.log);
       }
-      if (!options.standby) {
+      if (!options.standby && performance.now() >= refuseAfter) {
         const other = await backend.describeHolder().catch(() => undefined);
         throw new LeaseHeldError(
           `store ${store.description} is in use by another bridge process${other ? ` (${other})` : ""}: ` +
             "stop it, or start this one as a standby (lease.standby: true) to take over when it stops",
         );
       }
-      if (!waited) options.log?.info("standby: another process holds the store's writer lease; waiting");
+      if (!waited)
+        options.log?.info(
+          options.standby
+            ? "standby: another process holds the store's writer lease; waiting to take over"
+            : `another process holds the store's writer lease; waiting up to ${ttlMs} ms for it to expire`,
+        );
       await sleep(Math.max(100, Math.floor(ttlMs / 4)), options.signal);
     }
   } catch (err) {
@@ -223,21 +234,24 @@ export function fencedStore(store: Store, lease: () => WriterLease | undefined):
   };
 }
 
+/** The lease for the database `url` names (memory:// or anything unknown: the store object's). */
 async function openLeaseBackend(
   url: string,
-  store: Pick<Store, "backend">,
+  store: object,
   prefix: string,
   baseDir: string | undefined,
 ): Promise<LeaseBackend> {
-  switch (store.backend) {
-    case "memory":
-      return memoryLease(store, prefix);
+  switch (/^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()) {
     case "sqlite":
       return sqliteLease(url, baseDir ?? process.cwd());
     case "postgres":
+    case "postgresql":
       return postgresLease(url, prefix);
     case "redis":
+    case "rediss":
       return redisLease(url, prefix);
+    default:
+      return memoryLease(store, prefix);
   }
 }
 

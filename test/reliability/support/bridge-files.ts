@@ -51,6 +51,11 @@ export async function writeBridgeFiles(opts: {
   store: string;
   /** The config's `inbox` section (transactions, maxPendingItems, retry, ...), over the defaults. */
   inbox?: Record<string, unknown>;
+  /**
+   * The config's `lease` section. By default a short ttl: a child restarted after a SIGKILL
+   * waits for its dead predecessor's lease to expire (PostgreSQL, Redis) before it starts.
+   */
+  lease?: { standby?: boolean; ttlMs?: number };
   roomConcurrency?: number;
   label?: string;
 }): Promise<BridgeFiles> {
@@ -77,6 +82,7 @@ export async function writeBridgeFiles(opts: {
       roomConcurrency: opts.roomConcurrency ?? 8,
     },
     inbox: { transactions: 10_000, ...opts.inbox },
+    lease: { ttlMs: 1_000, ...opts.lease },
     store: opts.store,
     bridge: { ghosts: GHOSTS, portals: PORTALS, unsupportedNotice: false },
     adapter: { module: "unused-the-child-builds-its-adapter", config: {} },

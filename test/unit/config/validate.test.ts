@@ -169,6 +169,8 @@ describe("config validation", () => {
     ["inbox.retry.unexpectedAttempts", 0, /must be at least 1/],
     ["inbox.maxDeadLetters", 0, /must be at least 1/],
     ["inbox.deadLetterNotice", "no", /must be true or false, got "no"/],
+    ["lease.standby", "maybe", /must be true or false, got "maybe"/],
+    ["lease.ttlMs", 10, /must be at least 1000/],
     ["store", "mysql://db/x", /must be a store URL: memory:\/\/, sqlite:/],
     ["store", "bridge.db", /must be a store URL/],
     ["store", "sqlite://", /must name a database file/],
