@@ -61,6 +61,8 @@ export class ChildBridge {
   private readonly listeners = new Set<(m: ChildMessage) => void>();
   private fatal: string | undefined;
   private ready = false;
+  /** performance.now() when the child reported ready (undefined until then). */
+  readyAt: number | undefined;
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   private constructor(private readonly proc: ChildProcess) {
@@ -70,7 +72,10 @@ export class ChildBridge {
     proc.stdout?.resume(); // nothing is expected there; never let the pipe fill up
     proc.on("message", (m: ChildMessage) => {
       if (m.type === "fatal") this.fatal = m.message;
-      if (m.type === "ready") this.ready = true;
+      if (m.type === "ready") {
+        this.ready = true;
+        this.readyAt = performance.now();
+      }
       for (const listener of this.listeners) listener(m);
     });
     this.exited = new Promise((resolve) => {
@@ -96,6 +101,11 @@ export class ChildBridge {
 
   get pid(): number | undefined {
     return this.proc.pid;
+  }
+
+  /** False once the child exited. */
+  get running(): boolean {
+    return this.exitInfo === undefined;
   }
 
   /** The last few KB the child wrote to stderr (its warn/error logs). */

@@ -22,6 +22,11 @@ export interface PusherOptions {
   maxBackoffMs?: number;
   /** Date.now() after which push() gives up with an error. */
   deadline: number;
+  /**
+   * Told of every attempt once it ended: its status (0: a connection error) and when it was
+   * sent and answered (performance.now()).
+   */
+  onAttempt?: (a: { status: number; sentAt: number; answeredAt: number }) => void;
 }
 
 export interface AttemptResult {
@@ -55,13 +60,16 @@ export class TransactionPusher {
         attempt === 0 ? JSON.stringify(body) : JSON.stringify({ events: body.events.map(reorder) });
       attempt++;
       this.attempts++;
+      const sentAt = performance.now();
       try {
         const res = await putTransaction(this.o.baseUrl, this.o.hsToken, txnId, text);
         this.count(res.status, res.text, res.retryAfter);
+        this.o.onAttempt?.({ status: res.status, sentAt, answeredAt: performance.now() });
         if (res.status === 200 && res.json) return attempt;
         last = `HTTP ${res.status} ${res.text.slice(0, 200)}`;
       } catch (err) {
         this.count(0, "", undefined);
+        this.o.onAttempt?.({ status: 0, sentAt, answeredAt: performance.now() });
         last = (err as Error).message;
       }
       this.failures++;
