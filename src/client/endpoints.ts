@@ -4,7 +4,7 @@
  * `/rooms/{roomId}/send/{type}/{txnId}`. Never a raw id, so the label set stays small.
  */
 
-/** Every path HomeserverClient calls, `{name}` standing for one path segment. */
+/** Every path ServerEndpoints and RoomEndpoints call, `{name}` standing for one path segment. */
 const TEMPLATES = [
   "/_matrix/client/versions",
   "/_matrix/client/v1/appservice/{appserviceId}/ping",

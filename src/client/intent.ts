@@ -1,6 +1,6 @@
 import type { MatrixStateEvent } from "../matrix/events.js";
 import { checkTs } from "./checks.js";
-import type { HomeserverClient } from "./homeserver-client.js";
+import type { RoomEndpoints } from "./room-endpoints.js";
 import type { IntentState } from "./intent-state.js";
 import { MatrixError } from "./matrix-error.js";
 import type {
@@ -24,7 +24,7 @@ const inflight = new WeakMap<IntentState, Map<string, Promise<void>>>();
 export class Intent {
   /** @internal Use `client.intent(userId)`. */
   constructor(
-    readonly client: HomeserverClient,
+    readonly client: RoomEndpoints,
     readonly userId: string,
     private readonly state: IntentState,
   ) {}

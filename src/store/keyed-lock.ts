@@ -21,6 +21,11 @@ export class KeyedLock {
     return result;
   }
 
+  /** Resolves once every section started before this call has settled. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.tails.values()]);
+  }
+
   /** Keys with a section running or waiting (for tests). */
   get size(): number {
     return this.tails.size;

@@ -1,0 +1,185 @@
+import type { NamespaceMatcher } from "../registration/namespaces.js";
+import { positive } from "./checks.js";
+import { MatrixError } from "./matrix-error.js";
+import type { RetryPolicy } from "./retry.js";
+import type { CallOptions, RawAnswer, Transport } from "./transport.js";
+import type { DownloadedMedia, Presence, RegisterResult, UploadOptions } from "./types.js";
+
+export const CLIENT_V3 = "/_matrix/client/v3";
+export const enc = encodeURIComponent;
+
+/**
+ * The client-server endpoints outside one room's timeline: the server, users and profiles,
+ * aliases and the directory, media. Every call goes through the Transport, which refuses a
+ * user outside the namespace before any I/O. The rooms' endpoints extend this (RoomEndpoints),
+ * and HomeserverClient extends those.
+ */
+export class ServerEndpoints {
+  readonly matcher: NamespaceMatcher;
+  readonly botUserId: string;
+  readonly retryPolicy: RetryPolicy;
+  protected readonly registrationId: string;
+
+  constructor(protected readonly transport: Transport) {
+    this.matcher = transport.matcher;
+    this.botUserId = transport.botUserId;
+    this.retryPolicy = transport.retryPolicy;
+    this.registrationId = transport.registrationId;
+  }
+
+  /** @internal Throws UserNotInNamespaceError unless we may act as this user. No I/O. */
+  assertMayActAs(userId: string): void {
+    this.transport.assertMayActAs(userId);
+  }
+
+  /** Waits for requests in flight, then fails any retry still waiting. Later calls fail. */
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  protected call<T>(method: string, path: string, opts?: CallOptions): Promise<T> {
+    return this.transport.call<T>(method, path, opts);
+  }
+
+  // ---- server ----------------------------------------------------------------------------
+
+  /** `GET /_matrix/client/versions`; `attempts` 1 for a quick reachability check without retries. */
+  versions(
+    opts: { attempts?: number } = {},
+  ): Promise<{ versions: string[]; unstable_features?: Record<string, boolean> }> {
+    return this.call(
+      "GET",
+      "/_matrix/client/versions",
+      opts.attempts === undefined ? {} : { attempts: opts.attempts },
+    );
+  }
+
+  /**
+   * Asks the homeserver to ping this application service (`POST /_matrix/client/v1/appservice/{id}/ping`).
+   * One attempt, no retries: a 502/504 answer says the homeserver cannot reach the bridge, which
+   * retrying the same second does not change.
+   */
+  ping(transactionId?: string): Promise<{ duration_ms: number }> {
+    return this.call("POST", `/_matrix/client/v1/appservice/${enc(this.registrationId)}/ping`, {
+      json: transactionId === undefined ? {} : { transaction_id: transactionId },
+      attempts: 1,
+    });
+  }
+
+  /** `GET /account/whoami` as a user (default: the bot). */
+  whoami(userId: string = this.botUserId): Promise<{ user_id: string; device_id?: string }> {
+    return this.call("GET", `${CLIENT_V3}/account/whoami`, { userId });
+  }
+
+  // ---- users -----------------------------------------------------------------------------
+
+  /**
+   * Registers a user in the namespace (`m.login.application_service`, `inhibit_login`).
+   * An existing user (`M_USER_IN_USE`) is not an error: `created` is false.
+   */
+  async register(userId: string): Promise<RegisterResult> {
+    this.assertMayActAs(userId);
+    const username = userId.slice(1, userId.indexOf(":"));
+    try {
+      await this.call("POST", `${CLIENT_V3}/register`, {
+        json: { type: "m.login.application_service", username, inhibit_login: true },
+      });
+      return { userId, created: true };
+    } catch (err) {
+      if (err instanceof MatrixError && err.errcode === "M_USER_IN_USE") return { userId, created: false };
+      throw err;
+    }
+  }
+
+  async setDisplayName(userId: string, displayName: string): Promise<void> {
+    await this.call("PUT", `${CLIENT_V3}/profile/${enc(userId)}/displayname`, {
+      userId,
+      json: { displayname: displayName },
+    });
+  }
+
+  async setAvatarUrl(userId: string, avatarUrl: string): Promise<void> {
+    await this.call("PUT", `${CLIENT_V3}/profile/${enc(userId)}/avatar_url`, {
+      userId,
+      json: { avatar_url: avatarUrl },
+    });
+  }
+
+  /** Anyone's profile, read as the bot. */
+  getProfile(target: string): Promise<{ displayname?: string; avatar_url?: string }> {
+    return this.call("GET", `${CLIENT_V3}/profile/${enc(target)}`, { userId: this.botUserId });
+  }
+
+  async setPresence(userId: string, presence: Presence, statusMsg?: string): Promise<void> {
+    const json: Record<string, unknown> = { presence };
+    if (statusMsg !== undefined) json.status_msg = statusMsg;
+    await this.call("PUT", `${CLIENT_V3}/presence/${enc(userId)}/status`, { userId, json });
+  }
+
+  // ---- aliases and directory -------------------------------------------------------------
+
+  async createAlias(userId: string, alias: string, roomId: string): Promise<void> {
+    await this.call("PUT", `${CLIENT_V3}/directory/room/${enc(alias)}`, {
+      userId,
+      json: { room_id: roomId },
+    });
+  }
+
+  async deleteAlias(userId: string, alias: string): Promise<void> {
+    await this.call("DELETE", `${CLIENT_V3}/directory/room/${enc(alias)}`, { userId });
+  }
+
+  /** The room an alias points at, or undefined if it points nowhere (404). */
+  async resolveAlias(alias: string): Promise<{ roomId: string; servers: string[] } | undefined> {
+    try {
+      const res = await this.call<{ room_id: string; servers?: string[] }>(
+        "GET",
+        `${CLIENT_V3}/directory/room/${enc(alias)}`,
+      );
+      return { roomId: res.room_id, servers: res.servers ?? [] };
+    } catch (err) {
+      if (err instanceof MatrixError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Lists (or unlists) a room in the room directory of one remote network of this bridge. */
+  async setRoomDirectoryVisibility(
+    networkId: string,
+    roomId: string,
+    visibility: "public" | "private",
+  ): Promise<void> {
+    await this.call("PUT", `${CLIENT_V3}/directory/list/appservice/${enc(networkId)}/${enc(roomId)}`, {
+      json: { visibility },
+    });
+  }
+
+  // ---- media -----------------------------------------------------------------------------
+
+  /** Uploads media as a user; returns its mxc:// URI. */
+  async uploadMedia(userId: string, data: Uint8Array, opts: UploadOptions = {}): Promise<string> {
+    const res = await this.call<{ content_uri: string }>("POST", "/_matrix/media/v3/upload", {
+      userId,
+      query: { filename: opts.filename },
+      bytes: { data, contentType: opts.contentType ?? "application/octet-stream" },
+    });
+    return res.content_uri;
+  }
+
+  /** Downloads media by mxc:// URI with authenticated media (`/_matrix/client/v1/media/download`). */
+  async downloadMedia(
+    mxc: string,
+    opts: { userId?: string; maxBytes?: number } = {},
+  ): Promise<DownloadedMedia> {
+    const m = /^mxc:\/\/([^/]+)\/([^/?#]+)$/.exec(mxc);
+    if (!m) throw new TypeError(`"${mxc}" is not an mxc:// URI (mxc://server/mediaId)`);
+    const callOpts: CallOptions = { raw: true, userId: opts.userId ?? this.botUserId };
+    if (opts.maxBytes !== undefined) callOpts.maxBytes = positive("maxBytes", opts.maxBytes);
+    const answer = await this.call<RawAnswer>(
+      "GET",
+      `/_matrix/client/v1/media/download/${enc(m[1]!)}/${enc(m[2]!)}`,
+      callOpts,
+    );
+    return { data: answer.body, contentType: answer.headers.get("content-type") ?? undefined };
+  }
+}
