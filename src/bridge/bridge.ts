@@ -48,10 +48,22 @@ export interface BridgeOptions {
   readiness?: { homeserverIntervalMs?: number; timeoutMs?: number };
 }
 
+/** What `Bridge.fromConfig` takes instead of loading it from the config. */
+export interface BridgeParts {
+  /** Default: a JSON logger at the config's logging.level. */
+  logger?: Logger;
+  /** Default: the registration file the config names. */
+  registration?: Registration;
+  /** Default: the config's adapter module, given its adapter.config. */
+  adapter?: RemoteNetworkAdapter;
+  /** Default: the config's store, opened here and closed by `stop`; a store given is left open. */
+  store?: Store;
+}
+
 /**
  * One running bridge: the application-service API the homeserver pushes to, the client that
- * acts on the homeserver, the store, and the adapter. `Bridge.fromConfigFile` builds one from
- * a config file; `start` and `stop` run it.
+ * acts on the homeserver, the store, and the adapter. `Bridge.fromConfig` builds one from a
+ * loaded config; `start` and `stop` run it.
  */
 export class Bridge {
   readonly client: HomeserverClient;
@@ -79,22 +91,33 @@ export class Bridge {
   private readonly adapterStarted: Promise<void>;
   private settleAdapterStart!: (err?: Error) => void;
 
-  /** Loads the config (with env overrides), registration, store and adapter module. */
+  /**
+   * A bridge from an already loaded config (see `loadConfig`): logs its warnings, then loads
+   * whatever `parts` does not give, in this order: the registration it names, the adapter
+   * module, the store (which the Bridge then closes on stop). Reads no config file.
+   */
+  static async fromConfig(config: BridgeConfig, parts: BridgeParts = {}): Promise<Bridge> {
+    const log = parts.logger ?? createLogger({ level: config.logging.level, name: "bridgekit" });
+    for (const warning of config.warnings) log.warn(warning);
+    const registration = parts.registration ?? (await loadRegistration(config.appservice.registration));
+    const adapter =
+      parts.adapter ??
+      (await loadAdapter(config.adapter.module, config.configDir, {
+        config: config.adapter.config,
+        log: log.child({ adapter: true }),
+      }));
+    const ownsStore = parts.store === undefined;
+    const store = parts.store ?? (await openStore(config.store, { baseDir: config.configDir }));
+    return new Bridge({ config, registration, adapter, store, logger: log, ownsStore });
+  }
+
+  /** `loadConfig(path, env)` (env overrides included), then `fromConfig`. */
   static async fromConfigFile(
     path: string,
     env: NodeJS.ProcessEnv = process.env,
     logger?: Logger,
   ): Promise<Bridge> {
-    const config = await loadConfig(path, env);
-    const log = logger ?? createLogger({ level: config.logging.level, name: "bridgekit" });
-    for (const warning of config.warnings) log.warn(warning);
-    const registration = await loadRegistration(config.appservice.registration);
-    const adapter = await loadAdapter(config.adapter.module, config.configDir, {
-      config: config.adapter.config,
-      log: log.child({ adapter: true }),
-    });
-    const store = await openStore(config.store, { baseDir: config.configDir });
-    return new Bridge({ config, registration, adapter, store, logger: log, ownsStore: true });
+    return Bridge.fromConfig(await loadConfig(path, env), logger === undefined ? {} : { logger });
   }
 
   constructor(private readonly o: BridgeOptions) {

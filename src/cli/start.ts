@@ -53,7 +53,7 @@ export async function runBridge(o: RunBridgeOptions): Promise<number> {
   try {
     config = await loadConfig(o.configPath, env);
     log = createLogger({ level: config.logging.level, name: "bridgekit" }, o.logDestination);
-    bridge = await Bridge.fromConfigFile(o.configPath, env, log);
+    bridge = await Bridge.fromConfig(config, { logger: log });
   } catch (err) {
     return fail(err);
   }
