@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import Router from "@koa/router";
 import Koa, { type Middleware } from "koa";
 import type { Registry } from "prom-client";
 import { silentLogger, type Logger } from "../common/logger.js";
@@ -16,7 +17,7 @@ import { deadLetterRoutes } from "./dead-letter-routes.js";
 import { MatrixHttpError } from "./errors.js";
 import type { AppserviceHandlers } from "./handlers.js";
 import { AppserviceMetrics } from "./metrics.js";
-import { decodeParams, matchRoute, pathPattern, type MatchedRoute, type Route } from "./router.js";
+import { decodeParams, pathPattern, unmatched, type MatchedRoute, type Route } from "./router.js";
 import { appserviceRoutes } from "./routes.js";
 import { TransactionProcessor } from "./transaction-processor.js";
 
@@ -249,26 +250,51 @@ interface BuildContext {
   isClosing: () => boolean;
 }
 
-/** The middleware chain: errors -> route match -> auth -> body -> route handler. */
+/**
+ * The middleware chain: errors -> @koa/router (route match) -> auth -> body -> route handler,
+ * then 405 or 404 for what no route took. Routes match the raw path with their own patterns
+ * (see pathPattern), so `{userId+}` may hold a `/` and `..%2F..` stays one segment.
+ */
 function buildApp(routes: Route[], c: BuildContext): Koa {
   const app = new Koa();
   app.silent = true;
   app.on("error", (err: unknown) => c.logger.debug({ err }, "connection error"));
   app.use(errorsAsJson(c));
-  app.use(matchRoute(routes));
-  app.use(authenticate(c.tokens));
-  app.use(readBody(c.bodyLimit));
-  app.use(async (ctx) => {
-    const { route, rawParams } = ctx.state.matched as MatchedRoute;
-    await route.handle(ctx, {
-      params: decodeParams(rawParams),
-      // Parsed only by the routes that read it (not the transaction route).
-      get query() {
-        return new URLSearchParams(ctx.querystring);
+  const router = new Router();
+  const auth = authenticate(c.tokens);
+  const body = readBody(c.bodyLimit);
+  for (const route of routes) {
+    const handle: Middleware = async (ctx) => {
+      await route.handle(ctx, {
+        params: decodeParams((ctx.state.matched as MatchedRoute).rawParams),
+        // Parsed only by the routes that read it (not the transaction route).
+        get query() {
+          return new URLSearchParams(ctx.querystring);
+        },
+        body: ctx.state.body,
+      });
+    };
+    router.register(
+      route.pattern,
+      [route.method],
+      async (ctx, next) => {
+        // @koa/router also gives GET routes HEAD; this app serves no HEAD (405, as before).
+        if (ctx.method !== route.method) {
+          await next();
+          return;
+        }
+        ctx.state.matched = { route, rawParams: ctx.captures ?? [] } satisfies MatchedRoute;
+        await auth(ctx, async () => {
+          await body(ctx, async () => {
+            await handle(ctx, () => Promise.resolve());
+          });
+        });
       },
-      body: ctx.state.body,
-    });
-  });
+      { pathAsRegExp: true },
+    );
+  }
+  app.use(router.routes());
+  app.use(unmatched());
   return app;
 }
 

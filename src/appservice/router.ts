@@ -50,24 +50,14 @@ export function pathPattern(template: string): RegExp {
 }
 
 /**
- * Finds the route for ctx.path and stores it in ctx.state.matched. Unknown path: 404
- * `M_UNRECOGNIZED`; known path, other method: 405 `M_UNRECOGNIZED` with `Allow`.
+ * Answers what no route took, after @koa/router: a known path with another method is 405
+ * `M_UNRECOGNIZED` with `Allow` (the methods of the routes whose pattern matched; HEAD, which
+ * the router adds to GET routes, is not served); anything else is 404 `M_UNRECOGNIZED`.
  */
-export function matchRoute(routes: readonly Route[]): Middleware {
-  return async (ctx, next) => {
-    const path = ctx.path;
-    const allowed = new Set<string>();
-    for (const route of routes) {
-      const match = route.pattern.exec(path);
-      if (!match) continue;
-      if (route.method !== ctx.method) {
-        allowed.add(route.method);
-        continue;
-      }
-      ctx.state.matched = { route, rawParams: match.slice(1) } satisfies MatchedRoute;
-      await next();
-      return;
-    }
+export function unmatched(): Middleware {
+  return (ctx) => {
+    const layers = (ctx as Context & { matched?: Array<{ methods: string[] }> }).matched ?? [];
+    const allowed = new Set(layers.flatMap((layer) => layer.methods).filter((m) => m !== "HEAD"));
     if (allowed.size > 0) {
       throw new MatrixHttpError(405, "M_UNRECOGNIZED", `method ${ctx.method} is not allowed on this path`, {
         Allow: [...allowed].join(", "),
