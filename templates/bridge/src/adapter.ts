@@ -18,8 +18,10 @@
  * - Calls for one Matrix room never overlap; different rooms run in parallel.
  * - The on* handlers are called only after start() resolved; the homeserver's queries
  *   (queryUser, queryRoom) may arrive before it, so they must not need the connection.
- * - A Matrix-side handler that throws makes the homeserver retry the whole transaction, so
- *   throw only for failures worth retrying, and make handlers idempotent where you can.
+ * - A Matrix-side handler that throws: a RetryableError is retried with backoff (the room's
+ *   later events wait, other rooms go on); a PermanentError("what to tell the user") is given
+ *   up on at once and the sender told in the room; anything else is retried a few times, then
+ *   given up on. Call ctx.remoteNetworkUp() after a reconnect. Be idempotent where you can.
  * - Everything sent through ctx (send, edit, redact, react, join, leave, setProfile,
  *   setRoomInfo) is durable once its promise resolves: stored, delivered in order, retried.
  */

@@ -79,7 +79,11 @@ async function stopBridge(r: Running): Promise<void> {
   await r.hs.close();
 }
 
-/** PUTs a transaction to the bridge as the homeserver would; returns the HTTP status. */
+/**
+ * PUTs a transaction to the bridge as the homeserver would, then waits until the bridge has
+ * handled it (the bridge answers once the events are recorded, and handles them afterwards);
+ * returns the HTTP status.
+ */
 let txn = 0;
 async function push(r: Running, events: Array<Record<string, unknown>>): Promise<number> {
   const id = `t${++txn}`;
@@ -97,6 +101,7 @@ async function push(r: Running, events: Array<Record<string, unknown>>): Promise
     }),
   });
   await res.arrayBuffer();
+  await r.bridge.appservice.drain();
   return res.status;
 }
 
