@@ -1,6 +1,14 @@
 import type { Logger } from "../common/logger.js";
 import type { DeadLetter } from "../inbox/dead-letters.js";
-import type { DeviceLists, EphemeralEvent, MatrixEvent, ToDeviceMessage } from "../matrix/events.js";
+import type {
+  DeviceKeyCounts,
+  DeviceLists,
+  EphemeralEvent,
+  MatrixEvent,
+  ToDeviceMessage,
+} from "../matrix/events.js";
+
+export type { DeviceKeyCounts } from "../matrix/events.js";
 import type { ThirdPartyLocation, ThirdPartyProtocol, ThirdPartyUser } from "../matrix/third-party.js";
 
 /** What every handler call is given besides its data. */
@@ -20,14 +28,6 @@ export interface HandlerContext {
 export interface TransactionContext extends HandlerContext {
   /** The homeserver's transaction id (opaque). */
   readonly transactionId: string;
-}
-
-/** One-time-key counts and unused fallback key types, per user and device (MSC3202). */
-export interface DeviceKeyCounts {
-  /** `{userId: {deviceId: {algorithm: count}}}`; empty if the transaction carried none. */
-  oneTimeKeysCount: Record<string, Record<string, Record<string, number>>>;
-  /** `{userId: {deviceId: [algorithm]}}`; empty if the transaction carried none. */
-  unusedFallbackKeyTypes: Record<string, Record<string, string[]>>;
 }
 
 /** The homeserver's third-party questions. Each answer of null or [] becomes a 404. */

@@ -1,6 +1,11 @@
-import type { DeviceLists, EphemeralEvent, MatrixEvent, ToDeviceMessage } from "../matrix/events.js";
+import type {
+  DeviceKeyCounts,
+  DeviceLists,
+  EphemeralEvent,
+  MatrixEvent,
+  ToDeviceMessage,
+} from "../matrix/events.js";
 import { badJson } from "./errors.js";
-import type { DeviceKeyCounts } from "./handlers.js";
 
 /** A validated transaction, every spelling resolved to one field. */
 export interface ParsedTransaction {

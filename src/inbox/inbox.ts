@@ -1,6 +1,5 @@
 import { hash } from "node:crypto";
-import type { DeviceKeyCounts } from "../appservice/handlers.js";
-import type { DeviceLists, MatrixEvent, ToDeviceMessage } from "../matrix/events.js";
+import type { DeviceKeyCounts, DeviceLists, MatrixEvent, ToDeviceMessage } from "../matrix/events.js";
 import type { KeyValue, Store } from "../store/store.js";
 
 /** One unit of work of a recorded transaction: a room event, or one kind of data without ids. */

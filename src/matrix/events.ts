@@ -59,3 +59,11 @@ export function localpart(id: string): string {
   const colon = id.indexOf(":");
   return id.slice(1, colon < 0 ? undefined : colon);
 }
+
+/** One-time-key counts and unused fallback key types, per user and device (MSC3202). */
+export interface DeviceKeyCounts {
+  /** `{userId: {deviceId: {algorithm: count}}}`; empty if the transaction carried none. */
+  oneTimeKeysCount: Record<string, Record<string, Record<string, number>>>;
+  /** `{userId: {deviceId: [algorithm]}}`; empty if the transaction carried none. */
+  unusedFallbackKeyTypes: Record<string, Record<string, string[]>>;
+}
