@@ -20,6 +20,7 @@ import { matrixPlan } from "./support/matrix-plan.js";
 import { seededRandom, sleep } from "./support/random.js";
 import { readRecords, RecordTail } from "./support/record-file.js";
 import { failsOn, PERMANENT_MESSAGE, type RecordingAdapterOptions } from "./support/recording-adapter.js";
+import { dropPostgresPrefix, metric } from "./support/probes.js";
 
 const POSTGRES_URL = process.env.BK_RELIABILITY_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
 
@@ -48,18 +49,6 @@ interface CrashRun {
     events: PlannedEvent[];
     kills: number;
   }) => Promise<string>;
-}
-
-/** Reads one gauge or counter (summed over its labels) from the bridge's /metrics. */
-async function metric(baseUrl: string, name: string): Promise<number> {
-  const res = await fetch(`${baseUrl}/metrics`);
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${text.slice(0, 200)}`);
-  let sum: number | undefined;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm")))
-    sum = (sum ?? 0) + Number(m[1]);
-  if (sum === undefined) throw new Error(`GET /metrics: no ${name}`);
-  return sum;
 }
 
 async function crashRounds(t: TestContext, run: CrashRun): Promise<void> {
@@ -281,28 +270,6 @@ async function crashRounds(t: TestContext, run: CrashRun): Promise<void> {
   }
 }
 
-/** Deletes this run's rows from the shared test database (the Store API has no "drop all"). */
-async function dropPrefix(prefix: string): Promise<void> {
-  // pg comes with @keyv/postgres; it ships no types, so only what is used here is typed.
-  const pgModule = "pg";
-  const { default: pg } = (await import(pgModule)) as {
-    default: {
-      Client: new (o: { connectionString: string }) => {
-        connect(): Promise<void>;
-        query(sql: string, values: unknown[]): Promise<unknown>;
-        end(): Promise<void>;
-      };
-    };
-  };
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query("DELETE FROM bridgekit WHERE key LIKE $1", [`${prefix}:%`]);
-  } finally {
-    await client.end();
-  }
-}
-
 describe("crash: SIGKILL while the homeserver pushes transactions", { timeout: 300_000 }, () => {
   it("sqlite store: many kills, no event lost, none redelivered outside the kill window", async (t) => {
     await crashRounds(t, {
@@ -332,7 +299,7 @@ describe("crash: SIGKILL while the homeserver pushes transactions", { timeout: 3
         rooms: 4,
       });
     } finally {
-      await dropPrefix(prefix);
+      await dropPostgresPrefix(POSTGRES_URL, prefix);
     }
   });
 });

@@ -20,6 +20,7 @@ import { TransactionPusher } from "./support/hs-simulator.js";
 import { matrixPlan } from "./support/matrix-plan.js";
 import { seededRandom, sleep } from "./support/random.js";
 import { readRecords } from "./support/record-file.js";
+import { dropPostgresPrefix, metric } from "./support/probes.js";
 
 const POSTGRES_URL = process.env.BK_RELIABILITY_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.BK_RELIABILITY_REDIS ?? "redis://127.0.0.1:6379";
@@ -33,18 +34,6 @@ const STANDBY_WAIT_MS = 1_500;
 const BEFORE_KILL = 150;
 const AFTER_LAST_TAKEOVER = 150;
 const ROOMS = 4;
-
-/** Reads one gauge (summed over its labels) from the bridge's /metrics. */
-async function metric(baseUrl: string, name: string): Promise<number> {
-  const res = await fetch(`${baseUrl}/metrics`);
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`GET /metrics: ${res.status} ${text.slice(0, 200)}`);
-  let sum: number | undefined;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm")))
-    sum = (sum ?? 0) + Number(m[1]);
-  if (sum === undefined) throw new Error(`GET /metrics: no ${name}`);
-  return sum;
-}
 
 /**
  * Which of `pids` hold a socket listening on TCP `port` (Linux: /proc/net/tcp{,6} and the
@@ -252,29 +241,6 @@ async function takeoverRounds(
   }
 }
 
-/** Deletes this run's rows (store and lease) from the shared test database. */
-async function dropPostgresPrefix(prefix: string): Promise<void> {
-  // pg comes with @keyv/postgres; it ships no types, so only what is used here is typed.
-  const pgModule = "pg";
-  const { default: pg } = (await import(pgModule)) as {
-    default: {
-      Client: new (o: { connectionString: string }) => {
-        connect(): Promise<void>;
-        query(sql: string, values: unknown[]): Promise<unknown>;
-        end(): Promise<void>;
-      };
-    };
-  };
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query("DELETE FROM bridgekit WHERE key LIKE $1", [`${prefix}:%`]);
-    await client.query("DELETE FROM bridgekit_lease WHERE name = $1", [prefix]);
-  } finally {
-    await client.end();
-  }
-}
-
 /** Deletes this run's keys (store, lease, lease token) from the shared Redis. */
 async function dropRedisPrefix(prefix: string): Promise<void> {
   const { createClient } = await import("@keyv/redis");
@@ -304,7 +270,7 @@ describe("standby takeover: SIGKILL the active process under load", { timeout: 1
     try {
       await takeoverRounds(t, { label: "postgres", store: POSTGRES_URL, storePrefix: prefix });
     } finally {
-      await dropPostgresPrefix(prefix);
+      await dropPostgresPrefix(POSTGRES_URL, prefix);
     }
   });
 
