@@ -7,7 +7,8 @@ import type { MatrixEvent } from "../../src/matrix/events.js";
 import type { Store } from "../../src/store/index.js";
 import { openTestStore, type Backend } from "./backends.js";
 
-const ev = (n: number, room = "!a:x"): MatrixEvent => ({
+/** Event n of room `room`, with a unicode field (it must round-trip through every backend). */
+export const ev = (n: number, room = "!a:x"): MatrixEvent => ({
   event_id: `$e${n}:x`,
   room_id: room,
   type: "m.room.message",
@@ -15,7 +16,8 @@ const ev = (n: number, room = "!a:x"): MatrixEvent => ({
   origin_server_ts: n,
   content: { body: `m${n}`, unicode: "日本語🙂" },
 });
-const txn = (...events: MatrixEvent[]) => ({
+/** A transaction of these events and nothing else. */
+export const txn = (...events: MatrixEvent[]) => ({
   events,
   toDevice: [],
   deviceLists: undefined,

@@ -1,24 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Inbox, type InboxTransaction } from "../../../src/inbox/inbox.js";
-import type { MatrixEvent } from "../../../src/matrix/events.js";
 import type { KeyValue } from "../../../src/store/store.js";
 import { MapStore } from "../../support/appservice/harness.js";
+import { ev, txn } from "../../store/inbox-cases.js";
 
-const ev = (n: number, room = "!a:x"): MatrixEvent => ({
-  event_id: `$e${n}:x`,
-  room_id: room,
-  type: "m.room.message",
-  sender: "@u:x",
-  origin_server_ts: n,
-  content: { body: `m${n}` },
-});
-const txn = (...events: MatrixEvent[]) => ({
-  events,
-  toDevice: [],
-  deviceLists: undefined,
-  keyCounts: undefined,
-});
 const ids = (entry: InboxTransaction | undefined) =>
   entry?.items.map((i) => (i.kind === "event" ? i.event.event_id : i.kind));
 /** Routes every setMany of the store through `intercept`, which calls `write` to let it through. */
