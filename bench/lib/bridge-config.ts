@@ -47,7 +47,7 @@ export function benchConfig(o: {
       maxDeadLetters: 10_000,
       deadLetterNotice: true,
     },
-    lease: { standby: false, ttlMs: 10_000 },
+    lease: { standby: false, ttlMs: 5_000 },
     store: o.store,
     bridge: { ghosts: "bench_{id}", portals: "bench_{id}", unsupportedNotice: true },
     adapter: { module: "unused", config: {} },

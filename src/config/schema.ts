@@ -280,7 +280,7 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       }),
       ttlMs: key({
         type: "integer",
-        default: 10_000,
+        default: 5_000,
         min: 1_000,
         doc: "How long the lease lives unrenewed (renewed every third of it): a standby takes over within about this long after the active process dies",
       }),

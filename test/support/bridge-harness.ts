@@ -36,7 +36,7 @@ export function testConfig(hsUrl: string, overrides: Partial<BridgeConfig["bridg
       maxDeadLetters: 1000,
       deadLetterNotice: true,
     },
-    lease: { standby: false, ttlMs: 10_000 },
+    lease: { standby: false, ttlMs: 5_000 },
     store: "memory://",
     bridge: { ghosts: "test_{id}", portals: "test_{id}", unsupportedNotice: true, ...overrides },
     adapter: { module: "unused", config: {} },
