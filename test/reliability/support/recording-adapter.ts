@@ -38,6 +38,11 @@ export interface RecordingAdapterOptions {
   sendTotal?: number;
   /** Remote users the sends come from, round-robin. */
   senders?: string[];
+  /**
+   * A pause after each send, in ms (default none): a remote network delivers messages over
+   * time, and without it the whole plan can be sent between two of the test's kills.
+   */
+  sendPauseMs?: number;
   /** How long each Matrix -> remote handler takes, in ms (default: it yields once). */
   handlerMs?: number;
   /** Events that fail (those `failsOn(eventId, every)` picks). */
@@ -156,6 +161,7 @@ export class RecordingAdapter implements RemoteNetworkAdapter {
         remoteId: `m${i}`,
       });
       this.records.append(`A ${i}`);
+      if (this.o.sendPauseMs) await new Promise((r) => setTimeout(r, this.o.sendPauseMs));
     }
     if (!this.stopped) this.records.append("F");
   }
