@@ -47,8 +47,6 @@ export class InboxTransaction {
   /** Items not handled yet. */
   remaining: number;
   readonly handled: boolean[];
-  /** Set once its record was durably written (it may be acknowledged). */
-  recorded = false;
   /** `handled` changed since the last write. */
   handledDirty = false;
   /** Every item is handled: the next write marks the transaction done. */
@@ -320,7 +318,6 @@ export class Inbox {
       this.owners.set(entry.key, slot);
     }
     for (const entry of batch) {
-      entry.recorded = true;
       const slot = entry.seq! % this.capacity;
       if (entry.done) this.pendingSlots.delete(slot);
       else this.pendingSlots.add(slot);
@@ -383,7 +380,6 @@ export class Inbox {
       for (const item of record.x) if (item.kind === "event") this.recent.add(item.event.event_id);
       const txnId = typeof record.id === "string" ? record.id : `(slot ${slot})`;
       const entry = new InboxTransaction(txnId, this.ring[slot]!, record.x, record.seq, handled);
-      entry.recorded = true;
       this.pendingSlots.add(slot);
       this.pendingItemCount += entry.remaining;
       this.pendingTxnCount++;
