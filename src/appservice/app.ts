@@ -145,6 +145,7 @@ export function createAppservice(options: AppserviceOptions): Appservice {
     logger,
     metrics,
     maxInFlight,
+    handlerTimeoutMs,
   });
 
   let closing = false;

@@ -6,6 +6,7 @@ import { InboxWork, RetriedLetter } from "../inbox/work.js";
 import { MatrixHttpError } from "./errors.js";
 import type { AppserviceHandlers } from "./handlers.js";
 import type { AppserviceMetrics } from "./metrics.js";
+import { withTimeout } from "./timeout.js";
 import type { ParsedTransaction } from "./transaction-body.js";
 
 /** How a transaction was answered. */
@@ -20,6 +21,8 @@ export interface TransactionProcessorOptions {
   metrics: AppserviceMetrics;
   /** More concurrent transactions than this are refused with 429 (Synapse sends one at a time). */
   maxInFlight: number;
+  /** Bounds each onEphemeral call, like every other handler call. */
+  handlerTimeoutMs: number;
 }
 
 /**
@@ -155,11 +158,21 @@ export class TransactionProcessor {
       return;
     }
     this.ephemeralWaiting++;
-    const { logger } = this.o;
-    const controller = new AbortController();
-    const log = logger.child({ transactionId: txnId, kind: "ephemeral" });
+    const log = this.o.logger.child({ transactionId: txnId, kind: "ephemeral" });
+    // Bounded like every handler call: one hung call must not hold back later typing and
+    // receipts, nor the drain at shutdown.
+    const call = () =>
+      withTimeout("onEphemeral", this.o.handlerTimeoutMs, (signal) =>
+        onEphemeral(txn.ephemeral, {
+          transactionId: txnId,
+          log,
+          get signal() {
+            return signal();
+          },
+        }),
+      );
     this.ephemeralQueue = this.ephemeralQueue
-      .then(() => onEphemeral(txn.ephemeral, { transactionId: txnId, signal: controller.signal, log }))
+      .then(call)
       .then(
         () => this.o.metrics.countEvents("ephemeral", txn.ephemeral.length),
         (err: unknown) => log.warn({ err }, "ephemeral events not handled (best effort, not retried)"),

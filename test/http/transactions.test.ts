@@ -625,6 +625,27 @@ describe("PUT /transactions", () => {
     await close();
   });
 
+  it("a hung onEphemeral times out: later ephemeral data still arrives and close does not wait for it", async () => {
+    const h = new RecordingHandlers();
+    let aborted = false;
+    const seen: string[] = [];
+    h.onEphemeral = (_events: unknown[], ctx: { transactionId: string; signal?: AbortSignal }) => {
+      seen.push(ctx.transactionId);
+      if (ctx.transactionId !== "hang") return Promise.resolve();
+      ctx.signal?.addEventListener("abort", () => (aborted = true));
+      return new Promise<void>(() => undefined); // never settles
+    };
+    const { as, close, log } = await makeApp(h, { handlerTimeoutMs: 50 });
+    const cb = as.app.callback();
+    const typing = { ephemeral: [{ type: "m.typing", room_id: "!a:example.org", content: {} }] };
+    assert.equal((await put(cb, "hang", { events: [], ...typing })).status, 200);
+    assert.equal((await put(cb, "next", { events: [], ...typing })).status, 200);
+    await waitFor(() => seen.includes("next"), "the next ephemeral batch");
+    assert.ok(aborted, "the hung call's signal was aborted at its timeout");
+    assert.match(log.text, /onEphemeral did not settle within 50 ms/);
+    await close();
+  });
+
   it("a store that cannot write fails the transaction (5xx) instead of acknowledging it", async () => {
     const h = new RecordingHandlers();
     const real = await openStore("memory://");
