@@ -34,6 +34,7 @@
 import type { Logger } from "../common/logger.js";
 import type { MatrixEvent } from "../matrix/events.js";
 import type { ThirdPartyProtocol } from "../matrix/third-party.js";
+import type { JsonValue } from "../store/json.js";
 
 export { PermanentError, RetryableError, UnsupportedError } from "../inbox/errors.js";
 
@@ -67,6 +68,8 @@ export interface Portal {
   roomId: string;
   /** The portal's alias, e.g. `#irc_=23chan:example.org`, when it has one. */
   alias?: string;
+  /** For a login's DM portal (PortalSpec.direct): the login it belongs to. */
+  login?: LoginId;
 }
 
 /** Who did something on Matrix, as far as the adapter needs to know. */
@@ -92,6 +95,12 @@ export interface MatrixMessage {
   mediaUrl?: string;
   /** The message this one replies to, with its remote id when the framework knows it. */
   replyTo?: { eventId: string; remoteId?: RemoteMessageId };
+  /**
+   * True when a portal's relay login carries it for a sender without a login of their own:
+   * `body` and `html` are then already formatted with the sender's name (config
+   * `logins.relayFormat`); the sender's own text is in `raw`.
+   */
+  relayed?: boolean;
   /** The event as the homeserver sent it, for anything not covered above. */
   raw: MatrixEvent;
 }
@@ -187,6 +196,12 @@ export interface PortalSpec {
   members?: RemoteUserId[];
   /** Publish the room in the homeserver's per-network room directory. */
   publishToDirectory?: boolean;
+  /**
+   * A one-to-one chat of a login (made through a SessionContext): the portal belongs to that
+   * login, so the same remote chat seen by two logins is two rooms; the login's Matrix user
+   * is invited as to a direct chat, and `members` (the other side) are joined.
+   */
+  direct?: boolean;
 }
 
 /** Where a third-party lookup found something: the protocol, and the fields naming it there. */
@@ -231,7 +246,29 @@ export interface ThirdPartyCapability {
 // The adapter
 // ---------------------------------------------------------------------------------------
 
-export interface RemoteNetworkAdapter {
+/**
+ * Matrix -> remote handlers. The adapter itself has them (the bot-level handlers: one
+ * connection speaks for every Matrix user, "<Alice> hi"), and so does each login's
+ * RemoteSession (the user's own connection: the remote network sees the user themselves).
+ * Each optional; absent = not supported.
+ */
+export interface MatrixHandlers {
+  /** Send a Matrix message to the remote room. Return its remote id to enable edits, replies, reactions. */
+  onMessage?(message: MatrixMessage, portal: Portal, call: CallContext): Promise<RemoteMessageId | void>;
+  onEdit?(edit: MatrixEdit, portal: Portal, call: CallContext): Promise<void>;
+  onRedaction?(redaction: MatrixRedaction, portal: Portal, call: CallContext): Promise<void>;
+  /** Return the reaction's remote id if the remote network gives reactions ids. */
+  onReaction?(reaction: MatrixReaction, portal: Portal, call: CallContext): Promise<RemoteMessageId | void>;
+  /** A Matrix user (never one of our ghosts) joined, left, was invited, kicked or banned. */
+  onMembership?(membership: MatrixMembership, portal: Portal, call: CallContext): Promise<void>;
+  /** Best effort: typing notices are not retried. */
+  onTyping?(typing: MatrixTyping, portal: Portal, call: CallContext): Promise<void>;
+  /** Best effort: receipts are not retried. */
+  onReceipt?(receipt: MatrixReceipt, portal: Portal, call: CallContext): Promise<void>;
+  onRoomChange?(change: MatrixRoomChange, portal: Portal, call: CallContext): Promise<void>;
+}
+
+export interface RemoteNetworkAdapter extends MatrixHandlers {
   /** A short id, e.g. "irc"; used in logs, metrics and the per-network room directory. */
   readonly name: string;
 
@@ -252,21 +289,8 @@ export interface RemoteNetworkAdapter {
    */
   readonly createPortalsOnDemand?: boolean;
 
-  // -- Matrix -> remote. Each optional; absent = not supported. ---------------------------
-
-  /** Send a Matrix message to the remote room. Return its remote id to enable edits, replies, reactions. */
-  onMessage?(message: MatrixMessage, portal: Portal, call: CallContext): Promise<RemoteMessageId | void>;
-  onEdit?(edit: MatrixEdit, portal: Portal, call: CallContext): Promise<void>;
-  onRedaction?(redaction: MatrixRedaction, portal: Portal, call: CallContext): Promise<void>;
-  /** Return the reaction's remote id if the remote network gives reactions ids. */
-  onReaction?(reaction: MatrixReaction, portal: Portal, call: CallContext): Promise<RemoteMessageId | void>;
-  /** A Matrix user (never one of our ghosts) joined, left, was invited, kicked or banned. */
-  onMembership?(membership: MatrixMembership, portal: Portal, call: CallContext): Promise<void>;
-  /** Best effort: typing notices are not retried. */
-  onTyping?(typing: MatrixTyping, portal: Portal, call: CallContext): Promise<void>;
-  /** Best effort: receipts are not retried. */
-  onReceipt?(receipt: MatrixReceipt, portal: Portal, call: CallContext): Promise<void>;
-  onRoomChange?(change: MatrixRoomChange, portal: Portal, call: CallContext): Promise<void>;
+  // Matrix -> remote: the MatrixHandlers above (bot-level). With `logins`, an event from a
+  // user with a connected login goes to that login's session instead (see LoginsCapability).
 
   // -- The homeserver's questions ----------------------------------------------------------
 
@@ -286,6 +310,242 @@ export interface RemoteNetworkAdapter {
   roomFromUri?(uri: URL): RemoteRoomId | null;
   /** Third-party protocol descriptions and lookups. */
   readonly thirdParty?: ThirdPartyCapability;
+
+  /**
+   * Per-user logins: Matrix users log in to their own remote accounts and talk through their
+   * own connections ("puppeting"). See LoginsCapability.
+   */
+  readonly logins?: LoginsCapability;
+  /**
+   * Commands of the adapter's own, next to the built-in ones (`help`, `login`, ...), run from
+   * the management room or with the command prefix in a portal.
+   */
+  readonly commands?: readonly AdapterCommand[];
+}
+
+// ---------------------------------------------------------------------------------------
+// Logins (optional capability)
+// ---------------------------------------------------------------------------------------
+
+/** A login: one remote account, as the adapter names it. Unique across the bridge. */
+export type LoginId = string;
+
+/** What a Matrix user may do with the bridge (config `permissions`). */
+export type PermissionLevel = "relay" | "user" | "admin";
+
+/** A Matrix user who uses the bridge. */
+export interface BridgeUser {
+  userId: string;
+  /** From config `permissions`: "relay" may be relayed, "user" may log in, "admin" may act for others. */
+  permission: PermissionLevel;
+}
+
+/** A stored login, as handed to `connect`. */
+export interface Login<Data extends JsonValue = JsonValue> {
+  /** The remote account's id (the `id` of the complete step). */
+  readonly id: LoginId;
+  /** The Matrix user it belongs to. */
+  readonly userId: string;
+  /** How the user sees it in `logins`, e.g. "alice on irc.libera.chat". */
+  readonly name: string;
+  /** The adapter's data from the complete step (tokens, server, nick), as last updated. */
+  readonly data: Data;
+}
+
+/** A way to log in, as `login [flow]` and `GET /v3/login/flows` list them. */
+export interface LoginFlow {
+  /** Short, stable: "password", "qr", "token". */
+  id: string;
+  name: string;
+  description: string;
+}
+
+/** One field of a `user_input` step; the management room asks for them one at a time. */
+export interface LoginField {
+  /** "password" fields are secrets: never logged, and redacted from the room after reading. */
+  type:
+    "username" | "phone_number" | "email" | "password" | "2fa_code" | "token" | "url" | "domain" | "select";
+  /** The key of this field's value in the submitted input. */
+  id: string;
+  name: string;
+  description?: string;
+  defaultValue?: string;
+  /** A regular expression the whole value must match (checked by the framework). */
+  pattern?: string;
+  /** For "select": the allowed values. */
+  options?: string[];
+}
+
+/** A cookie (or local-storage value) a `cookies` step wants from a web login. */
+export interface LoginCookieField {
+  id: string;
+  required?: boolean;
+  /** Where the value is found: cookie, local_storage, request_header, request_body, special. */
+  sources: Array<{ type: string; name: string; cookieDomain?: string }>;
+  pattern?: string;
+}
+
+/** A finished login: stored, then connected (see LoginsCapability.connect). */
+export interface CompletedLogin<Data extends JsonValue = JsonValue> {
+  /** The remote account's id; logging in to the same account again replaces its data. */
+  id: LoginId;
+  /** How the user sees it; default the id. */
+  name?: string;
+  /** What `connect` needs (tokens, server, nick). Stored encrypted when a key is configured. */
+  data: Data;
+}
+
+interface StepBase {
+  /** Stable for this kind of step, e.g. "password"; the provisioning API names it in its path. */
+  id: string;
+  /** What to tell the user, e.g. "Enter your password". */
+  instructions: string;
+}
+
+/** A step of a login process: the same four types the provisioning API speaks. */
+export type LoginStep =
+  | (StepBase & { type: "user_input"; fields: LoginField[] })
+  | (StepBase & {
+      type: "display_and_wait";
+      /** What to show: a QR code's data, emojis or a code to compare, or nothing. */
+      display: { type: "qr" | "emoji" | "code" | "nothing"; data?: string; imageUrl?: string };
+    })
+  | (StepBase & {
+      type: "cookies";
+      cookies: { url: string; userAgent?: string; fields: LoginCookieField[]; extractJs?: string };
+    })
+  | (StepBase & { type: "complete"; login: CompletedLogin });
+
+/** What the user gave for the current step; its `type` is always the current step's. */
+export type LoginInput =
+  | { type: "user_input"; values: Record<string, string> }
+  | { type: "cookies"; values: Record<string, string> }
+  /** Wait until the remote side moves on (a QR code scanned); resolve with the next step. */
+  | { type: "display_and_wait" };
+
+/**
+ * One user's attempt to log in, one step at a time. The framework keeps the current step and
+ * only ever submits input of that step's type (checked before `submit` is called: a wrong
+ * type, a missing field, a value not matching a field's pattern is answered without
+ * calling it). Calls never overlap. Throw a PermanentError with what the user should be told
+ * ("wrong password") to end the process; any other error is reported as a failure too.
+ */
+export interface LoginProcess {
+  /** The first step. */
+  start(call: CallContext): Promise<LoginStep>;
+  /** The next step after the user's input. */
+  submit(input: LoginInput, call: CallContext): Promise<LoginStep>;
+  /** The user gave up or the process expired. Release what it holds. Must not throw. */
+  cancel?(): Promise<void>;
+}
+
+/**
+ * The user's own connection to the remote network, built by `connect`. Its Matrix handlers
+ * receive the events this user sends in portals (and their DMs): send them as the user.
+ * The handler contract is the adapter's (ordering per room, errors, CallContext).
+ */
+export interface RemoteSession extends MatrixHandlers {
+  /**
+   * The user invited a ghost to a direct chat (or asked `create_dm`): open a one-to-one chat
+   * with that remote user and return its remote room id. The framework makes the Matrix room
+   * this login's DM portal for that id. Absent: DMs cannot be started from Matrix.
+   */
+  startDM?(user: RemoteUserId, call: CallContext): Promise<RemoteRoomId>;
+  /**
+   * Finds a remote user by something a person would type (a nick, a phone number, a JID):
+   * the remote id, or null when there is none. Used by `resolve_identifier` and `create_dm`.
+   */
+  resolveIdentifier?(identifier: string, call: CallContext): Promise<RemoteUserId | null>;
+  /** Logs out on the remote side (revoke tokens). Called on `logout`, before `disconnect`. */
+  logout?(call: CallContext): Promise<void>;
+  /** Closes the connection (shutdown, logout, a replaced login). Must not throw. */
+  disconnect(): Promise<void>;
+}
+
+/** A login's connection state, as the user sees it in `logins`. */
+export type LoginState =
+  "connecting" | "connected" | "transient_disconnect" | "bad_credentials" | "logged_out";
+
+/**
+ * What a session sends with: the BridgeContext, bound to one login. Sends name the login
+ * they came from: into a remote room that has a DM portal for this login, they go there
+ * (`portals.ensure(id, { direct: true })` makes one); a send `from` the login's own remote
+ * id (the user wrote from another client) appears as the Matrix user themselves when double
+ * puppeting is set up, else as the ghost.
+ */
+export interface SessionContext extends BridgeContext {
+  readonly login: Login;
+  /**
+   * Reports a state change: `connected`, `transient_disconnect` (the session reconnects by
+   * itself), `bad_credentials` (the user must log in again; the session is closed) or
+   * `logged_out`. The user is told in their management room when a login goes bad, with
+   * `message` when given. Must not do I/O (the framework's work happens in the background).
+   */
+  setState(state: Exclude<LoginState, "connecting">, message?: string): void;
+  /** Stores new data (a refreshed token) or a new name for this login. */
+  updateLogin(changes: { name?: string; data?: JsonValue }): Promise<void>;
+}
+
+/**
+ * The optional logins capability. Login processes are driven by the `login` command in the
+ * management room and by the provisioning API alike.
+ */
+export interface LoginsCapability {
+  /** The ways to log in; the first is the default of a bare `login`. */
+  readonly flows: readonly LoginFlow[];
+  /** Starts a login process with one of `flows`. Must not do I/O (that is `start`'s job). */
+  start(flowId: string, user: BridgeUser): LoginProcess;
+  /**
+   * Builds the session of a stored login and connects it; called after a login completes and
+   * for every stored login at start (with bounded concurrency). Resolve once connected (the
+   * state becomes `connected`). Reject with a PermanentError when the credentials no longer
+   * work (`bad_credentials`, the user is told its message); any other rejection counts as
+   * `transient_disconnect` and the framework tries again with backoff.
+   */
+  connect(login: Login, ctx: SessionContext, call: CallContext): Promise<RemoteSession>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands (optional capability)
+// ---------------------------------------------------------------------------------------
+
+/** One argument of a command, in order; the last may take the rest of the line. */
+export interface CommandArgument {
+  name: string;
+  help?: string;
+  /** "string" (default) or "integer" (checked: a non-integer is refused with the usage). */
+  type?: "string" | "integer";
+  optional?: boolean;
+  /** Takes the rest of the line, spaces included (last argument only). */
+  rest?: boolean;
+}
+
+/** Where a command runs and for whom. */
+export interface CommandContext {
+  readonly user: BridgeUser;
+  /** The room the command was sent in. */
+  readonly roomId: string;
+  /** The portal, when the command was sent in one. */
+  readonly portal?: Portal;
+  /** The user's connected login and its session, when they have one. */
+  readonly login?: { login: Login; session: RemoteSession };
+  /** Answers in the room (as an m.notice from the bot). */
+  reply(text: string, html?: string): Promise<void>;
+}
+
+export interface AdapterCommand {
+  /** One word, lower case, e.g. "nick". */
+  name: string;
+  /** One line for `help`. */
+  help: string;
+  args?: readonly CommandArgument[];
+  /**
+   * Who may run it: "user" (default; may use the bridge), "login" (needs a connected login;
+   * CommandContext.login is set) or "admin".
+   */
+  requires?: "user" | "login" | "admin";
+  /** Arguments by name (integers as numbers). Throw a PermanentError to tell the user why not. */
+  run(args: Record<string, string | number>, cmd: CommandContext, call: CallContext): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------

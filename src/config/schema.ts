@@ -42,6 +42,8 @@ export interface KeySpec {
   readonly format?: Format;
   /** False for keys that cannot be set from the environment. Default true. */
   readonly env?: boolean;
+  /** A secret: errors describe its value without showing it. */
+  readonly secret?: boolean;
 }
 
 /** A mapping of keys, e.g. `homeserver:`. */
@@ -160,6 +162,28 @@ export const nonEmpty: Format = {
   label: "text",
   check(value) {
     return value.trim() === "" ? "must not be empty" : null;
+  },
+};
+
+/** A secret: long enough to resist guessing; never printed back in an error. */
+export const secretKey: Format = {
+  label: "secret",
+  check(value) {
+    return value.trim().length < 16 ? "must be at least 16 characters" : null;
+  },
+};
+
+/** A relay message template: must place the message body. */
+export const relayTemplate: Format = {
+  label: "template with {body}",
+  check(value) {
+    if (!value.includes("{body}")) return "must contain {body}";
+    const unknown = [...value.matchAll(/\{([^}]*)\}/g)]
+      .map((m) => m[1])
+      .find((n) => !["name", "userId", "body"].includes(n!));
+    return unknown === undefined
+      ? null
+      : `has an unknown placeholder {${unknown}} (known: {name}, {userId}, {body})`;
   },
 };
 
@@ -315,6 +339,73 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       doc: "Tell Matrix users (m.notice) when the adapter cannot bridge what they did",
     }),
   }),
+  permissions: key({
+    type: "mapping",
+    doc: 'Who may use the bridge: a user id, a server name or "*" -> relay (is relayed), user (may log in), admin (may act for others); nobody else. Absent: {"*": relay, <homeserver.domain>: user}',
+  }),
+  commands: section("the bot's commands (management room: no prefix; elsewhere, the prefix)", {
+    prefix: key({
+      type: "string",
+      format: nonEmpty,
+      doc: "What starts a command outside the management room; absent: !<adapter name>",
+    }),
+  }),
+  logins: section("users' own remote logins (adapters with the logins capability)", {
+    encryptionKey: key({
+      type: "string",
+      format: secretKey,
+      secret: true,
+      doc: "Encrypts login data and double-puppet tokens at rest (AES-256-GCM; 16+ characters, e.g. from openssl rand -base64 32); absent: stored as written",
+    }),
+    connectConcurrency: key({
+      type: "integer",
+      default: 32,
+      min: 1,
+      doc: "Logins connected at once when the bridge starts",
+    }),
+    processTimeoutMs: key({
+      type: "integer",
+      default: 900_000,
+      min: 1_000,
+      doc: "A login process untouched this long is cancelled",
+    }),
+    waitTimeoutMs: key({
+      type: "integer",
+      default: 300_000,
+      min: 1_000,
+      doc: "How long a display_and_wait step (a QR code to scan) may wait for the remote side",
+    }),
+    relayFormat: key({
+      type: "string",
+      default: "<{name}> {body}",
+      format: relayTemplate,
+      doc: "How a relay login names the sender: {name} (display name), {userId}, {body}",
+    }),
+    relayEmoteFormat: key({
+      type: "string",
+      default: "* {name} {body}",
+      format: relayTemplate,
+      doc: "The same for emotes (/me)",
+    }),
+  }),
+  provisioning: section("the provisioning HTTP API bridge managers speak, under /_matrix/provision", {
+    sharedSecret: key({
+      type: "string",
+      format: secretKey,
+      secret: true,
+      doc: "Enables the API: callers send it as a Bearer token with ?user_id= (16+ characters); absent: the API is off",
+    }),
+  }),
+  doublePuppet: section(
+    "double puppeting: what a user sends from another remote client appears as themselves",
+    {
+      registration: key({
+        type: "string",
+        format: filePath,
+        doc: "A second registration (url: null, a non-exclusive namespace of the real users) whose as_token may act as them; written by bridgekit generate-registration --double-puppet; absent: only tokens users give by command",
+      }),
+    },
+  ),
   adapter: section("the remote network adapter", {
     module: key({
       type: "string",

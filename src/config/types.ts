@@ -45,6 +45,28 @@ export interface BridgeConfig {
     botDisplayName?: string;
     unsupportedNotice: boolean;
   };
+  /** Who may use the bridge: user id, server name or "*" -> level (defaulted when absent). */
+  permissions: Record<string, "relay" | "user" | "admin">;
+  commands: {
+    /** Undefined: "!" + the adapter's name. */
+    prefix?: string;
+  };
+  logins: {
+    encryptionKey?: string;
+    connectConcurrency: number;
+    processTimeoutMs: number;
+    waitTimeoutMs: number;
+    relayFormat: string;
+    relayEmoteFormat: string;
+  };
+  provisioning: {
+    /** Undefined: the provisioning API is off. */
+    sharedSecret?: string;
+  };
+  doublePuppet: {
+    /** Absolute path of the double-puppet registration, when one is configured. */
+    registration?: string;
+  };
   adapter: {
     /** As written: a package name, or a path (relative paths resolve against configDir). */
     module: string;

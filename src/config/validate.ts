@@ -1,7 +1,14 @@
 import { isAbsolute, resolve } from "node:path";
 import { describeValue, ValidationError, type Problem } from "../common/validation-error.js";
 import { applyEnvOverrides } from "./env.js";
-import { CONFIG_SCHEMA, schemaKeys, type ConfigDocView, type KeySpec, type SectionSpec } from "./schema.js";
+import {
+  CONFIG_SCHEMA,
+  schemaKeys,
+  serverName,
+  type ConfigDocView,
+  type KeySpec,
+  type SectionSpec,
+} from "./schema.js";
 import { closest } from "./suggest.js";
 import type { BridgeConfig, Env } from "./types.js";
 
@@ -41,7 +48,10 @@ function hasType(spec: KeySpec, value: unknown): boolean {
 
 /** What is wrong with one key's value (type, allowed values, bounds, format), or null. Pure. */
 export function checkKey(spec: KeySpec, value: unknown, view: ConfigDocView): string | null {
-  const got = `got ${describeValue(value)}`;
+  const got =
+    spec.secret && typeof value === "string"
+      ? `got a secret of ${value.length} characters`
+      : `got ${describeValue(value)}`;
   if (!hasType(spec, value)) return `must be ${typeName(spec)}, ${got}`;
   if (spec.values && !spec.values.includes(value as string)) {
     const guess = closest(value as string, spec.values);
@@ -161,11 +171,35 @@ export function checkConfig(
       `must differ from appservice.port (${metrics.port}); leave it out to serve /metrics on the appservice port`,
     );
   }
+  const permissions = values.permissions;
+  if (isObject(permissions)) {
+    for (const [who, level] of Object.entries(permissions)) {
+      const why = checkPermissionEntry(who, level);
+      if (why !== null) problem(`permissions.${who}`, why);
+    }
+  }
   const warnings = [...overridden.warnings];
   if (metrics?.enabled === false && metrics.port !== undefined) {
     warnings.push("metrics.port is set but metrics.enabled is false: no metrics are served");
   }
   return { problems, values, warnings };
+}
+
+const PERMISSION_LEVELS = ["relay", "user", "admin"];
+
+/** What is wrong with one `permissions` entry (who -> level), or null. */
+function checkPermissionEntry(who: string, level: unknown): string | null {
+  if (typeof level !== "string" || !PERMISSION_LEVELS.includes(level)) {
+    const guess = typeof level === "string" ? closest(level, PERMISSION_LEVELS) : undefined;
+    return `must be relay, user or admin, got ${describeValue(level)}${guess ? ` (did you mean "${guess}"?)` : ""}`;
+  }
+  if (who === "*") return null;
+  if (who.startsWith("@")) {
+    return /^@[^:\s]+:[^\s]+$/.test(who) ? null : "is not a user id such as @alice:example.org";
+  }
+  return serverName.check(who, { get: () => undefined }) === null
+    ? null
+    : 'is not a user id (@alice:example.org), a server name (example.org) or "*"';
 }
 
 /** `sqlite://relative.db` against `dir` -> `sqlite:///abs/relative.db`; other URLs unchanged. */
@@ -193,6 +227,9 @@ export function validateConfig(
   const config = values as unknown as BridgeConfig;
   config.appservice.registration = resolve(configDir, config.appservice.registration);
   config.store = resolveStoreUrl(config.store, configDir);
+  config.permissions ??= { "*": "relay", [config.homeserver.domain]: "user" };
+  if (config.doublePuppet.registration !== undefined)
+    config.doublePuppet.registration = resolve(configDir, config.doublePuppet.registration);
   config.configDir = configDir;
   config.warnings = warnings;
   return config;

@@ -72,12 +72,18 @@ describe("config validation", () => {
     doc.bridge!.portals = "irc_{id}";
     doc.bridge!.botDisplayName = "IRC bot";
     doc.metrics = { port: 9001 };
+    Object.assign(doc, {
+      commands: { prefix: "!irc" },
+      logins: { encryptionKey: "0123456789abcdef0123" },
+      provisioning: { sharedSecret: "0123456789abcdef" },
+      doublePuppet: { registration: "dp.yaml" },
+    });
     const config: BridgeConfig = validateConfig(doc, "c", { configDir: "/x" });
     const leaves: string[] = [];
     const walk = (obj: Record<string, unknown>, prefix: string) => {
       for (const [k, v] of Object.entries(obj)) {
         const path = prefix === "" ? k : `${prefix}.${k}`;
-        if (path === "configDir" || path === "warnings" || path === "adapter.config") leaves.push(path);
+        if (["configDir", "warnings", "adapter.config", "permissions"].includes(path)) leaves.push(path);
         else if (typeof v === "object" && v !== null) walk(v as Record<string, unknown>, path);
         else leaves.push(path);
       }
@@ -197,6 +203,16 @@ describe("config validation", () => {
     ["client.retryAttempts", -1, /must be at least 0/],
     ["client.maxBackoffMs", 0, /must be at least 1/],
     ["client.requestTimeoutMs", "30s", /must be an integer, got "30s"/],
+    ["permissions", ["@a:b"], /must be a mapping, got a list/],
+    ["commands.prefix", " ", /must not be empty/],
+    ["logins.encryptionKey", "short", /must be at least 16 characters, got a secret of 5 characters/],
+    ["logins.connectConcurrency", 0, /must be at least 1/],
+    ["logins.processTimeoutMs", 10, /must be at least 1000/],
+    ["logins.waitTimeoutMs", 10, /must be at least 1000/],
+    ["logins.relayFormat", "<{name}>", /must contain \{body\}/],
+    ["logins.relayEmoteFormat", "{nick} {body}", /unknown placeholder \{nick\}/],
+    ["provisioning.sharedSecret", "hunter2", /must be at least 16 characters, got a secret of 7 characters/],
+    ["doublePuppet.registration", "", /must not be empty/],
   ];
   for (const [path, value, expected] of cases) {
     it(`rejects ${path}: ${JSON.stringify(value)}`, () => {
@@ -350,5 +366,41 @@ describe("key suggestions", () => {
     assert.equal(closest("domian", ["url", "domain"]), "domain");
     assert.equal(closest("MAX_BODY_BYTES", ["maxBodyBytes", "port"]), "maxBodyBytes");
     assert.equal(closest("zzz", ["url", "domain"]), undefined);
+  });
+});
+
+describe("config permissions", () => {
+  it("defaults to relaying everyone and letting the homeserver's own users log in", () => {
+    const config = validateConfig(minimal(), "c", { configDir: "/x" });
+    assert.deepEqual(config.permissions, { "*": "relay", [config.homeserver.domain]: "user" });
+  });
+
+  it("names each bad entry: an unknown level, a malformed user id or server name", () => {
+    const doc = {
+      ...minimal(),
+      permissions: { "@admin:example.org": "admin", "@bad": "user", "ex ample": "user", "*": "relya" },
+    };
+    const found = problems(doc);
+    assert.ok(
+      found.some((p) => p.startsWith("permissions.@bad: is not a user id")),
+      found.join("\n"),
+    );
+    assert.ok(
+      found.some((p) => p.startsWith("permissions.ex ample: is not a user id")),
+      found.join("\n"),
+    );
+    assert.ok(
+      found.some((p) =>
+        /^permissions\.\*: must be relay, user or admin, got "relya" \(did you mean "relay"\?\)/.test(p),
+      ),
+      found.join("\n"),
+    );
+    assert.equal(found.length, 3, found.join("\n"));
+  });
+
+  it("never prints a secret back", () => {
+    const found = problems({ ...minimal(), provisioning: { sharedSecret: "tooshort!" } });
+    assert.equal(found.length, 1);
+    assert.ok(!found[0]!.includes("tooshort"), found[0]);
   });
 });
