@@ -12,7 +12,8 @@ import {
   waitFor,
 } from "../support/appservice/harness.js";
 import { PermanentError, RetryableError } from "../../src/inbox/errors.js";
-import { openStore, type KeyValue, type Store } from "../../src/store/index.js";
+import { openStore } from "../../src/store/index.js";
+import { failingNamespace } from "../support/failing-store.js";
 
 const txn = { events: [] as unknown[] };
 
@@ -161,25 +162,12 @@ describe("authentication", () => {
 
     // The store failing to record the transaction is: 500, still without the secret or a stack.
     const store = await openStore("memory://");
-    const failing: Store = {
-      description: store.description,
-      backend: store.backend,
-      prefix: store.prefix,
-      close: () => store.close(),
-      namespace<V>(name: string): KeyValue<V> {
-        const kv = store.namespace<V>(name);
-        if (name !== "inbox") return kv;
-        return {
-          get: (key) => kv.get(key),
-          getMany: (keys) => kv.getMany(keys),
-          set: (key, value, ttlMs) => kv.set(key, value, ttlMs),
-          setMany: () => Promise.reject(new Error(`connect failed with ${HS_TOKEN}`)),
-          delete: (key) => kv.delete(key),
-          deleteMany: (keys) => kv.deleteMany(keys),
-          has: (key) => kv.has(key),
-        };
-      },
-    };
+    const failing = failingNamespace(
+      store,
+      "inbox",
+      ["setMany"],
+      () => new Error(`connect failed with ${HS_TOKEN}`),
+    );
     const down = await makeApp(new RecordingHandlers(), { store: failing });
     const refused = await request(down.as.app.callback())
       .put("/_matrix/app/v1/transactions/2")

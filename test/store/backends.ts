@@ -70,3 +70,9 @@ export async function openTestStore(
     );
   }
 }
+
+/** Opens the same data as `store` (closed or not) again: same prefix, and for sqlite the same file. */
+export function reopenTestStore(backend: Backend, store: Store): Promise<Store> {
+  const url = store.backend === "sqlite" ? `sqlite://${new URL(store.description).pathname}` : undefined;
+  return openTestStore(backend, { prefix: store.prefix, url });
+}

@@ -12,9 +12,10 @@ import {
   PortalStore,
   type Store,
 } from "../../src/store/index.js";
-import { openTestStore, type Backend } from "./backends.js";
+import { openTestStore, reopenTestStore, type Backend } from "./backends.js";
 
-function withStore(backend: Backend): () => Store {
+/** A fresh store for each describe block, closed after it. */
+export function withStore(backend: Backend): () => Store {
   let store: Store;
   before(async () => {
     store = await openTestStore(backend, { fresh: true });
@@ -257,8 +258,7 @@ export function outboxCases(backend: Backend): void {
         const s = await openTestStore(backend, { fresh: true });
         const item = await new Outbox<string>(s).enqueue("!r:x", "durable");
         await s.close();
-        const url = s.backend === "sqlite" ? `sqlite://${new URL(s.description).pathname}` : undefined;
-        const reopened = await openTestStore(backend, { prefix: s.prefix, url });
+        const reopened = await reopenTestStore(backend, s);
         try {
           const box = new Outbox<string>(reopened);
           assert.deepEqual(await box.rooms(), ["!r:x"]);
