@@ -21,3 +21,4 @@ export {
 } from "./config/index.js";
 export { loadAdapter, resolveAdapterModule, AdapterLoadError } from "./adapter/load-adapter.js";
 export * from "./bridge/index.js";
+export * from "./users/index.js";

@@ -87,6 +87,18 @@ export const STORE_AREAS: readonly StoreArea[] = [
     migrations: [],
   },
   { name: "intents", namespaces: ["intents"], version: 1, migrations: [] },
+  /**
+   * Bridge users and their logins (src/users/user-store.ts): "users" holds a user's
+   * management room, double-puppet token (sealed with logins.encryptionKey) and login ids;
+   * "users.by-room" management room -> user; "logins" each login with its adapter data
+   * (sealed); "logins.index" every login id in 64 hash buckets, for reconnecting at start.
+   */
+  {
+    name: "users",
+    namespaces: ["users", "users.by-room", "logins", "logins.index"],
+    version: 1,
+    migrations: [],
+  },
   { name: "adapter", namespaces: ["adapter"], version: 1, migrations: [] },
 ];
 
