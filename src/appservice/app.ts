@@ -17,7 +17,14 @@ import { deadLetterRoutes } from "./dead-letter-routes.js";
 import { MatrixHttpError } from "./errors.js";
 import type { AppserviceHandlers } from "./handlers.js";
 import { AppserviceMetrics } from "./metrics.js";
-import { decodeParams, pathPattern, unmatched, type MatchedRoute, type Route } from "./router.js";
+import {
+  decodeParams,
+  pathPattern,
+  registerRoutes,
+  unmatched,
+  type MatchedRoute,
+  type Route,
+} from "./router.js";
 import { appserviceRoutes } from "./routes.js";
 import { TransactionProcessor } from "./transaction-processor.js";
 
@@ -62,6 +69,12 @@ export interface AppserviceOptions {
    * homeserver). Without it, /ready answers like /health.
    */
   ready?: ReadinessCheck;
+  /**
+   * Koa middleware run on the main listener before the application-service routes and their
+   * hs_token check, e.g. the provisioning API (createProvisioning): each answers the paths it
+   * owns and passes the others on with `next()`.
+   */
+  extraMiddleware?: readonly Middleware[];
 }
 
 export interface ListenResult {
@@ -170,7 +183,14 @@ export function createAppservice(options: AppserviceOptions): Appservice {
     ...(separateMetrics ? [] : metricsRoutes),
   ];
 
-  const app = buildApp(routes, { logger, metrics, tokens, bodyLimit, isClosing: () => closing });
+  const app = buildApp(routes, {
+    logger,
+    metrics,
+    tokens,
+    bodyLimit,
+    isClosing: () => closing,
+    extra: options.extraMiddleware ?? [],
+  });
   const metricsApp = separateMetrics
     ? buildApp([health, ready, ...metricsRoutes], {
         logger,
@@ -178,6 +198,7 @@ export function createAppservice(options: AppserviceOptions): Appservice {
         tokens,
         bodyLimit,
         isClosing: () => closing,
+        extra: [],
       })
     : undefined;
 
@@ -249,51 +270,40 @@ interface BuildContext {
   tokens: TokenChecker;
   bodyLimit: number;
   isClosing: () => boolean;
+  /** Run after errorsAsJson, before the routes (AppserviceOptions.extraMiddleware). */
+  extra: readonly Middleware[];
 }
 
 /**
- * The middleware chain: errors -> @koa/router (route match) -> auth -> body -> route handler,
- * then 405 or 404 for what no route took. Routes match the raw path with their own patterns
- * (see pathPattern), so `{userId+}` may hold a `/` and `..%2F..` stays one segment.
+ * The middleware chain: errors -> extra middleware -> @koa/router (route match) -> auth ->
+ * body -> route handler, then 405 or 404 for what no route took. Routes match the raw path
+ * with their own patterns (see pathPattern), so `{userId+}` may hold a `/` and `..%2F..`
+ * stays one segment.
  */
 function buildApp(routes: Route[], c: BuildContext): Koa {
   const app = new Koa();
   app.silent = true;
   app.on("error", (err: unknown) => c.logger.debug({ err }, "connection error"));
   app.use(errorsAsJson(c));
+  for (const middleware of c.extra) app.use(middleware);
   const router = new Router();
   const auth = authenticate(c.tokens);
   const body = readBody(c.bodyLimit);
-  for (const route of routes) {
-    const handle: Middleware = async (ctx) => {
-      await route.handle(ctx, {
-        params: decodeParams((ctx.state.matched as MatchedRoute).rawParams),
-        // Parsed only by the routes that read it (not the transaction route).
-        get query() {
-          return new URLSearchParams(ctx.querystring);
-        },
-        body: ctx.state.body,
-      });
-    };
-    router.register(
-      route.pattern,
-      [route.method],
-      async (ctx, next) => {
-        // @koa/router also gives GET routes HEAD; this app serves no HEAD (405, as before).
-        if (ctx.method !== route.method) {
-          await next();
-          return;
-        }
-        ctx.state.matched = { route, rawParams: ctx.captures ?? [] } satisfies MatchedRoute;
-        await auth(ctx, async () => {
-          await body(ctx, async () => {
-            await handle(ctx, () => Promise.resolve());
-          });
+  registerRoutes(router, routes, async (ctx, route, rawParams) => {
+    ctx.state.matched = { route, rawParams } satisfies MatchedRoute;
+    await auth(ctx, async () => {
+      await body(ctx, async () => {
+        await route.handle(ctx, {
+          params: decodeParams(rawParams),
+          // Parsed only by the routes that read it (not the transaction route).
+          get query() {
+            return new URLSearchParams(ctx.querystring);
+          },
+          body: ctx.state.body,
         });
-      },
-      { pathAsRegExp: true },
-    );
-  }
+      });
+    });
+  });
   app.use(router.routes());
   app.use(unmatched());
   return app;

@@ -9,7 +9,15 @@ export interface Credentials {
   queryTokens: string[];
 }
 
-const digest = (token: string): Buffer => hash("sha256", token, "buffer");
+/** A secret's SHA-256 digest, kept instead of the secret for `matchesSecret`. */
+export const secretDigest = (secret: string): Buffer => hash("sha256", secret, "buffer");
+
+/**
+ * Whether `presented` is the secret whose digest is `expected`, in constant time: digests
+ * are compared, so neither the content nor the length of the secret shows in the timing.
+ */
+export const matchesSecret = (presented: string, expected: Buffer): boolean =>
+  timingSafeEqual(secretDigest(presented), expected);
 
 /**
  * Checks the homeserver's credentials against the registration's hs_token. Accepts
@@ -23,7 +31,7 @@ export class TokenChecker {
 
   constructor(hsToken: string) {
     if (hsToken === "") throw new TypeError("hs_token must not be empty");
-    this.expected = digest(hsToken);
+    this.expected = secretDigest(hsToken);
   }
 
   check(credentials: Credentials): void {
@@ -40,7 +48,7 @@ export class TokenChecker {
     }
     // Check every token (no early exit), so timing does not reveal which one was wrong.
     let ok = true;
-    for (const token of presented) ok = timingSafeEqual(digest(token), this.expected) && ok;
+    for (const token of presented) ok = matchesSecret(token, this.expected) && ok;
     if (!ok) throw new MatrixHttpError(403, "M_FORBIDDEN", "invalid access token");
   }
 }

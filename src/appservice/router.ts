@@ -1,3 +1,4 @@
+import type Router from "@koa/router";
 import type { Context, Middleware } from "koa";
 import { invalidParam, MatrixHttpError } from "./errors.js";
 
@@ -47,6 +48,33 @@ export function pathPattern(template: string): RegExp {
     })
     .join("");
   return new RegExp(`^${source}$`);
+}
+
+/**
+ * Registers routes on a @koa/router, each matched by its own pattern on the raw path (see
+ * pathPattern) and by its method only: @koa/router also gives GET routes HEAD, which these
+ * apps do not serve (it falls through to `unmatched()`, a 405). `run` handles a match, with
+ * the route's raw (still percent-encoded) parameters.
+ */
+export function registerRoutes<R extends { method: Method; pattern: RegExp }>(
+  router: Router,
+  routes: readonly R[],
+  run: (ctx: Context, route: R, rawParams: string[]) => Promise<void>,
+): void {
+  for (const route of routes) {
+    router.register(
+      route.pattern,
+      [route.method],
+      async (ctx, next) => {
+        if (ctx.method !== route.method) {
+          await next();
+          return;
+        }
+        await run(ctx, route, ctx.captures ?? []);
+      },
+      { pathAsRegExp: true },
+    );
+  }
 }
 
 /**

@@ -3,7 +3,9 @@
  * the caller, turns paths and JSON into these calls and the answers back into the JSON
  * shapes of ../../docs/provisioning.md; the Bridge implements it on top of its users and
  * logins (src/users). Every method acts for `caller` only: a login or process of another
- * user is answered as not found, unless the caller is an admin acting through ?user_id=.
+ * user is answered as not found. Acting for someone else is settled before the call: with
+ * the shared secret, or as an admin naming another user in `?user_id=`, `caller` is that
+ * other user (with their own permission).
  *
  * Methods reject with a UserFacingError (src/users/errors.ts) for what the caller got wrong;
  * anything else is a 500 with a generic message (and is logged).
@@ -32,6 +34,10 @@ export interface BridgeInfo {
   networkId: string;
   /** mxc:// icon, when the adapter has one. */
   networkIcon?: string;
+  /** The network's website, e.g. "https://libera.chat" (whoami's `network_url`). */
+  networkUrl?: string;
+  /** What identifies the bridge software to managers (whoami's `beeper_bridge_type`). */
+  bridgeType?: string;
   botUserId: string;
   commandPrefix: string;
   /** The homeserver's server name. */
@@ -47,6 +53,18 @@ export interface LoginSummary {
   stateMessage?: string;
   /** Unix ms of the last state change. */
   stateSince: number;
+  /** The remote account as the network shows it, when the adapter knows. */
+  profile?: RemoteProfile;
+}
+
+/** A login's remote account (whoami's `profile`). */
+export interface RemoteProfile {
+  name?: string;
+  username?: string;
+  phone?: string;
+  email?: string;
+  /** mxc:// */
+  avatarUrl?: string;
 }
 
 /** A login process's current step, with the process id the next call names. */
@@ -64,6 +82,8 @@ export interface ResolvedIdentifier {
   avatarUrl?: string;
   /** The DM portal with them, when there is (or, for create_dm, now is) one. */
   dmRoomId?: string;
+  /** create_dm made the DM portal just now (answered 201 rather than 200). */
+  justCreated?: boolean;
 }
 
 export interface ProvisioningService {
@@ -88,12 +108,16 @@ export interface ProvisioningService {
     input: LoginInput,
   ): Promise<StepAnswer>;
   cancelLogin(caller: ProvisioningCaller, processId: string): Promise<void>;
-  /** Logs out one of the caller's logins, or every one with "all". */
-  logout(caller: ProvisioningCaller, loginId: LoginId | "all"): Promise<void>;
-  /** A remote user by identifier (through the caller's login); with createDM, makes or finds the DM portal. */
+  /** Logs out one of the caller's logins, or every one with the id "all". */
+  logout(caller: ProvisioningCaller, loginId: LoginId): Promise<void>;
+  /**
+   * A remote user by identifier, through the caller's login `loginId` (`?login_id=`; unknown
+   * or another user's: not_found) or else their default one; with createDM, makes or finds
+   * the DM portal.
+   */
   resolveIdentifier(
     caller: ProvisioningCaller,
     identifier: string,
-    opts: { createDM: boolean },
+    opts: { createDM: boolean; loginId?: LoginId },
   ): Promise<ResolvedIdentifier>;
 }
