@@ -70,6 +70,8 @@ export interface Portal {
   alias?: string;
   /** For a login's DM portal (PortalSpec.direct): the login it belongs to. */
   login?: LoginId;
+  /** The login that carries messages of senders without a login of their own (`relay set`). */
+  relay?: LoginId;
 }
 
 /** Who did something on Matrix, as far as the adapter needs to know. */

@@ -30,6 +30,18 @@ import { Portals } from "./portals.js";
 import { RemoteContext } from "./remote-context.js";
 import { Readiness } from "./readiness.js";
 import { RemoteDelivery } from "./remote-delivery.js";
+import { BRIDGEKIT_VERSION } from "../common/version.js";
+import { Commands } from "../commands/commands.js";
+import { createProvisioning } from "../provisioning/index.js";
+import { LoginProcesses } from "../users/login-processes.js";
+import { Logins } from "../users/logins.js";
+import { Permissions } from "../users/permissions.js";
+import { SecretBox } from "../users/secret-box.js";
+import { UserStore } from "../users/user-store.js";
+import { BridgeProvisioning } from "./bridge-provisioning.js";
+import { Carriers } from "./carriers.js";
+import { DirectChats } from "./direct-chats.js";
+import { LoginContext } from "./session-context.js";
 
 export interface BridgeOptions {
   config: BridgeConfig;
@@ -72,6 +84,12 @@ export class Bridge {
   readonly ghosts: Ghosts;
   readonly context: RemoteContext;
   readonly router: MatrixRouter;
+  /** Bridge users: management rooms, logins (src/users). */
+  readonly users: UserStore;
+  /** The logins while the bridge runs; undefined when the adapter has no logins capability. */
+  readonly logins: Logins | undefined;
+  readonly commands: Commands;
+  private readonly loginProcesses: LoginProcesses | undefined;
   private readonly notices: DeadLetterNotices;
   private readonly actionWorker: OutboxWorker<JsonValue>;
   private readonly profileWorker: OutboxWorker<JsonValue>;
@@ -79,6 +97,8 @@ export class Bridge {
   private readonly readiness: Readiness;
   private readonly metrics: BridgeMetrics;
   private started = false;
+  /** Settles when the stored logins' first connects at start did (see `start`). */
+  private loginsStarted: Promise<void> | undefined;
   private port: number | undefined;
   private lease: WriterLease | undefined;
   private settleLeaseLost!: (reason: string) => void;
@@ -181,7 +201,7 @@ export class Bridge {
       ...o.outboxRetry,
     });
     const kv = new AdapterKV(store);
-    this.context = new RemoteContext({
+    const contextParts = {
       adapter,
       client: this.client,
       portals: this.portals,
@@ -192,15 +212,104 @@ export class Bridge {
       profileWorker: this.profileWorker,
       kv: {
         get: async <V>(k: string) => (await kv.get(k)) as V | undefined,
-        set: (k, v) => kv.set(k, v as JsonValue),
-        delete: (k) => kv.delete(k),
+        set: (k: string, v: unknown) => kv.set(k, v as JsonValue),
+        delete: (k: string) => kv.delete(k),
       },
       log: this.log.child({ adapter: adapter.name }),
       domain,
       retryNow: () => this.appservice.retryNow(),
+    };
+    this.context = new RemoteContext(contextParts);
+
+    // Users, logins and commands (src/users, src/commands).
+    const permissions = new Permissions(config.permissions);
+    const key = config.logins.encryptionKey;
+    this.users = new UserStore(store, key === undefined ? undefined : SecretBox.fromKey(key));
+    const botUserId = this.client.botUserId;
+    const loginHint = `send \`login\` to ${botUserId}`;
+    const capability = adapter.logins;
+    if (capability) {
+      const live: Logins = new Logins({
+        capability,
+        store: this.users,
+        contextFor: (login) => new LoginContext(contextParts, login, live),
+        tell: (userId, text) => this.commands.tell(userId, text),
+        onConnected: () => this.appservice.retryNow(),
+        log: this.log.child({ part: "logins" }),
+        concurrency: config.logins.connectConcurrency,
+      });
+      this.logins = live;
+      this.loginProcesses = new LoginProcesses({
+        capability,
+        complete: async (user, login) => (await live.add(user.userId, login)).id,
+        timeoutMs: config.logins.processTimeoutMs,
+        waitTimeoutMs: config.logins.waitTimeoutMs,
+        log: this.log.child({ part: "login-processes" }),
+      });
+    }
+    const logins =
+      this.logins && this.loginProcesses ? { live: this.logins, processes: this.loginProcesses } : undefined;
+    const prefix = config.commands.prefix ?? `!${adapter.name}`;
+    this.commands = new Commands({
+      adapter,
+      prefix,
+      version: BRIDGEKIT_VERSION,
+      permissions,
+      users: this.users,
+      portals: this.portals,
+      bot: this.client.intent(botUserId),
+      ...(logins ? { logins } : {}),
+      log: this.log.child({ part: "commands" }),
     });
+    const direct = new DirectChats({
+      client: this.client,
+      ghosts: this.ghosts,
+      portals: this.portals,
+      permissions,
+      ...(this.logins ? { logins: this.logins } : {}),
+      adapterName: adapter.name,
+      loginHint,
+      log: this.log.child({ part: "direct-chats" }),
+    });
+    const carriers = new Carriers({
+      adapter,
+      permissions,
+      ...(this.logins ? { logins: this.logins } : {}),
+      loginHint,
+      relayFormat: config.logins.relayFormat,
+      relayEmoteFormat: config.logins.relayEmoteFormat,
+    });
+    const provisioning =
+      config.provisioning.sharedSecret === undefined
+        ? undefined
+        : createProvisioning({
+            service: new BridgeProvisioning({
+              adapter,
+              permissions,
+              info: {
+                networkName: adapter.name,
+                networkId: adapter.name,
+                botUserId,
+                commandPrefix: prefix,
+                homeserver: domain,
+              },
+              users: this.users,
+              ...(logins ? { logins } : {}),
+              direct,
+              ghosts: this.ghosts,
+              callTimeoutMs: config.appservice.handlerTimeoutMs,
+              log: this.log.child({ part: "provisioning" }),
+            }),
+            sharedSecret: config.provisioning.sharedSecret,
+            homeserverUrl: config.homeserver.url,
+            log: this.log.child({ part: "provisioning" }),
+            bodyLimitBytes: 64 * 1024,
+          });
     this.router = new MatrixRouter({
       adapter,
+      carriers,
+      commands: this.commands,
+      onGhostInvite: (event, call) => direct.onGhostInvite(event, call),
       client: this.client,
       matcher,
       portals: this.portals,
@@ -234,6 +343,7 @@ export class Bridge {
       inbox: { transactions: config.inbox.transactions, maxPendingItems: config.inbox.maxPendingItems },
       retry: config.inbox.retry,
       deadLetters: { max: config.inbox.maxDeadLetters },
+      ...(provisioning ? { extraMiddleware: [provisioning] } : {}),
       metrics: config.metrics.enabled
         ? {
             ...(config.metrics.port !== undefined
@@ -310,6 +420,14 @@ export class Bridge {
     this.settleAdapterStart();
     this.started = true;
     this.log.info({ adapter: this.o.adapter.name }, "bridge started");
+    // Stored logins reconnect in the background: the bridge serves meanwhile, and events of
+    // a user whose login is still connecting wait for it (see Carriers).
+    if (this.logins) {
+      this.loginsStarted = this.logins.startAll().then(
+        () => undefined,
+        (err: unknown) => this.log.error({ err }, "could not reconnect the stored logins"),
+      );
+    }
   }
 
   /** Stops accepting, finishes what is in flight, stops the adapter, flushes and closes. */
@@ -317,6 +435,9 @@ export class Bridge {
     this.log.info("bridge stopping");
     await this.appservice.close();
     if (this.started) {
+      await this.loginProcesses?.close();
+      await this.logins?.stopAll();
+      await this.loginsStarted;
       try {
         await this.o.adapter.stop();
       } catch (err) {
@@ -333,6 +454,11 @@ export class Bridge {
     if (this.o.ownsStore) await this.o.store.close();
     this.started = false;
     this.log.info("bridge stopped");
+  }
+
+  /** Resolves once every stored login was tried once after start (tests, benchmarks). */
+  async loginsConnected(): Promise<void> {
+    await this.loginsStarted;
   }
 
   /** Resolves once every queued remote -> Matrix action was delivered (tests, benchmarks). */

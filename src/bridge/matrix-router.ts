@@ -15,7 +15,9 @@ import type { NamespaceMatcher } from "../registration/namespaces.js";
 import type { MessageMap } from "../store/message-map.js";
 import type { HANDLER_FOR } from "./matrix-to-adapter.js";
 import { classifyEvent, relation, type Classified, type Relation } from "./matrix-to-adapter.js";
-import type { Portals } from "./portals.js";
+import { keyOf, type Portals } from "./portals.js";
+import type { Carrier, Carriers } from "./carriers.js";
+import type { Commands } from "../commands/commands.js";
 
 /** The display-name cache's key for a user in a room. */
 const displayNameKey = (roomId: string, userId: string) => `${roomId} ${userId}`;
@@ -25,6 +27,12 @@ const NO_REMOTE_IDS = (): undefined => undefined;
 
 export interface MatrixRouterOptions {
   adapter: RemoteNetworkAdapter;
+  /** Who carries each event (the sender's login, a relay, the bot-level handlers). */
+  carriers: Carriers;
+  /** The bot's commands and management rooms; absent in bare tests. */
+  commands?: Commands;
+  /** A ghost was invited by a Matrix user (a DM to start); see DirectChats. */
+  onGhostInvite?: (event: MatrixEvent, call: CallContext) => Promise<void>;
   client: HomeserverClient;
   matcher: NamespaceMatcher;
   portals: Portals;
@@ -48,6 +56,8 @@ export interface MatrixRouterOptions {
  */
 export class MatrixRouter {
   private readonly displayNames: LRUCache<string, string>;
+  /** Who was typing in each room at the last m.typing, to tell sessions about changes only. */
+  private readonly typingBefore = new LRUCache<string, string[]>({ max: 10_000 });
   /** Set once `adapterReady` resolved: later events skip waiting for it. */
   private adapterReady = false;
 
@@ -68,18 +78,33 @@ export class MatrixRouter {
     if (event.type === "m.room.member") await this.o.client.observeEvent(event);
     this.rememberDisplayName(event);
     if (this.o.matcher.mayActAs(event.sender)) return; // our own echo
-    // A Matrix user kicking or inviting a ghost is not a Matrix user's membership.
+    // A Matrix user kicking or inviting a ghost (or the bot) is not a Matrix user's membership.
     if (
       event.type === "m.room.member" &&
       event.state_key !== undefined &&
       this.o.matcher.mayActAs(event.state_key)
     ) {
+      if (event.content.membership === "invite") await this.onInvite(event, ctx);
       return;
     }
     // The cached answers are taken without an await: most events need no I/O at all.
     let portal = this.o.portals.cachedByRoomId(event.room_id);
     if (portal === undefined) portal = await this.o.portals.byRoomId(event.room_id);
-    if (!portal) return;
+    if (
+      event.type === "m.room.message" &&
+      this.o.commands &&
+      (await this.o.commands.onMessage(event, portal, ctx))
+    )
+      return;
+    if (!portal) {
+      if (
+        event.type === "m.room.member" &&
+        event.content.membership === "leave" &&
+        event.state_key === event.sender
+      )
+        await this.o.commands?.onLeave(event.sender, event.room_id);
+      return;
+    }
 
     const sender = this.cachedSender(event) ?? (await this.fetchSender(event));
     const rel = relation(event);
@@ -97,36 +122,42 @@ export class MatrixRouter {
       await this.o.adapterReady?.();
       this.adapterReady = true;
     }
-    const adapter = this.o.adapter;
-    if (classified.kind === "message" && adapter.onMessage) {
+    const quiet = classified.kind === "membership" || classified.kind === "roomChange";
+    const carrier = this.o.carriers.of(event.sender, portal, quiet);
+    if (carrier === undefined) return;
+    const handlers = carrier.handlers;
+    if (classified.kind === "message" && handlers.onMessage) {
       // The common case inline: one async call less per message.
-      const remoteId = await adapter.onMessage(classified.message, portal, ctx);
+      const message =
+        carrier.kind === "relay" ? this.o.carriers.relayed(classified.message) : classified.message;
+      const remoteId = await handlers.onMessage(message, portal, ctx);
       const link = this.linkIfGiven(portal, event.event_id, remoteId);
       if (link) await link;
       return;
     }
-    await this.dispatch(classified, portal, event, ctx);
+    await this.dispatch(classified, carrier, portal, event, ctx);
   }
 
   private async dispatch(
     c: Exclude<Classified, { kind: "ignored" }>,
+    carrier: Carrier,
     portal: Portal,
     event: MatrixEvent,
     call: CallContext,
   ) {
-    const a = this.o.adapter;
+    const a = carrier.handlers;
     switch (c.kind) {
       case "message":
-        if (!a.onMessage) throw this.unsupported(c.kind);
+        if (!a.onMessage) throw this.unsupported(c.kind, carrier);
         return this.linkIfGiven(portal, event.event_id, await a.onMessage(c.message, portal, call));
       case "edit":
-        if (!a.onEdit) throw this.unsupported(c.kind);
+        if (!a.onEdit) throw this.unsupported(c.kind, carrier);
         return a.onEdit(c.edit, portal, call);
       case "redaction":
-        if (!a.onRedaction) throw this.unsupported(c.kind);
+        if (!a.onRedaction) throw this.unsupported(c.kind, carrier);
         return a.onRedaction(c.redaction, portal, call);
       case "reaction":
-        if (!a.onReaction) throw this.unsupported(c.kind);
+        if (!a.onReaction) throw this.unsupported(c.kind, carrier);
         return this.linkIfGiven(portal, event.event_id, await a.onReaction(c.reaction, portal, call));
       case "membership":
         return a.onMembership?.(c.membership, portal, call); // silence is fine: joins need no notice
@@ -135,24 +166,35 @@ export class MatrixRouter {
     }
   }
 
+  /** An invite of the bot (a management room, a room to bridge) or of a ghost (a DM). */
+  private async onInvite(event: MatrixEvent, call: CallContext): Promise<void> {
+    if (event.state_key === this.o.client.botUserId) await this.o.commands?.onBotInvite(event);
+    else await this.o.onGhostInvite?.(event, call);
+  }
+
   /** Typing and receipts: best effort, never retried, so failures are logged, not thrown. */
   async onEphemeral(events: EphemeralEvent[], call: CallContext): Promise<void> {
     await this.o.adapterReady?.();
     for (const event of events) {
       if (event.room_id === undefined) continue;
+      const a = this.o.adapter;
+      const wanted =
+        a.logins !== undefined || (event.type === "m.typing" ? "onTyping" in a : "onReceipt" in a);
+      if (!wanted) continue;
       try {
-        if (event.type === "m.typing" && this.o.adapter.onTyping) {
-          const portal = await this.o.portals.byRoomId(event.room_id);
+        const portal = await this.o.portals.byRoomId(event.room_id);
+        if (!portal) continue;
+        if (event.type === "m.typing") {
           const ids = Array.isArray(event.content.user_ids) ? (event.content.user_ids as unknown[]) : [];
           const userIds = ids.filter(
             (u): u is string => typeof u === "string" && !this.o.matcher.mayActAs(u),
           );
-          if (portal) await this.o.adapter.onTyping({ userIds }, portal, call);
-        } else if (event.type === "m.receipt" && this.o.adapter.onReceipt) {
-          const portal = await this.o.portals.byRoomId(event.room_id);
-          if (portal)
-            for (const receipt of await this.receipts(event))
-              await this.o.adapter.onReceipt(receipt, portal, call);
+          await this.typing(portal, userIds, call);
+        } else if (event.type === "m.receipt") {
+          for (const receipt of await this.receipts(event)) {
+            const carrier = this.quietCarrier(receipt.userId, portal);
+            if (carrier?.kind !== "relay") await carrier?.handlers.onReceipt?.(receipt, portal, call);
+          }
         }
       } catch (err) {
         this.o.log.warn(
@@ -160,6 +202,36 @@ export class MatrixRouter {
           "ephemeral event not delivered to the adapter",
         );
       }
+    }
+  }
+
+  /**
+   * Who is typing now: each user with a login of their own is told to their session when
+   * their own typing changed; the rest go to the bot-level handler as one list (as before).
+   */
+  private async typing(portal: Portal, userIds: string[], call: CallContext): Promise<void> {
+    const before = this.typingBefore.get(portal.roomId) ?? [];
+    if (userIds.length > 0) this.typingBefore.set(portal.roomId, userIds);
+    else this.typingBefore.delete(portal.roomId);
+    const byBot: string[] = [];
+    for (const userId of new Set([...before, ...userIds])) {
+      const carrier = this.quietCarrier(userId, portal);
+      const now = userIds.includes(userId);
+      if (carrier?.kind === "bot") {
+        if (now) byBot.push(userId);
+      } else if (carrier?.kind === "session" && now !== before.includes(userId)) {
+        await carrier.handlers.onTyping?.({ userIds: now ? [userId] : [] }, portal, call);
+      }
+    }
+    await this.o.adapter.onTyping?.({ userIds: byBot }, portal, call);
+  }
+
+  /** The carrier of a best-effort event, or undefined when nobody carries it now. */
+  private quietCarrier(userId: string, portal: Portal): Carrier | undefined {
+    try {
+      return this.o.carriers.of(userId, portal, true);
+    } catch {
+      return undefined; // a login reconnecting: typing and receipts are not worth waiting for
     }
   }
 
@@ -183,17 +255,17 @@ export class MatrixRouter {
   /** Records the remote id the adapter returned, if any; no promise when there is none. */
   private linkIfGiven(portal: Portal, eventId: string, remoteId: string | void): Promise<void> | undefined {
     if (typeof remoteId !== "string" || remoteId === "") return undefined;
-    return this.o.messages.link({ remoteRoomId: portal.remoteId, remoteId, roomId: portal.roomId, eventId });
+    return this.o.messages.link({ remoteRoomId: keyOf(portal), remoteId, roomId: portal.roomId, eventId });
   }
 
-  /** The error for what the adapter cannot carry; its dead letter tells the sender. */
-  private unsupported(kind: keyof typeof HANDLER_FOR): UnsupportedError {
+  /** The error for what the carrier cannot carry; its dead letter tells the sender. */
+  private unsupported(kind: keyof typeof HANDLER_FOR, carrier: Carrier): UnsupportedError {
     const what = { message: "messages", edit: "edits", redaction: "redactions", reaction: "reactions" }[
       kind as "message" | "edit" | "redaction" | "reaction"
     ];
-    return new UnsupportedError(
-      `the ${this.o.adapter.name} bridge cannot carry ${what} to the remote network`,
-    );
+    const who =
+      carrier.kind === "bot" ? `the ${this.o.adapter.name} bridge` : `your ${this.o.adapter.name} login`;
+    return new UnsupportedError(`${who} cannot carry ${what} to the remote network`);
   }
 
   /** Remote ids of the events this one points at (reply, edit, reaction, redaction target). */

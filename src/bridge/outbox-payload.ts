@@ -6,11 +6,15 @@
 import type { MessageContent, PortalSpec, RemoteProfile } from "../adapter/adapter.js";
 
 interface Base {
-  /** The remote room; the outbox's per-room order is per remote room. */
+  /** The remote room; the outbox's per-room order is per portal (portalKey). */
   room: string;
   /** The remote user acting; absent where the bot acts. */
   from?: string;
   ts?: number;
+  /** The login whose session sent it (SessionContext); absent for the adapter's own sends. */
+  login?: string;
+  /** Set when it goes to that login's DM portal of `room`, not the shared portal. */
+  dm?: true;
 }
 
 export type OutboxAction =

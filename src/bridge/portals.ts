@@ -10,7 +10,7 @@ import type { HomeserverClient } from "../client/homeserver-client.js";
 import { MatrixError } from "../client/matrix-error.js";
 import type { Logger } from "../common/logger.js";
 import type { IdTemplate } from "../registration/localpart.js";
-import type { PortalRecord, PortalStore } from "../store/portal-store.js";
+import { portalKey, type PortalRecord, type PortalStore } from "../store/portal-store.js";
 import type { Ghosts } from "./ghosts.js";
 
 /** The signal of a call made outside any request: nothing times it out. */
@@ -19,7 +19,20 @@ const NEVER_ABORTED = new AbortController().signal;
 function toPortal(record: PortalRecord): Portal {
   const portal: Portal = { remoteId: record.remoteId, roomId: record.roomId };
   if (record.alias !== undefined) portal.alias = record.alias;
+  if (record.login !== undefined) portal.login = record.login;
+  if (record.relay !== undefined) portal.relay = record.relay;
   return portal;
+}
+
+/** The store key of a portal (see portalKey): what its outbox lane and message ids are kept under. */
+export function keyOf(portal: Pick<Portal, "remoteId" | "login">): string {
+  return portalKey(portal.remoteId, portal.login);
+}
+
+/** Whose DM portal is being made: the login, and the Matrix user to invite. */
+export interface DmOwner {
+  login: string;
+  userId: string;
 }
 
 /**
@@ -36,7 +49,8 @@ export class Portals implements PortalDirectory {
    * bridge per store) and every portal it creates is put in both.
    */
   private readonly byRoom = new LRUCache<string, Portal | "none">({ max: 10_000 });
-  private readonly byRemote = new LRUCache<string, Portal | "none">({ max: 10_000 });
+  /** By portalKey. */
+  private readonly byKey = new LRUCache<string, Portal | "none">({ max: 10_000 });
 
   constructor(
     private readonly template: IdTemplate | undefined,
@@ -47,13 +61,43 @@ export class Portals implements PortalDirectory {
     private readonly log: Logger,
   ) {}
 
-  async get(remoteId: string): Promise<Portal | null> {
-    const cached = this.byRemote.get(remoteId);
+  /** The shared portal of a remote room, or with `login`, that login's DM portal. */
+  async get(remoteId: string, login?: string): Promise<Portal | null> {
+    const key = portalKey(remoteId, login);
+    const cached = this.byKey.get(key);
     if (cached !== undefined) return cached === "none" ? null : cached;
-    const record = await this.store.getByRemoteId(remoteId);
+    const record = await this.store.getByRemoteId(remoteId, login);
     const portal = record ? toPortal(record) : null;
-    this.byRemote.set(remoteId, portal ?? "none");
+    this.byKey.set(key, portal ?? "none");
     return portal;
+  }
+
+  /**
+   * Links a Matrix room that exists already (`bridge <remote room>`, a DM the user opened by
+   * inviting a ghost) as the portal of a remote room. Throws if either side is linked.
+   */
+  async adopt(record: { remoteId: string; roomId: string; login?: string }): Promise<Portal> {
+    const linked = await this.store.link(record);
+    return this.remember(linked);
+  }
+
+  /** Forgets a portal; the Matrix room stays, no longer bridged. Returns true if it was linked. */
+  async unlink(portal: Portal): Promise<boolean> {
+    const removed = await this.store.unlink(portal.remoteId, portal.login);
+    this.byKey.set(keyOf(portal), "none");
+    this.byRoom.set(portal.roomId, "none");
+    return removed;
+  }
+
+  /** Sets or clears the login relaying in a portal. */
+  async setRelay(portal: Portal, relay: string | undefined): Promise<Portal> {
+    await this.store.setRelay(portal.remoteId, portal.login, relay);
+    const next: Portal = { ...portal };
+    if (relay === undefined) delete next.relay;
+    else next.relay = relay;
+    this.byKey.set(keyOf(next), next);
+    this.byRoom.set(next.roomId, next);
+    return next;
   }
 
   /**
@@ -84,13 +128,20 @@ export class Portals implements PortalDirectory {
     return this.template?.parseAlias(alias) ?? null;
   }
 
-  async ensure(remoteId: string, spec?: PortalSpec): Promise<Portal> {
-    const existing = await this.get(remoteId);
+  /**
+   * The portal, made if needed. With `owner` (and spec.direct), that login's DM portal: a
+   * private room its user is invited to as a direct chat.
+   */
+  async ensure(remoteId: string, spec?: PortalSpec, owner?: DmOwner): Promise<Portal> {
+    const existing = await this.get(remoteId, owner?.login);
     if (existing) return existing;
-    let pending = this.creating.get(remoteId);
+    const key = portalKey(remoteId, owner?.login);
+    let pending = this.creating.get(key);
     if (!pending) {
-      pending = this.create(remoteId, spec).finally(() => this.creating.delete(remoteId));
-      this.creating.set(remoteId, pending);
+      pending = (owner ? this.createDm(remoteId, spec ?? {}, owner) : this.create(remoteId, spec)).finally(
+        () => this.creating.delete(key),
+      );
+      this.creating.set(key, pending);
     }
     return pending;
   }
@@ -136,18 +187,46 @@ export class Portals implements PortalDirectory {
     }
     const record: PortalRecord = { remoteId, roomId };
     if (alias !== undefined) record.alias = alias;
-    await this.store.link(record);
-    this.byRoom.set(roomId, toPortal(record));
-    this.byRemote.set(remoteId, toPortal(record));
+    const portal = this.remember(await this.store.link(record));
     this.log.info({ remoteId, roomId, alias }, "portal created");
     if (spec.publishToDirectory)
       await this.client.setRoomDirectoryVisibility(this.adapter.name, roomId, "public");
+    await this.joinMembers(roomId, spec);
+    return portal;
+  }
+
+  /** A login's DM portal: private, its user invited as to a direct chat, the other side joined. */
+  private async createDm(remoteId: string, spec: PortalSpec, owner: DmOwner): Promise<Portal> {
+    const bot = this.client.intent(this.client.botUserId);
+    const roomId = await bot.createRoom({
+      ...(spec.name !== undefined ? { name: spec.name } : {}),
+      ...(spec.topic !== undefined ? { topic: spec.topic } : {}),
+      preset: "trusted_private_chat",
+      visibility: "private",
+      is_direct: true,
+      invite: [owner.userId],
+      power_level_content_override: { users: { [this.client.botUserId]: 100, [owner.userId]: 100 } },
+    });
+    const portal = this.remember(await this.store.link({ remoteId, roomId, login: owner.login }));
+    this.log.info({ remoteId, roomId, login: owner.login }, "DM portal created");
+    await this.joinMembers(roomId, spec);
+    return portal;
+  }
+
+  private async joinMembers(roomId: string, spec: PortalSpec): Promise<void> {
+    const bot = this.client.intent(this.client.botUserId);
     if (spec.avatarUrl?.startsWith("mxc://"))
       await bot.sendState(roomId, "m.room.avatar", "", { url: spec.avatarUrl });
     for (const member of spec.members ?? []) {
       const ghost = await this.ghosts.ensure(member);
       await ghost.ensureJoined(roomId);
     }
-    return toPortal(record);
+  }
+
+  private remember(record: PortalRecord): Portal {
+    const portal = toPortal(record);
+    this.byRoom.set(portal.roomId, portal);
+    this.byKey.set(keyOf(portal), portal);
+    return portal;
   }
 }

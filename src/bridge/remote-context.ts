@@ -2,6 +2,7 @@ import type {
   AdapterKeyValue,
   BridgeContext,
   MessageContent,
+  PortalDirectory,
   PortalSpec,
   RemoteNetworkAdapter,
   RemoteProfile,
@@ -15,6 +16,7 @@ import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
 import type { OutboxWorker } from "./outbox-worker.js";
 import type { Portals } from "./portals.js";
 import type { JsonValue } from "../store/json.js";
+import { portalKey } from "../store/portal-store.js";
 
 export interface RemoteContextParts {
   adapter: RemoteNetworkAdapter;
@@ -49,13 +51,23 @@ function checkContent(content: MessageContent): void {
  * background, in order per remote room, retried until the homeserver accepts it.
  */
 export class RemoteContext implements BridgeContext {
-  readonly portals: Portals;
+  readonly portals: PortalDirectory;
   readonly ghosts: Ghosts;
   readonly kv: AdapterKeyValue;
   readonly log: Logger;
   readonly domain: string;
 
-  constructor(private readonly p: RemoteContextParts) {
+  /**
+   * The login this context sends for (a SessionContext, src/users/session-context.ts), or
+   * undefined for the adapter's own context.
+   */
+  protected readonly loginId: string | undefined;
+
+  constructor(
+    protected readonly p: RemoteContextParts,
+    loginId?: string,
+  ) {
+    this.loginId = loginId;
     this.portals = p.portals;
     this.ghosts = p.ghosts;
     this.kv = p.kv;
@@ -134,7 +146,9 @@ export class RemoteContext implements BridgeContext {
 
   /** Best effort and not durable: a typing notice that arrives late is worse than none. */
   async typing(room: string, from: string, typing: boolean): Promise<void> {
-    const portal = await this.p.portals.get(room);
+    const portal =
+      (this.loginId !== undefined ? await this.p.portals.get(room, this.loginId) : null) ??
+      (await this.p.portals.get(room));
     if (!portal) return;
     const ghost = await this.p.ghosts.ensure(from);
     await ghost.ensureJoined(portal.roomId);
@@ -161,12 +175,21 @@ export class RemoteContext implements BridgeContext {
         throw new TypeError(`ts must be a non-negative integer (ms), got ${ts}`);
       action.ts = ts;
     }
-    if (!this.p.adapter.createPortalsOnDemand && !(await this.p.portals.get(action.room))) {
+    let key = action.room;
+    if (this.loginId !== undefined) {
+      // A session's send goes to its login's DM portal of the room when there is one.
+      action.login = this.loginId;
+      if (await this.p.portals.get(action.room, this.loginId)) {
+        action.dm = true;
+        key = portalKey(action.room, this.loginId);
+      }
+    }
+    if (!action.dm && !this.p.adapter.createPortalsOnDemand && !(await this.p.portals.get(action.room))) {
       throw new Error(
         `remote room "${action.room}" has no portal; create one with ctx.portals.ensure() or set createPortalsOnDemand`,
       );
     }
-    await this.p.actions.enqueue(action.room, action as unknown as JsonValue);
-    this.p.actionWorker.kick(action.room);
+    await this.p.actions.enqueue(key, action as unknown as JsonValue);
+    this.p.actionWorker.kick(key);
   }
 }

@@ -8,7 +8,7 @@ import type { JsonValue } from "../store/json.js";
 import { editContent, messageContent, reactionContent } from "./adapter-to-matrix.js";
 import type { Ghosts } from "./ghosts.js";
 import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
-import type { Portals } from "./portals.js";
+import { keyOf, type Portals } from "./portals.js";
 
 /** An action whose target the bridge never saw; it cannot succeed on a retry. */
 export class UnknownTargetError extends TypeError {
@@ -32,23 +32,23 @@ export class RemoteDelivery {
 
   async deliver(item: OutboxItem<JsonValue>): Promise<void> {
     const a = item.payload as unknown as OutboxAction;
-    const portal =
-      (await this.portals.get(a.room)) ??
-      (this.adapter.createPortalsOnDemand ? await this.portals.ensure(a.room) : undefined);
+    const portal = a.dm
+      ? await this.portals.get(a.room, a.login)
+      : ((await this.portals.get(a.room)) ??
+        (this.adapter.createPortalsOnDemand ? await this.portals.ensure(a.room) : undefined));
     if (!portal) throw new UnknownTargetError(`remote room "${a.room}" has no portal`);
     const roomId = portal.roomId;
+    // Message ids are kept per portal: a login's DM and the shared room never mix theirs.
+    const room = keyOf(portal);
     const actor: Intent =
       a.from !== undefined ? await this.ghosts.ensure(a.from) : this.client.intent(this.client.botUserId);
     const ts = a.ts !== undefined ? { ts: a.ts } : {};
 
     switch (a.op) {
       case "send": {
-        const reply = a.replyTo !== undefined ? await this.messages.byRemoteId(a.room, a.replyTo) : undefined;
+        const reply = a.replyTo !== undefined ? await this.messages.byRemoteId(room, a.replyTo) : undefined;
         if (a.replyTo !== undefined && !reply)
-          this.log.debug(
-            { room: a.room, replyTo: a.replyTo },
-            "reply target unknown; sent as a plain message",
-          );
+          this.log.debug({ room, replyTo: a.replyTo }, "reply target unknown; sent as a plain message");
         const content = messageContent(a.content, {
           ...(a.externalUrl !== undefined ? { externalUrl: a.externalUrl } : {}),
           ...(reply ? { replyToEventId: reply.eventId } : {}),
@@ -58,11 +58,11 @@ export class RemoteDelivery {
           txnId: item.txnId,
         });
         if (a.remoteId !== undefined)
-          await this.messages.link({ remoteRoomId: a.room, remoteId: a.remoteId, roomId, eventId });
+          await this.messages.link({ remoteRoomId: room, remoteId: a.remoteId, roomId, eventId });
         return;
       }
       case "edit": {
-        const target = await this.target(a.room, a.target);
+        const target = await this.target(room, a.target);
         const content = editContent(
           a.content,
           target,
@@ -72,7 +72,7 @@ export class RemoteDelivery {
         return;
       }
       case "redact": {
-        const target = await this.target(a.room, a.target);
+        const target = await this.target(room, a.target);
         await actor.redact(roomId, target, {
           ...(a.reason !== undefined ? { reason: a.reason } : {}),
           txnId: item.txnId,
@@ -80,13 +80,13 @@ export class RemoteDelivery {
         return;
       }
       case "react": {
-        const target = await this.target(a.room, a.target);
+        const target = await this.target(room, a.target);
         const eventId = await actor.sendEvent(roomId, "m.reaction", reactionContent(target, a.key), {
           ...ts,
           txnId: item.txnId,
         });
         if (a.remoteId !== undefined)
-          await this.messages.link({ remoteRoomId: a.room, remoteId: a.remoteId, roomId, eventId });
+          await this.messages.link({ remoteRoomId: room, remoteId: a.remoteId, roomId, eventId });
         return;
       }
       case "join":

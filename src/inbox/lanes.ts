@@ -84,6 +84,8 @@ class Attempt implements TimedTask {
 /** Runs recorded items through their handlers, one lane per room. See the invariants above. */
 export class Lanes {
   private readonly lanes = new Map<string, Lane>();
+  /** onDeadLetter calls still running (each tells a sender), so drain() can wait for them. */
+  private readonly telling = new Set<Promise<void>>();
   private readonly slots: ConcurrencyLimit;
   private readonly timer: CallTimer<Attempt>;
   private closing = false;
@@ -137,11 +139,13 @@ export class Lanes {
     for (const lane of this.lanes.values()) lane.wake?.("now");
   }
 
-  /** Resolves once every lane is idle (retries included). */
+  /** Resolves once every lane is idle (retries included) and every dead letter's sender was told. */
   async drain(): Promise<void> {
-    while (this.lanes.size > 0) {
-      this.idle ??= withResolve();
-      await this.idle.promise;
+    while (this.lanes.size > 0 || this.telling.size > 0) {
+      if (this.lanes.size > 0) {
+        this.idle ??= withResolve();
+        await this.idle.promise;
+      } else await Promise.all(this.telling);
     }
   }
 
@@ -154,7 +158,11 @@ export class Lanes {
     this.closing = true;
     for (const lane of this.lanes.values()) lane.wake?.("closed");
     this.timer.abortAll(new Error("the bridge is shutting down"));
-    await this.drain();
+    // Not drain(): a notice still being sent (retried while the homeserver is down) must not hold up shutdown.
+    while (this.lanes.size > 0) {
+      this.idle ??= withResolve();
+      await this.idle.promise;
+    }
   }
 
   private async runLane(lane: Lane): Promise<void> {
@@ -293,12 +301,16 @@ export class Lanes {
     this.o.metrics.deadLetters.inc({ reason });
     const hook = this.o.onDeadLetter;
     if (hook) {
-      hook(letter).catch((hookErr: unknown) =>
-        this.o.logger.warn(
-          { err: hookErr, ...logContext(work) },
-          "could not tell the sender about a dead letter",
-        ),
-      );
+      // Not awaited: the lane goes on while the sender is told; drain() waits for it.
+      const told = hook(letter)
+        .catch((hookErr: unknown) =>
+          this.o.logger.warn(
+            { err: hookErr, ...logContext(work) },
+            "could not tell the sender about a dead letter",
+          ),
+        )
+        .finally(() => this.telling.delete(told));
+      this.telling.add(told);
     }
   }
 }

@@ -102,10 +102,10 @@ export class TestAdapter implements RemoteNetworkAdapter {
   }
 }
 
-export interface Harness {
+export interface Harness<A extends RemoteNetworkAdapter = TestAdapter> {
   hs: FakeHomeserver;
   bridge: Bridge;
-  adapter: TestAdapter;
+  adapter: A;
   registration: Registration;
   store: Store;
   /** PUTs a transaction with the hs_token; returns the HTTP status. */
@@ -132,9 +132,9 @@ export function testRegistration(): Registration {
 }
 
 /** Runs `fn` with a started harness and always stops it afterwards. */
-export async function withHarness(
-  fn: (h: Harness) => Promise<void>,
-  opts: Parameters<typeof startHarness>[0] = {},
+export async function withHarness<A extends RemoteNetworkAdapter = TestAdapter>(
+  fn: (h: Harness<A>) => Promise<void>,
+  opts: HarnessOptions<A> = {},
 ): Promise<void> {
   const h = await startHarness(opts);
   try {
@@ -144,25 +144,31 @@ export async function withHarness(
   }
 }
 
-export async function startHarness(
-  opts: {
-    hs?: FakeHomeserver;
-    store?: Store;
-    adapter?: TestAdapter;
-    registration?: Registration;
-    bridge?: Partial<BridgeConfig["bridge"]>;
-    logger?: Logger;
-  } = {},
-): Promise<Harness> {
+export interface HarnessOptions<A extends RemoteNetworkAdapter = TestAdapter> {
+  hs?: FakeHomeserver;
+  store?: Store;
+  adapter?: A;
+  registration?: Registration;
+  bridge?: Partial<BridgeConfig["bridge"]>;
+  /** Changes to the rest of the config (permissions, logins, ...). */
+  configure?: (config: BridgeConfig) => void;
+  logger?: Logger;
+}
+
+export async function startHarness<A extends RemoteNetworkAdapter = TestAdapter>(
+  opts: HarnessOptions<A> = {},
+): Promise<Harness<A>> {
   const registration = opts.registration ?? testRegistration();
   const ownHs = opts.hs === undefined;
   const ownStore = opts.store === undefined;
   const hs = opts.hs ?? (await FakeHomeserver.start({ asToken: registration.as_token, domain: DOMAIN }));
   const store =
     opts.store ?? (await openStore(`sqlite://${join(await mkdtemp(join(tmpdir(), "bk-bridge-")), "b.db")}`));
-  const adapter = opts.adapter ?? new TestAdapter();
+  const adapter = opts.adapter ?? (new TestAdapter() as unknown as A);
+  const config = testConfig(hs.url, opts.bridge);
+  opts.configure?.(config);
   const bridge = new Bridge({
-    config: testConfig(hs.url, opts.bridge),
+    config,
     registration,
     adapter,
     store,
@@ -171,7 +177,7 @@ export async function startHarness(
   });
   await bridge.start();
   const auth = `Bearer ${registration.hs_token}`;
-  const harness: Harness = {
+  const harness: Harness<A> = {
     hs,
     bridge,
     adapter,
