@@ -1,10 +1,16 @@
 import { access } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { AdapterLoadError } from "../adapter/load-adapter.js";
 import { loadConfig } from "../config/load.js";
 import type { BridgeConfig } from "../config/types.js";
 import { ValidationError } from "../common/validation-error.js";
-import { generateRegistration, saveRegistration } from "../registration/index.js";
+import {
+  generateDoublePuppetRegistration,
+  generateRegistration,
+  saveRegistration,
+  type Registration,
+} from "../registration/index.js";
 import { UsageError, type Command } from "./command.js";
 import { adapterProtocols, configuredAdapter } from "./configured-adapter.js";
 
@@ -36,6 +42,73 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Refuses (prints why, returns false) to overwrite an existing file without --force. */
+async function mayWrite(output: string, force: boolean): Promise<boolean> {
+  if (force || !(await exists(output))) return true;
+  console.error(
+    `generate-registration: ${output} exists; not overwriting it, since new tokens would lock out a homeserver ` +
+      `that uses it. Pass --force to rotate the tokens (then give the homeserver the new file and restart it).`,
+  );
+  return false;
+}
+
+/** Builds a registration, turning a bad flag value (id, url, sender, prefix, domain) into a usage error. */
+function fromFlags(build: () => Registration): Registration {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof ValidationError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+interface DoublePuppetFlags {
+  config?: string | undefined;
+  id?: string | undefined;
+  domain?: string | undefined;
+  output?: string | undefined;
+  force: boolean;
+}
+
+/** `--double-puppet`: the second registration whose as_token may act as the real users. */
+async function writeDoublePuppetRegistration(flags: DoublePuppetFlags): Promise<number> {
+  let domain: string;
+  let output: string;
+  let configured: string | undefined;
+  if (flags.config !== undefined) {
+    if (flags.domain !== undefined) {
+      throw new UsageError("--domain cannot be used with --config (the config's homeserver.domain decides)");
+    }
+    const config = await loadConfig(flags.config);
+    for (const warning of config.warnings) console.error(`warning: ${warning}`);
+    domain = config.homeserver.domain;
+    configured = config.doublePuppet.registration;
+    output = flags.output ?? configured ?? join(dirname(config.appservice.registration), "doublepuppet.yaml");
+  } else {
+    if (flags.domain === undefined) throw new UsageError("missing --domain (or give --config)");
+    domain = flags.domain;
+    output = flags.output ?? "doublepuppet.yaml";
+  }
+  if (!(await mayWrite(output, flags.force))) return 1;
+  const registration = fromFlags(() =>
+    generateDoublePuppetRegistration({ domain, ...(flags.id === undefined ? {} : { id: flags.id }) }),
+  );
+  await saveRegistration(output, registration);
+  const path = resolve(output);
+  console.log(
+    [
+      `wrote ${output} (mode 0600): a double-puppet registration`,
+      `  id ${registration.id}, url null (the homeserver pushes nothing to it)`,
+      `  users ${registration.namespaces.users.map((n) => n.regex).join(", ")} (not exclusive: the users keep their ids)`,
+      "Add it to the homeserver's app_service_config_files and restart the homeserver.",
+      configured === path
+        ? "The config's doublePuppet.registration already names it."
+        : `Then set doublePuppet.registration: ${path} in the bridge config.`,
+    ].join("\n"),
+  );
+  return 0;
+}
+
 export const generateRegistrationCommand: Command = {
   summary: "write a new registration YAML with fresh tokens",
   usage: `bridgekit generate-registration --config config.yaml [--url URL] [--output FILE] [--id ID] [--sender LOCALPART] [--force]
@@ -55,6 +128,15 @@ export const generateRegistrationCommand: Command = {
   --force     overwrite an existing file. This rotates both tokens: the homeserver must be
               given the new file and restarted, or it can no longer talk to the bridge.
 
+       bridgekit generate-registration --double-puppet (--config config.yaml | --domain DOMAIN) [--id ID] [--output FILE] [--force]
+
+  --double-puppet  write the second registration used for double puppeting instead: url null,
+              a random sender, fresh tokens, and a non-exclusive users namespace covering
+              every user of the domain, so that its as_token may act as them (default
+              output: the config's doublePuppet.registration, else doublepuppet.yaml beside
+              the registration; default id: doublepuppet). One such registration can serve
+              every bridge on the homeserver.
+
 The registration asks for typing notices, receipts and presence (receive_ephemeral, and
 de.sorunome.msc2409.push_ephemeral for older homeservers). With --config, the adapter is
 created (not started) and its third-party protocols (thirdParty.protocols) are listed
@@ -71,8 +153,18 @@ under protocols.`,
         prefix: { type: "string" },
         output: { type: "string" },
         force: { type: "boolean", default: false },
+        "double-puppet": { type: "boolean", default: false },
       },
     });
+    if (values["double-puppet"]) {
+      const clash = (["url", "sender", "prefix"] as const).filter((k) => values[k] !== undefined);
+      if (clash.length > 0) {
+        throw new UsageError(
+          `${clash.map((k) => `--${k}`).join(" and ")} cannot be used with --double-puppet (its url is null, its sender random, its namespace every user)`,
+        );
+      }
+      return writeDoublePuppetRegistration(values);
+    }
     let id: string;
     let url: string;
     let domain: string;
@@ -118,16 +210,9 @@ under protocols.`,
       ghosts = portals = `${values.prefix ?? `${id}_`}{id}`;
       output = values.output ?? "registration.yaml";
     }
-    if (!values.force && (await exists(output))) {
-      console.error(
-        `generate-registration: ${output} exists; not overwriting it, since new tokens would lock out a homeserver ` +
-          `that uses it. Pass --force to rotate the tokens (then give the homeserver the new file and restart it).`,
-      );
-      return 1;
-    }
-    let registration;
-    try {
-      registration = generateRegistration({
+    if (!(await mayWrite(output, values.force))) return 1;
+    const registration = fromFlags(() =>
+      generateRegistration({
         id,
         url,
         domain,
@@ -136,12 +221,8 @@ under protocols.`,
         ...(portals === undefined ? {} : { portals }),
         protocols,
         receiveEphemeral: true,
-      });
-    } catch (err) {
-      // A bad --id, --url, --sender, --prefix or --domain.
-      if (err instanceof TypeError || err instanceof ValidationError) throw new UsageError(err.message);
-      throw err;
-    }
+      }),
+    );
     await saveRegistration(output, registration);
     console.log(
       [

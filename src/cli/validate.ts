@@ -4,7 +4,13 @@ import { AdapterLoadError } from "../adapter/load-adapter.js";
 import { formatProblems, ValidationError } from "../common/validation-error.js";
 import { loadConfig } from "../config/load.js";
 import type { BridgeConfig } from "../config/types.js";
-import { IdTemplate, loadRegistration, NamespaceMatcher, type Registration } from "../registration/index.js";
+import {
+  checkDoublePuppetRegistration,
+  IdTemplate,
+  loadRegistration,
+  NamespaceMatcher,
+  type Registration,
+} from "../registration/index.js";
 import { describeStoreUrl } from "../store/index.js";
 import type { Command } from "./command.js";
 import { adapterProtocols, configuredAdapter } from "./configured-adapter.js";
@@ -117,6 +123,56 @@ export function checkRegistrationMatchesAdapter(
   return warnings;
 }
 
+/**
+ * Loads a registration for validate: the registration, or a problem line naming the file,
+ * each bad key and, for a missing file, the command that makes one.
+ */
+async function loadForValidate(
+  path: string,
+  makeOne: string,
+): Promise<{ registration: Registration } | { problem: string }> {
+  try {
+    return { registration: await loadRegistration(path) };
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const hint =
+      err.problems.length === 1 && err.problems[0]!.message === "file not found"
+        ? ` (make one: ${makeOne})`
+        : "";
+    return {
+      problem: formatProblems(err.source, err.problems).split("\n").slice(1).join("\n").trim() + hint,
+    };
+  }
+}
+
+/**
+ * The double-puppet registration the config names: it loads, and is fit for double puppeting
+ * (url null, a non-exclusive namespace covering the domain, id and tokens its own).
+ * Returns the problems, each naming the file and key, and a summary line when there are none.
+ */
+async function checkDoublePuppetFile(
+  config: BridgeConfig,
+  path: string,
+  main: { registration: Registration; path: string } | undefined,
+  configPath: string,
+): Promise<{ problems: string[]; summary?: string }> {
+  const loaded = await loadForValidate(
+    path,
+    `bridgekit generate-registration --double-puppet --config ${configPath}`,
+  );
+  if ("problem" in loaded) return { problems: [`doublePuppet.registration: ${loaded.problem}`] };
+  const { registration } = loaded;
+  const problems = checkDoublePuppetRegistration(registration, {
+    domain: config.homeserver.domain,
+    ...(main === undefined ? {} : { main: main.registration, mainSource: main.path }),
+  }).map((p) => `${path}: ${p.path}: ${p.message}`);
+  if (problems.length > 0) return { problems };
+  return {
+    problems,
+    summary: `double puppeting ${path}: id ${registration.id}, users ${registration.namespaces.users.map((n) => n.regex).join(", ")}`,
+  };
+}
+
 export const validateCommand: Command = {
   summary: "check the config, the registration, and that the adapter loads",
   usage: `bridgekit validate [--config config.yaml]
@@ -125,6 +181,8 @@ export const validateCommand: Command = {
 
 Checks the config file (and BRIDGEKIT_* overrides); that the registration file exists, is
 valid and matches the config (ghost and portal ids fall inside its namespaces); that the
+double-puppet registration, when doublePuppet.registration names one, loads, has url null,
+a non-exclusive users namespace covering the domain, and an id and tokens of its own; that the
 store URL is well-formed (it is not opened); and that the adapter module loads and its
 factory accepts adapter.config (the adapter is not started). Warns when the adapter
 handles typing or receipts but the registration asks for no ephemeral data, or has
@@ -145,21 +203,27 @@ or prints a summary and exits 0.`,
     const warnings = [...config.warnings];
 
     const registrationPath = config.appservice.registration;
-    let registration: Registration | undefined;
-    try {
-      registration = await loadRegistration(registrationPath);
-    } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      const hint =
-        err.problems.length === 1 && err.problems[0]!.message === "file not found"
-          ? " (make one: bridgekit generate-registration --config " + configPath + ")"
-          : "";
-      problems.push(formatProblems(err.source, err.problems).split("\n").slice(1).join("\n").trim() + hint);
-    }
+    const loaded = await loadForValidate(
+      registrationPath,
+      `bridgekit generate-registration --config ${configPath}`,
+    );
+    const registration = "registration" in loaded ? loaded.registration : undefined;
     if (registration !== undefined) {
       const report = checkRegistrationMatchesConfig(config, registration, registrationPath);
       problems.push(...report.problems);
       warnings.push(...report.warnings);
+    } else if ("problem" in loaded) problems.push(loaded.problem);
+
+    let doublePuppetLine: string | undefined;
+    if (config.doublePuppet.registration !== undefined) {
+      const report = await checkDoublePuppetFile(
+        config,
+        config.doublePuppet.registration,
+        registration === undefined ? undefined : { registration, path: registrationPath },
+        configPath,
+      );
+      problems.push(...report.problems);
+      doublePuppetLine = report.summary;
     }
 
     let adapterLine = "";
@@ -191,6 +255,7 @@ or prints a summary and exits 0.`,
           (config.bridge.portals === undefined
             ? ""
             : `, portals #${config.bridge.portals}:${config.homeserver.domain}`),
+        ...(doublePuppetLine === undefined ? [] : [`  ${doublePuppetLine}`]),
         `  listening on ${config.appservice.host}:${config.appservice.port}`,
         `  store ${describeStoreUrl(config.store)} (not opened)`,
         `  ${adapterLine}`,

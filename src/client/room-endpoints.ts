@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import type { MatrixStateEvent } from "../matrix/events.js";
+import type { Registration } from "../registration/types.js";
 import { KeyedLock } from "../store/keyed-lock.js";
 import { checkTs } from "./checks.js";
 import { MatrixError } from "./matrix-error.js";
 import { CLIENT_V3, enc, ServerEndpoints } from "./server-endpoints.js";
+import type { Transport } from "./transport.js";
 import type { CreateRoomOptions, ClientSendOptions, ClientStateOptions } from "./types.js";
 
 /**
@@ -13,9 +15,31 @@ import type { CreateRoomOptions, ClientSendOptions, ClientStateOptions } from ".
  * rooms go on. A send's txnId is fixed once per call and reused by every retry.
  */
 export class RoomEndpoints extends ServerEndpoints {
-  private readonly roomOrder = new KeyedLock();
   private readonly txnPrefix = randomBytes(6).toString("base64url");
   private txnCounter = 0;
+
+  constructor(
+    transport: Transport,
+    /** Shared with the endpoints made by asRegistration and asUserToken. */
+    private readonly roomOrder = new KeyedLock(),
+  ) {
+    super(transport);
+  }
+
+  /**
+   * @internal These endpoints acting through another application service on the homeserver
+   * (a double-puppet registration; see Transport.forRegistration). They share this client's
+   * request queue, retries and hooks, and the order of sends per room, so a puppet's message
+   * keeps its place among the ghosts'. Closing them closes this client too.
+   */
+  asRegistration(registration: Registration): RoomEndpoints {
+    return new RoomEndpoints(this.transport.forRegistration(registration), this.roomOrder);
+  }
+
+  /** @internal These endpoints acting as one user with their own access token; shared like asRegistration's. */
+  asUserToken(userId: string, accessToken: string): RoomEndpoints {
+    return new RoomEndpoints(this.transport.forUserToken(userId, accessToken), this.roomOrder);
+  }
 
   // ---- rooms -----------------------------------------------------------------------------
 
@@ -92,12 +116,15 @@ export class RoomEndpoints extends ServerEndpoints {
     return this.inRoomOrder(roomId, () => this.sendStateNow(userId, roomId, type, stateKey, content, opts));
   }
 
-  /** Redacts an event; returns the redaction's event id. In room order with sends. */
+  /**
+   * Redacts an event; returns the redaction's event id. In room order with sends. `content`
+   * adds keys to the redaction's content beside the reason.
+   */
   async redact(
     userId: string,
     roomId: string,
     eventId: string,
-    opts: { reason?: string; txnId?: string } = {},
+    opts: { reason?: string; txnId?: string; content?: Record<string, unknown> } = {},
   ): Promise<string> {
     this.assertMayActAs(userId);
     const txnId = opts.txnId ?? this.newTxnId();
@@ -105,7 +132,7 @@ export class RoomEndpoints extends ServerEndpoints {
       const res = await this.call<{ event_id: string }>(
         "PUT",
         `${CLIENT_V3}/rooms/${enc(roomId)}/redact/${enc(eventId)}/${enc(txnId)}`,
-        { userId, json: withReason({}, opts.reason) },
+        { userId, json: withReason({ ...opts.content }, opts.reason) },
       );
       return res.event_id;
     });
@@ -140,10 +167,16 @@ export class RoomEndpoints extends ServerEndpoints {
     });
   }
 
-  async sendReadReceipt(userId: string, roomId: string, eventId: string): Promise<void> {
+  /** Marks an event read (`m.read`); `content` is the receipt's body (extra keys). */
+  async sendReadReceipt(
+    userId: string,
+    roomId: string,
+    eventId: string,
+    content: Record<string, unknown> = {},
+  ): Promise<void> {
     await this.call("POST", `${CLIENT_V3}/rooms/${enc(roomId)}/receipt/m.read/${enc(eventId)}`, {
       userId,
-      json: {},
+      json: content,
     });
   }
 

@@ -75,8 +75,10 @@ export class Transport {
   readonly registrationId: string;
   readonly retryPolicy: RetryPolicy;
 
+  /** A true private field: never enumerated, so a logged transport cannot show the token. */
+  readonly #authHeader: string;
+  readonly #options: TransportOptions;
   private readonly baseUrl: string;
-  private readonly authHeader: string;
   private readonly log: Logger;
   private readonly queue: PQueue;
   private readonly fetchImpl: typeof fetch;
@@ -84,14 +86,32 @@ export class Transport {
   private readonly onResponse: ((info: ResponseInfo) => void) | undefined;
   private readonly requestTimeoutMs: number;
   private readonly maxResponseBytes: number;
-  private readonly closing = new AbortController();
+  private readonly closing: AbortController;
 
-  constructor(opts: TransportOptions) {
-    this.baseUrl = baseUrlOf(opts.homeserverUrl);
+  /**
+   * @param shareWith (internal, see forRegistration) a transport whose connection settings,
+   *   queue, retry policy, limits, hooks, logger and closing this one shares.
+   */
+  constructor(opts: TransportOptions, shareWith?: Transport) {
+    this.#options = opts;
     this.matcher = new NamespaceMatcher(opts.registration, opts.domain);
     this.botUserId = this.matcher.botUserId;
     this.registrationId = opts.registration.id;
-    this.authHeader = `Bearer ${opts.registration.as_token}`;
+    this.#authHeader = `Bearer ${opts.registration.as_token}`;
+    if (shareWith !== undefined) {
+      this.baseUrl = shareWith.baseUrl;
+      this.retryPolicy = shareWith.retryPolicy;
+      this.log = shareWith.log;
+      this.queue = shareWith.queue;
+      this.fetchImpl = shareWith.fetchImpl;
+      this.onRequest = shareWith.onRequest;
+      this.onResponse = shareWith.onResponse;
+      this.requestTimeoutMs = shareWith.requestTimeoutMs;
+      this.maxResponseBytes = shareWith.maxResponseBytes;
+      this.closing = shareWith.closing;
+      return;
+    }
+    this.baseUrl = baseUrlOf(opts.homeserverUrl);
     this.retryPolicy = resolveRetryPolicy(opts.retry);
     this.log = opts.logger ?? silentLogger();
     const concurrency = opts.concurrency ?? 10;
@@ -104,6 +124,39 @@ export class Transport {
     this.onResponse = opts.onResponse;
     this.requestTimeoutMs = positive("requestTimeoutMs", opts.requestTimeoutMs ?? 60_000);
     this.maxResponseBytes = positive("maxResponseBytes", opts.maxResponseBytes ?? 64 * 1024 * 1024);
+    this.closing = new AbortController();
+  }
+
+  /**
+   * A transport that acts through another application service on the same homeserver (a
+   * double-puppet registration): its as_token, `?user_id=` for the users of its namespace,
+   * and a refusal before any I/O of anyone else. It shares this transport's queue (so
+   * `concurrency` bounds both together), retries, limits, hooks, logger and closing.
+   */
+  forRegistration(registration: Registration): Transport {
+    return new Transport({ ...this.#options, registration }, this);
+  }
+
+  /**
+   * A transport that acts as one local user with that user's own access token (no
+   * `?user_id=`), refusing anyone else before any I/O; shared like forRegistration's. The
+   * token is not checked here (whoami is the caller's to call).
+   */
+  forUserToken(userId: string, accessToken: string): Transport {
+    const colon = userId.indexOf(":");
+    if (!userId.startsWith("@") || colon < 2 || userId.slice(colon + 1) !== this.#options.domain) {
+      throw new TypeError(`${userId} is not a user of ${this.#options.domain}`);
+    }
+    if (typeof accessToken !== "string" || accessToken === "")
+      throw new TypeError("the access token is empty");
+    return this.forRegistration({
+      id: `access token of ${userId}`,
+      url: null,
+      as_token: accessToken,
+      hs_token: "",
+      sender_localpart: userId.slice(1, colon),
+      namespaces: { users: [], aliases: [], rooms: [] },
+    });
   }
 
   /** Throws UserNotInNamespaceError unless we may act as this user. No I/O. */
@@ -113,7 +166,10 @@ export class Transport {
     }
   }
 
-  /** Waits for attempts in flight, then fails any retry still waiting. Later calls fail. */
+  /**
+   * Waits for attempts in flight, then fails any retry still waiting. Later calls fail, on
+   * every transport made from this one (forRegistration, forUserToken) and the one it was made from.
+   */
   async close(): Promise<void> {
     await this.queue.onIdle();
     this.closing.abort(new Error("the homeserver client is closed"));
@@ -134,7 +190,7 @@ export class Transport {
     const query = [pathQuery, params.toString()].filter((q) => q !== "").join("&");
     const url = `${this.baseUrl}${pathOnly}${query === "" ? "" : `?${query}`}`;
     const request = `${method} ${pathOnly}`;
-    const headers: Record<string, string> = { Authorization: this.authHeader };
+    const headers: Record<string, string> = { Authorization: this.#authHeader };
     let body: string | Uint8Array | undefined;
     if (opts.bytes !== undefined) {
       headers["Content-Type"] = opts.bytes.contentType;

@@ -2,10 +2,19 @@ import { randomBytes } from "node:crypto";
 import type { Registration } from "./types.js";
 import { parseRegistration } from "./validate.js";
 import { IdTemplate } from "./localpart.js";
+import { localUsersRegexSource } from "./double-puppet.js";
 
 /** A fresh secret: 32 bytes from the CSPRNG, base64url (43 characters). */
 export function generateToken(): string {
   return randomBytes(32).toString("base64url");
+}
+
+/** An as_token and an hs_token, fresh and different. */
+function tokenPair(): { as_token: string; hs_token: string } {
+  const asToken = generateToken();
+  let hsToken = generateToken();
+  while (hsToken === asToken) hsToken = generateToken();
+  return { as_token: asToken, hs_token: hsToken };
 }
 
 export interface GenerateRegistrationOptions {
@@ -38,14 +47,10 @@ export interface GenerateRegistrationOptions {
 export function generateRegistration(opts: GenerateRegistrationOptions): Registration {
   const ghosts = new IdTemplate(opts.ghosts, opts.domain);
   const portals = opts.portals === undefined ? undefined : new IdTemplate(opts.portals, opts.domain);
-  const asToken = generateToken();
-  let hsToken = generateToken();
-  while (hsToken === asToken) hsToken = generateToken();
   const reg: Registration = {
     id: opts.id,
     url: opts.url,
-    as_token: asToken,
-    hs_token: hsToken,
+    ...tokenPair(),
     sender_localpart: opts.senderLocalpart,
     rate_limited: false,
     namespaces: {
@@ -60,4 +65,34 @@ export function generateRegistration(opts: GenerateRegistrationOptions): Registr
     reg["de.sorunome.msc2409.push_ephemeral"] = true;
   }
   return parseRegistration(reg, "generated registration");
+}
+
+export interface GenerateDoublePuppetOptions {
+  /** The homeserver's server name: the namespace covers every user of it. */
+  domain: string;
+  /** The registration's id on the homeserver. Default "doublepuppet". */
+  id?: string;
+}
+
+/**
+ * Builds a double-puppet registration: `url: null` (the homeserver pushes nothing to it), a
+ * non-exclusive users namespace covering every local user (`@.*:<escaped domain>`), so that
+ * its as_token may act as them with `?user_id=` while they keep their accounts,
+ * `rate_limited: false`, two fresh tokens and a random sender_localpart (the sender is
+ * inside the namespace too, so it must not be anyone's name). Validated before it is returned.
+ */
+export function generateDoublePuppetRegistration(opts: GenerateDoublePuppetOptions): Registration {
+  const reg: Registration = {
+    id: opts.id ?? "doublepuppet",
+    url: null,
+    ...tokenPair(),
+    sender_localpart: `doublepuppet_${randomBytes(12).toString("hex")}`,
+    rate_limited: false,
+    namespaces: {
+      users: [{ regex: localUsersRegexSource(opts.domain), exclusive: false }],
+      aliases: [],
+      rooms: [],
+    },
+  };
+  return parseRegistration(reg, "generated double-puppet registration");
 }

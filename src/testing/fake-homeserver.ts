@@ -9,6 +9,9 @@
  * It checks `Authorization: Bearer <asToken>` like Synapse (401 without, 403 when wrong),
  * rejects `?access_token=`, and refuses acting as an unregistered ghost (403), so tests see
  * what a real homeserver would do. Not a Matrix implementation: no auth rules beyond joins.
+ * For double puppeting it also knows other application services (`addAppservice`: their
+ * as_token acts as the users their regex matches) and users' own access tokens
+ * (`addAccessToken`: requests act as the token's owner, `?user_id=` ignored).
  *
  *   const hs = await FakeHomeserver.start({ asToken, domain: "example.org", botLocalpart: "bot" });
  *   hs.script({ method: "PUT", path: /\/send\// }, { status: 429, body: { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 5 } });
@@ -107,6 +110,8 @@ export class FakeHomeserver {
   url = "";
 
   private readonly scripts: Script[] = [];
+  private readonly appservices: Array<{ asToken: string; users: RegExp; sender: string }> = [];
+  private readonly accessTokens = new Map<string, string>();
   private readonly txns = new Map<string, string>();
   private readonly routes: Array<[string, RegExp, Handler]>;
   private counter = 0;
@@ -175,6 +180,25 @@ export class FakeHomeserver {
     return roomId;
   }
 
+  /**
+   * Another application service (e.g. a double-puppet registration): its as_token may act as
+   * its sender and, with `?user_id=`, as registered users that `users` matches (else 403).
+   */
+  addAppservice(asToken: string, users: RegExp, senderLocalpart: string): void {
+    this.appservices.push({ asToken, users, sender: `@${senderLocalpart}:${this.domain}` });
+  }
+
+  /** A user's own access token: requests with it act as `userId`. Registers the user. */
+  addAccessToken(token: string, userId: string): void {
+    this.accessTokens.set(token, userId);
+    this.registered.add(userId);
+  }
+
+  /** Logs a token out: later requests with it get M_UNKNOWN_TOKEN. */
+  revokeAccessToken(token: string): void {
+    this.accessTokens.delete(token);
+  }
+
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -190,6 +214,10 @@ export class FakeHomeserver {
     } catch {
       json = undefined;
     }
+    const auth = req.headers.authorization;
+    const token = auth?.startsWith("Bearer ") ? auth.slice("Bearer ".length) : undefined;
+    const owner = token === undefined ? undefined : this.accessTokens.get(token);
+    const appservice = this.appservices.find((a) => a.asToken === token);
     const rec: RecordedRequest = {
       method: req.method ?? "GET",
       path,
@@ -198,7 +226,7 @@ export class FakeHomeserver {
       headers: req.headers,
       json,
       body,
-      userId: url.searchParams.get("user_id") ?? this.botUserId,
+      userId: owner ?? url.searchParams.get("user_id") ?? appservice?.sender ?? this.botUserId,
       at: Date.now(),
     };
     this.requests.push(rec);
@@ -221,13 +249,19 @@ export class FakeHomeserver {
       send(res, 400, { errcode: "M_UNKNOWN", error: "fake homeserver refuses query-string tokens" });
       return;
     }
-    const auth = req.headers.authorization;
     if (auth === undefined) {
       send(res, 401, { errcode: "M_MISSING_TOKEN", error: "Missing access token" });
       return;
     }
-    if (auth !== `Bearer ${this.opts.asToken}`) {
+    if (auth !== `Bearer ${this.opts.asToken}` && owner === undefined && appservice === undefined) {
       send(res, 403, { errcode: "M_UNKNOWN_TOKEN", error: "Unrecognised access token" });
+      return;
+    }
+    if (appservice !== undefined && rec.userId !== appservice.sender && !appservice.users.test(rec.userId)) {
+      send(res, 403, {
+        errcode: "M_FORBIDDEN",
+        error: `Application service cannot masquerade as this user (${rec.userId}).`,
+      });
       return;
     }
     const ts = url.searchParams.get("ts");

@@ -3,7 +3,7 @@
  *
  *   const as = await startAppserviceStub(reg.hs_token);           // or your real appservice
  *   const reg = generateRegistration({ id: "t", url: as.url, domain: "localhost", ... });
- *   const synapse = await startSynapse({ registrations: [reg] });
+ *   const synapse = await startSynapse({ registrations: [reg] });   // doublePuppet: true adds a second one
  *   ... new HomeserverClient({ homeserverUrl: synapse.url, domain: synapse.serverName, ... })
  *   await synapse.stop();
  *
@@ -21,13 +21,18 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { homedir } from "node:os";
 import { basename, join } from "node:path";
 import { dump, load } from "js-yaml";
-import type { Registration } from "../../../src/registration/index.js";
+import { generateDoublePuppetRegistration, type Registration } from "../../../src/registration/index.js";
 import { freePort } from "../../support/net.js";
 export { freePort };
 
 export interface StartSynapseOptions {
   /** Registrations to load; their `url` must point at a listener of the test. */
   registrations: Registration[];
+  /**
+   * Also load a double-puppet registration, generated for `serverName` (url null, a
+   * non-exclusive namespace of every local user): `SynapseInstance.doublePuppet` holds it.
+   */
+  doublePuppet?: boolean;
   /** The server name (the part after ":" in ids). Default "localhost". */
   serverName?: string;
   /**
@@ -54,8 +59,12 @@ export interface SynapseInstance {
   readonly port: number;
   /** The data folder on this machine (inside the root). */
   readonly dataDir: string;
+  /** The double-puppet registration Synapse loaded, when `doublePuppet` was asked for. */
+  readonly doublePuppet: Registration | undefined;
   /** Registers a normal (non-appservice) user with a password; returns its id and access token. */
   registerUser(localpart: string, password?: string): Promise<TestUser>;
+  /** Logs a registered user in again (a new device); returns the new access token. */
+  login(localpart: string, password?: string): Promise<string>;
   /** The last lines of Synapse's log and output, for failure messages. */
   logTail(lines?: number): string;
   /** Stops Synapse (SIGTERM, then SIGKILL after 15 s) and removes the data folder. Idempotent. */
@@ -132,6 +141,11 @@ export async function startSynapse(opts: StartSynapseOptions): Promise<SynapseIn
   if (!/^[a-z0-9.-]+(:\d+)?$/i.test(serverName))
     throw new Error(`serverName "${serverName}" is not a host name`);
   const port = await freePort();
+  const doublePuppet = opts.doublePuppet
+    ? generateDoublePuppetRegistration({ domain: serverName })
+    : undefined;
+  const registrations =
+    doublePuppet === undefined ? opts.registrations : [...opts.registrations, doublePuppet];
   const dataDir = mkdtempSync(join(root, "tmp", "bridgekit-synapse-"));
   const inner = `/tmp/${basename(dataDir)}`;
   const configPath = join(dataDir, "homeserver.yaml");
@@ -161,7 +175,7 @@ export async function startSynapse(opts: StartSynapseOptions): Promise<SynapseIn
     }
     // Parse and re-dump instead of appending: the generated file does not end with a newline.
     const config = load(readFileSync(configPath, "utf8")) as Record<string, unknown>;
-    const registrationFiles = opts.registrations.map((reg, i) => {
+    const registrationFiles = registrations.map((reg, i) => {
       writeFileSync(join(dataDir, `registration-${i}.yaml`), dump(reg), { mode: 0o600 });
       return `${inner}/registration-${i}.yaml`;
     });
@@ -268,11 +282,37 @@ export async function startSynapse(opts: StartSynapseOptions): Promise<SynapseIn
     serverName,
     port,
     dataDir,
+    doublePuppet,
     logTail,
     stop,
-    registerUser: (localpart, password = `pw-${localpart}-0123456789`) =>
+    registerUser: (localpart, password = defaultPassword(localpart)) =>
       registerUser(url, localpart, password, logTail),
+    login: (localpart, password = defaultPassword(localpart)) => login(url, localpart, password),
   };
+}
+
+/** The password registerUser gives a test user unless told another. */
+function defaultPassword(localpart: string): string {
+  return `pw-${localpart}-0123456789`;
+}
+
+async function login(url: string, localpart: string, password: string): Promise<string> {
+  const res = await fetch(`${url}/_matrix/client/v3/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: localpart },
+      password,
+    }),
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 200 || typeof body.access_token !== "string") {
+    throw new Error(
+      `logging test user "${localpart}" in failed: ${res.status} ${String(body.errcode)} ${String(body.error)}`,
+    );
+  }
+  return body.access_token;
 }
 
 async function registerUser(
