@@ -42,6 +42,10 @@ import { BridgeProvisioning } from "./bridge-provisioning.js";
 import { Carriers } from "./carriers.js";
 import { DirectChats } from "./direct-chats.js";
 import { LoginContext } from "./session-context.js";
+import { PuppetActors } from "./puppet-actors.js";
+import { DoublePuppetError, DoublePuppets } from "../users/double-puppet.js";
+import { UserFacingError } from "../users/errors.js";
+import type { DoublePuppetCheck } from "../commands/types.js";
 
 export interface BridgeOptions {
   config: BridgeConfig;
@@ -51,6 +55,8 @@ export interface BridgeOptions {
   logger: Logger;
   /** Close the store on stop (true when the Bridge opened it). */
   ownsStore?: boolean;
+  /** The double-puppet registration (config doublePuppet.registration, loaded), if any. */
+  doublePuppetRegistration?: Registration;
   /** For tests and benchmarks: the fetch the homeserver client uses, and a request counter. */
   fetch?: typeof fetch;
   onRequest?: ConstructorParameters<typeof HomeserverClient>[0]["onRequest"];
@@ -127,8 +133,20 @@ export class Bridge {
         log: log.child({ adapter: true }),
       }));
     const ownsStore = parts.store === undefined;
+    const doublePuppet =
+      config.doublePuppet.registration === undefined
+        ? undefined
+        : await loadRegistration(config.doublePuppet.registration);
     const store = parts.store ?? (await openStore(config.store, { baseDir: config.configDir }));
-    return new Bridge({ config, registration, adapter, store, logger: log, ownsStore });
+    return new Bridge({
+      config,
+      registration,
+      adapter,
+      store,
+      logger: log,
+      ownsStore,
+      ...(doublePuppet ? { doublePuppetRegistration: doublePuppet } : {}),
+    });
   }
 
   /** `loadConfig(path, env)` (env overrides included), then `fromConfig`. */
@@ -249,6 +267,34 @@ export class Bridge {
     }
     const logins =
       this.logins && this.loginProcesses ? { live: this.logins, processes: this.loginProcesses } : undefined;
+    // Double puppeting: a login's own messages from other clients appear as its user.
+    let checkDoublePuppet: DoublePuppetCheck | undefined;
+    if (this.logins) {
+      const puppets = new DoublePuppets({
+        client: this.client,
+        ...(o.doublePuppetRegistration ? { registration: o.doublePuppetRegistration } : {}),
+        marker: registration.id,
+        logger: this.log.child({ part: "double-puppets" }),
+      });
+      const actors = new PuppetActors({
+        puppets,
+        users: this.users,
+        logins: this.logins,
+        tell: (userId, text) => this.commands.tell(userId, text),
+        log: this.log.child({ part: "double-puppets" }),
+      });
+      delivery.asUser = (loginId) => actors.forLogin(loginId);
+      this.portals.onDmCreated = (loginId, roomId) => actors.join(loginId, roomId);
+      checkDoublePuppet = async (userId, token) => {
+        actors.reset(userId);
+        try {
+          await puppets.withToken(userId, token);
+        } catch (err) {
+          if (err instanceof DoublePuppetError) throw new UserFacingError("bad_input", err.message);
+          throw err;
+        }
+      };
+    }
     const prefix = config.commands.prefix ?? `!${adapter.name}`;
     this.commands = new Commands({
       adapter,
@@ -259,6 +305,7 @@ export class Bridge {
       portals: this.portals,
       bot: this.client.intent(botUserId),
       ...(logins ? { logins } : {}),
+      ...(checkDoublePuppet ? { checkDoublePuppet } : {}),
       log: this.log.child({ part: "commands" }),
     });
     const direct = new DirectChats({
@@ -309,6 +356,7 @@ export class Bridge {
       adapter,
       carriers,
       commands: this.commands,
+      doublePuppetMarker: registration.id,
       onGhostInvite: (event, call) => direct.onGhostInvite(event, call),
       client: this.client,
       matcher,

@@ -18,6 +18,7 @@ import { classifyEvent, relation, type Classified, type Relation } from "./matri
 import { keyOf, type Portals } from "./portals.js";
 import type { Carrier, Carriers } from "./carriers.js";
 import type { Commands } from "../commands/commands.js";
+import { isDoublePuppetEcho } from "../users/double-puppet.js";
 
 /** The display-name cache's key for a user in a room. */
 const displayNameKey = (roomId: string, userId: string) => `${roomId} ${userId}`;
@@ -31,6 +32,8 @@ export interface MatrixRouterOptions {
   carriers: Carriers;
   /** The bot's commands and management rooms; absent in bare tests. */
   commands?: Commands;
+  /** What the bridge's double puppets mark their events with; such events are its own echoes. */
+  doublePuppetMarker?: string;
   /** A ghost was invited by a Matrix user (a DM to start); see DirectChats. */
   onGhostInvite?: (event: MatrixEvent, call: CallContext) => Promise<void>;
   client: HomeserverClient;
@@ -78,6 +81,12 @@ export class MatrixRouter {
     if (event.type === "m.room.member") await this.o.client.observeEvent(event);
     this.rememberDisplayName(event);
     if (this.o.matcher.mayActAs(event.sender)) return; // our own echo
+    // A double puppet's echo: the user's own remote account wrote it, the remote side has it.
+    if (
+      this.o.doublePuppetMarker !== undefined &&
+      isDoublePuppetEcho(event.content, this.o.doublePuppetMarker)
+    )
+      return;
     // A Matrix user kicking or inviting a ghost (or the bot) is not a Matrix user's membership.
     if (
       event.type === "m.room.member" &&

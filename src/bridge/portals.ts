@@ -51,6 +51,11 @@ export class Portals implements PortalDirectory {
   private readonly byRoom = new LRUCache<string, Portal | "none">({ max: 10_000 });
   /** By portalKey. */
   private readonly byKey = new LRUCache<string, Portal | "none">({ max: 10_000 });
+  /**
+   * Called once a login's DM portal was made (the user is invited): joins them by double
+   * puppet when they have one. Set by the Bridge; failures are its own to log.
+   */
+  onDmCreated: ((login: string, roomId: string) => Promise<void>) | undefined = undefined;
 
   constructor(
     private readonly template: IdTemplate | undefined,
@@ -210,6 +215,7 @@ export class Portals implements PortalDirectory {
     const portal = this.remember(await this.store.link({ remoteId, roomId, login: owner.login }));
     this.log.info({ remoteId, roomId, login: owner.login }, "DM portal created");
     await this.joinMembers(roomId, spec);
+    await this.onDmCreated?.(owner.login, roomId);
     return portal;
   }
 

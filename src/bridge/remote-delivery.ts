@@ -20,7 +20,16 @@ export class UnknownTargetError extends TypeError {
  * delivery repeated after a crash is deduplicated by the homeserver. Resolves only once the
  * homeserver accepted the action and any message-id link was stored.
  */
+/** Who sends a message event: a ghost's Intent, or a real user's double puppet. */
+export type Sender = Pick<Intent, "sendEvent" | "redact">;
+
 export class RemoteDelivery {
+  /**
+   * The double puppet of the user behind a login, for what their session sends from their
+   * own account; undefined (or no puppet) sends as the ghost. Set by the Bridge.
+   */
+  asUser: ((loginId: string) => Promise<Sender | undefined>) | undefined = undefined;
+
   constructor(
     private readonly client: HomeserverClient,
     private readonly adapter: RemoteNetworkAdapter,
@@ -43,6 +52,16 @@ export class RemoteDelivery {
     const actor: Intent =
       a.from !== undefined ? await this.ghosts.ensure(a.from) : this.client.intent(this.client.botUserId);
     const ts = a.ts !== undefined ? { ts: a.ts } : {};
+    // The user's own account wrote it (from another client): as the user, when double puppeting works.
+    const puppet =
+      a.login !== undefined &&
+      a.from === a.login &&
+      a.op !== "join" &&
+      a.op !== "leave" &&
+      a.op !== "roomInfo"
+        ? await this.asUser?.(a.login)
+        : undefined;
+    const sender = puppet ? this.falling(puppet, actor, roomId) : actor;
 
     switch (a.op) {
       case "send": {
@@ -53,7 +72,7 @@ export class RemoteDelivery {
           ...(a.externalUrl !== undefined ? { externalUrl: a.externalUrl } : {}),
           ...(reply ? { replyToEventId: reply.eventId } : {}),
         });
-        const eventId = await actor.sendEvent(roomId, "m.room.message", content, {
+        const eventId = await sender.sendEvent(roomId, "m.room.message", content, {
           ...ts,
           txnId: item.txnId,
         });
@@ -68,12 +87,12 @@ export class RemoteDelivery {
           target,
           a.externalUrl !== undefined ? { externalUrl: a.externalUrl } : {},
         );
-        await actor.sendEvent(roomId, "m.room.message", content, { ...ts, txnId: item.txnId });
+        await sender.sendEvent(roomId, "m.room.message", content, { ...ts, txnId: item.txnId });
         return;
       }
       case "redact": {
         const target = await this.target(room, a.target);
-        await actor.redact(roomId, target, {
+        await sender.redact(roomId, target, {
           ...(a.reason !== undefined ? { reason: a.reason } : {}),
           txnId: item.txnId,
         });
@@ -81,7 +100,7 @@ export class RemoteDelivery {
       }
       case "react": {
         const target = await this.target(room, a.target);
-        const eventId = await actor.sendEvent(roomId, "m.reaction", reactionContent(target, a.key), {
+        const eventId = await sender.sendEvent(roomId, "m.reaction", reactionContent(target, a.key), {
           ...ts,
           txnId: item.txnId,
         });
@@ -104,6 +123,21 @@ export class RemoteDelivery {
         return;
       }
     }
+  }
+
+  /** A puppet that hands over to the ghost when the user is not in the room (403). */
+  private falling(puppet: Sender, ghost: Sender, roomId: string): Sender {
+    const fallBack = <T>(err: unknown, again: () => Promise<T>): Promise<T> => {
+      if ((err as { status?: number }).status !== 403) throw err;
+      this.log.info({ roomId }, "the double puppet may not send here; sending as the ghost");
+      return again();
+    };
+    return {
+      sendEvent: (...args) =>
+        puppet.sendEvent(...args).catch((err: unknown) => fallBack(err, () => ghost.sendEvent(...args))),
+      redact: (...args) =>
+        puppet.redact(...args).catch((err: unknown) => fallBack(err, () => ghost.redact(...args))),
+    };
   }
 
   async deliverProfile(item: OutboxItem<JsonValue>): Promise<void> {

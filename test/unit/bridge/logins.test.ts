@@ -407,3 +407,75 @@ describe("logins over time", () => {
     }
   });
 });
+
+describe("double puppeting", () => {
+  it("sends what the user wrote from another client as the user, with a token they handed over", async () => {
+    await withLogins(async (h, network) => {
+      const room = await managementRoom(h);
+      await logIn(h, room);
+      h.hs.addAccessToken("alice-phone-token", ALICE);
+      const secret = await say(h, room, "login-matrix alice-phone-token");
+      assert.equal(
+        notices(h, room).at(-1),
+        "Double puppeting is on: what you send from other clients appears as you.",
+      );
+      assert.ok(
+        h.hs.requestsTo("PUT", /\/redact\//).some((r) => r.path.includes(secret)),
+        "the token is redacted",
+      );
+      assert.equal(await h.bridge.users.getDoublePuppetToken(ALICE), "alice-phone-token");
+
+      const portal = await h.portal("lobby");
+      h.hs.rooms.get(portal.roomId)!.members.set(ALICE, "join");
+      const session = network.sessions.get("alice")!;
+      await session.ctx.send("lobby", "alice", "written on my phone");
+      await session.ctx.send("lobby", "bob", "bob answers");
+      await h.bridge.flush();
+      const said = h.hs.events(portal.roomId, "m.room.message").map((e) => [e.sender, e.content.body]);
+      assert.deepEqual(said, [
+        [ALICE, "written on my phone"],
+        [h.bridge.ghosts.userId("bob"), "bob answers"],
+      ]);
+
+      // The homeserver pushes the puppet's event back: it is the bridge's own echo.
+      const echo = h.hs.events(portal.roomId, "m.room.message")[0]!;
+      assert.equal(echo.content["fi.mau.double_puppet_source"], h.registration.id);
+      const before = network.sent.length;
+      await h.push([{ ...echo }]);
+      await h.bridge.appservice.drain();
+      assert.equal(network.sent.length, before, "not sent to the remote network again");
+    });
+  });
+
+  it("falls back to the ghost and tells the user once when the token stops working", async () => {
+    await withLogins(async (h, network) => {
+      const room = await managementRoom(h);
+      await logIn(h, room);
+      await say(h, room, "login-matrix not-a-token");
+      assert.match(notices(h, room).at(-1)!, /^Double puppeting for @alice:example\.org failed/);
+      assert.equal(
+        await h.bridge.users.getDoublePuppetToken(ALICE),
+        undefined,
+        "a refused token is not stored",
+      );
+
+      h.hs.addAccessToken("good", ALICE);
+      await say(h, room, "login-matrix good");
+      h.hs.revokeAccessToken("good");
+      const portal = await h.portal("lobby");
+      h.hs.rooms.get(portal.roomId)!.members.set(ALICE, "join");
+      const session = network.sessions.get("alice")!;
+      await session.ctx.send("lobby", "alice", "one");
+      await session.ctx.send("lobby", "alice", "two");
+      await h.bridge.flush();
+      const said = h.hs.events(portal.roomId, "m.room.message").map((e) => [e.sender, e.content.body]);
+      const ghost = h.bridge.ghosts.userId("alice");
+      assert.deepEqual(said, [
+        [ghost, "one"],
+        [ghost, "two"],
+      ]);
+      const told = notices(h, room).filter((t) => t.includes("appears as your ghost"));
+      assert.equal(told.length, 1, told.join("\n"));
+    });
+  });
+});
