@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { BridgeUser, CallContext, LoginField, LoginStep } from "../adapter/adapter.js";
 import { UserFacingError } from "../users/errors.js";
 import { checkField, isSecretField, type ProcessStep } from "../users/login-processes.js";
@@ -21,8 +22,11 @@ interface ChatState {
  * The process itself is LoginProcesses'; this only remembers where the conversation is.
  */
 export class ChatLogins {
-  /** At most one conversation per user; it ends with its process. */
-  private readonly byUser = new Map<string, ChatState>();
+  /**
+   * At most one conversation per user; it ends with its process. Bounded: a conversation
+   * abandoned mid-way (its process expired) is dropped when room is needed.
+   */
+  private readonly byUser = new LRUCache<string, ChatState>({ max: 10_000 });
 
   constructor(private readonly s: CommandServices) {}
 
