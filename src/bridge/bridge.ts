@@ -455,15 +455,15 @@ export class Bridge {
     await this.actionWorker.start();
     await this.profileWorker.start();
     try {
+      // Known logins are in memory before events flow, so a user's events wait for their login.
+      if (this.logins) this.log.info({ logins: await this.logins.load() }, "logins loaded");
+    } catch (err) {
+      throw await this.abortStart(err, "could not read the stored logins");
+    }
+    try {
       await this.o.adapter.start(this.context);
     } catch (err) {
-      this.settleAdapterStart(new Error(`the ${this.o.adapter.name} adapter did not start`, { cause: err }));
-      await this.appservice.close();
-      await this.actionWorker.stop();
-      await this.profileWorker.stop();
-      throw new Error(`the ${this.o.adapter.name} adapter failed to start: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw await this.abortStart(err, `the ${this.o.adapter.name} adapter failed to start`);
     }
     this.settleAdapterStart();
     this.started = true;
@@ -476,6 +476,15 @@ export class Bridge {
         (err: unknown) => this.log.error({ err }, "could not reconnect the stored logins"),
       );
     }
+  }
+
+  /** Undoes a start that failed after listening; returns the error to throw, saying `what`. */
+  private async abortStart(err: unknown, what: string): Promise<Error> {
+    this.settleAdapterStart(new Error(`the ${this.o.adapter.name} adapter did not start`, { cause: err }));
+    await this.appservice.close();
+    await this.actionWorker.stop();
+    await this.profileWorker.stop();
+    return new Error(`${what}: ${(err as Error).message}`, { cause: err });
   }
 
   /** Stops accepting, finishes what is in flight, stops the adapter, flushes and closes. */

@@ -74,6 +74,8 @@ export class LiveLogin implements Login {
   retry: NodeJS.Timeout | undefined = undefined;
   /** Set by logout or stop: no reconnect, and a late connect's session is closed at once. */
   closed = false;
+  /** A first connect was started (by startAll or add). */
+  tried = false;
   ctx: SessionContext | undefined = undefined;
 
   constructor(public record: StoredLogin) {}
@@ -130,18 +132,36 @@ export class Logins {
   }
 
   /**
-   * Connects every stored login, `concurrency` at a time; resolves once each has connected
-   * or failed (failures go on retrying in the background). Counts what happened.
+   * Reads every stored login into memory, each "connecting", without connecting any. Once it
+   * resolved, a user's events know they have a login and wait for it rather than being
+   * relayed or refused (see Carriers); the Bridge lets events through only after it.
    */
-  async startAll(): Promise<{ connected: number; failed: number }> {
-    const started: Array<Promise<void>> = [];
-    let connected = 0;
-    let failed = 0;
+  async load(): Promise<number> {
+    let loaded = 0;
     for await (const record of this.o.store.allLogins()) {
       if (this.stopped) break;
       if (this.live.has(record.id)) continue;
-      const login = this.hold(new LiveLogin(record));
-      // Wait for a slot before reading on, so at most `concurrency` connects are pending.
+      this.hold(new LiveLogin(record));
+      loaded++;
+    }
+    return loaded;
+  }
+
+  /**
+   * Connects every loaded login not yet tried, `concurrency` at a time (loading them first
+   * if `load` was not called); resolves once each has connected or failed (failures go on
+   * retrying in the background). Counts what happened.
+   */
+  async startAll(): Promise<{ connected: number; failed: number }> {
+    if (this.live.size === 0) await this.load();
+    const started: Array<Promise<void>> = [];
+    let connected = 0;
+    let failed = 0;
+    for (const login of [...this.live.values()]) {
+      if (this.stopped) break;
+      if (login.session || login.tried) continue;
+      login.tried = true;
+      // Wait for a slot before starting the next, so at most `concurrency` connects are pending.
       const wait = this.limit.acquire();
       if (wait) await wait;
       started.push(
@@ -166,6 +186,7 @@ export class Logins {
       this.forget(old);
     }
     const live = this.hold(new LiveLogin(stored));
+    live.tried = true;
     await this.connect(live);
     return live.status();
   }

@@ -402,6 +402,35 @@ describe("logins over time", () => {
       );
     } finally {
       await second.stop();
+    }
+
+    // The network is down at the next start: Alice's message waits for her login instead of
+    // going out through the bot as someone without one.
+    network.down = true;
+    const third = await harness(network, {
+      store,
+      hs,
+      registration,
+      relayBot: true,
+      configure: (c) => (c.inbox.retry.maxAttempts = 1000), // the test's retries are 10-100 ms apart
+    });
+    try {
+      await third.bridge.loginsConnected();
+      assert.equal(third.bridge.logins!.get("alice")?.state, "transient_disconnect");
+      const portal = await third.portal("lobby");
+      assert.equal(
+        await third.push([
+          { room_id: portal.roomId, sender: ALICE, content: { msgtype: "m.text", body: "after the outage" } },
+        ]),
+        200,
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(network.sent, [], "not relayed by the bot meanwhile");
+      network.down = false; // the login's next try (after 1 s) connects and wakes the room
+      await waitFor("the message through alice's session", () => network.sent.length > 0, 5_000);
+      assert.deepEqual(network.sent, [{ as: "alice", room: "lobby", text: "after the outage" }]);
+    } finally {
+      await third.stop();
       await hs.close();
       await store.close();
     }
