@@ -13,14 +13,19 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { Bridge } from "../../src/bridge/index.js";
-import { createLogger } from "../../src/common/logger.js";
 import { loadConfig } from "../../src/config/load.js";
 import type { MatrixEvent } from "../../src/matrix/events.js";
-import { generateRegistration, type Registration } from "../../src/registration/index.js";
-import { FakeNetwork, dmRoom, loginsAdapter, type Sent } from "../support/fake-network.js";
-import { describeEvent, MatrixUser, poll } from "./support/matrix-user.js";
+import type { Registration } from "../../src/registration/index.js";
+import { FakeNetwork, dmRoom, loginsAdapter } from "../support/fake-network.js";
+import {
+  capturedLog,
+  createDirectRoom,
+  loginsConfigYaml,
+  loginsRegistration,
+  loginsWaits,
+} from "./support/logins-e2e.js";
+import { MatrixUser, poll } from "./support/matrix-user.js";
 import { freePort, startSynapse, type SynapseInstance } from "./support/synapse.js";
 
 const DOMAIN = "localhost";
@@ -38,7 +43,6 @@ describe("per-user logins through Synapse: management room, provisioning, relay,
   let synapse: SynapseInstance | undefined;
   let bridge: Bridge | undefined;
   const network = new FakeNetwork();
-  const logLines: string[] = [];
   let alice: MatrixUser;
   let bob: MatrixUser;
   let carol: MatrixUser;
@@ -50,45 +54,23 @@ describe("per-user logins through Synapse: management room, provisioning, relay,
   let portalRoom = "";
   const ghost = (remoteId: string) => `@fake_${remoteId}:${DOMAIN}`;
 
-  const logger = createLogger(
-    { level: "debug", name: "bridgekit" },
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        logLines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
-        done();
-      },
-    }),
-  );
-  const logTail = () => `--- bridge log (last 25 lines) ---\n${logLines.slice(-25).join("\n")}`;
+  const log = capturedLog();
+  const logLines = log.lines;
+  const { sentMatching, reaches, seen, isNotice, ask, joined, redacted } = loginsWaits({
+    network,
+    botUserId: BOT,
+    logTail: log.tail,
+  });
 
   async function startBridge(): Promise<Bridge> {
     const config = await loadConfig(configPath, {});
     const started = await Bridge.fromConfig(config, {
       registration: reg,
       adapter: loginsAdapter(network),
-      logger,
+      logger: log.logger,
     });
     await started.start();
     return started;
-  }
-
-  /** Waits until the remote network records a send that matches. */
-  const sentMatching = (what: string, match: (s: Sent) => boolean) =>
-    poll(
-      () => Promise.resolve(network.sent.find(match)),
-      () => `the network saw no ${what}; last: ${JSON.stringify(network.sent.slice(-6))}\n${logTail()}`,
-      15_000,
-      50,
-    );
-
-  /** `user` says `text` in `roomId`; the network must record it sent by `as` in `remoteRoom`. */
-  async function reaches(user: MatrixUser, roomId: string, text: string, as: string, remoteRoom: string) {
-    await user.send(roomId, text);
-    assert.deepEqual(await sentMatching(JSON.stringify(text), (s) => s.text === text), {
-      as,
-      room: remoteRoom,
-      text,
-    });
   }
 
   /** The logins of `userId` and their states, as the provisioning API's whoami gives them. */
@@ -99,51 +81,6 @@ describe("per-user logins through Synapse: management room, provisioning, relay,
       l.id,
       l.state.state_event,
     ]);
-  }
-
-  /** Waits until `user` sees, in `roomId`, an event after `afterEventId` (or anywhere) that matches. */
-  async function seen(
-    user: MatrixUser,
-    roomId: string,
-    match: (e: MatrixEvent) => boolean,
-    what: string,
-    afterEventId?: string,
-  ): Promise<MatrixEvent> {
-    let last: MatrixEvent[] = [];
-    return poll(
-      async () => {
-        last = await user.timeline(roomId, 100);
-        const from = afterEventId === undefined ? 0 : last.findIndex((e) => e.event_id === afterEventId) + 1;
-        if (afterEventId !== undefined && from === 0) return undefined;
-        return last.slice(from).find(match);
-      },
-      () =>
-        `${user.userId} saw no ${what} in ${roomId}; last events:\n  ${last
-          .slice(-10)
-          .map(describeEvent)
-          .join("\n  ")}\n${logTail()}`,
-    );
-  }
-
-  const isNotice = (e: MatrixEvent) =>
-    e.sender === BOT && e.type === "m.room.message" && e.content.msgtype === "m.notice";
-
-  /** The bot's next notice in `roomId` after `eventId` whose body matches. */
-  const noticeAfter = (user: MatrixUser, roomId: string, eventId: string, body: RegExp | string) =>
-    seen(
-      user,
-      roomId,
-      (e) =>
-        isNotice(e) &&
-        (typeof body === "string" ? e.content.body === body : body.test(String(e.content.body))),
-      `bot notice ${String(body)}`,
-      eventId,
-    );
-
-  /** Sends `body` and waits for the bot's notice answering it. */
-  async function ask(user: MatrixUser, roomId: string, body: string, answer: RegExp | string) {
-    const eventId = await user.send(roomId, body);
-    return { eventId, notice: await noticeAfter(user, roomId, eventId, answer) };
   }
 
   /** Waits for the bot's "not bridged" notice replying to `eventId` and mentioning its sender. */
@@ -182,52 +119,22 @@ describe("per-user logins through Synapse: management room, provisioning, relay,
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
 
-  /** A direct room `user` creates inviting `invitee`, as Matrix clients start a DM. */
-  async function createDirectRoom(user: MatrixUser, invitee: string): Promise<string> {
-    const r = await user.request<{ room_id: string }>("POST", "/_matrix/client/v3/createRoom", {
-      preset: "trusted_private_chat",
-      is_direct: true,
-      invite: [invitee],
-    });
-    return r.room_id;
-  }
-
-  const joined = (user: MatrixUser, roomId: string, members: string[]) =>
-    poll(
-      async () => {
-        const now = await user.joinedMembers(roomId);
-        return members.every((m) => now.includes(m)) ? now : undefined;
-      },
-      () => `${members.join(", ")} did not all join ${roomId}\n${logTail()}`,
-    );
-
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "bk-e2e-logins-"));
     configPath = join(dir, "config.yaml");
     port = await freePort();
-    reg = generateRegistration({
-      id: "fake-logins",
-      url: `http://127.0.0.1:${port}`,
-      domain: DOMAIN,
-      senderLocalpart: "fakebot",
-      ghosts: "fake_{id}",
-      portals: "fake_{id}",
-    });
+    reg = loginsRegistration("fake-logins", port, DOMAIN);
     synapse = await startSynapse({ registrations: [reg], serverName: DOMAIN });
     await writeFile(
       configPath,
-      [
-        `homeserver: { url: "${synapse.url}", domain: ${DOMAIN} }`,
-        `appservice: { host: 127.0.0.1, port: ${port} }`,
-        "store: sqlite://data/logins.db",
-        "bridge: { ghosts: 'fake_{id}', portals: 'fake_{id}' }",
-        "inbox: { retry: { firstDelayMs: 200, maxDelayMs: 1000 } }",
-        `logins: { encryptionKey: "${ENCRYPTION_KEY}" }`,
-        `provisioning: { sharedSecret: "${SECRET}" }`,
-        // Not loaded: the fake network's adapter is handed to Bridge.fromConfig.
-        'adapter: { module: "./fake-network-in-process" }',
-        "client: { retryAttempts: 4, maxBackoffMs: 500 }",
-      ].join("\n"),
+      loginsConfigYaml({
+        homeserverUrl: synapse.url,
+        domain: DOMAIN,
+        port,
+        store: "sqlite://data/logins.db",
+        encryptionKey: ENCRYPTION_KEY,
+        extra: [`provisioning: { sharedSecret: "${SECRET}" }`],
+      }),
     );
     network.addAccount("alice", PASSWORDS.alice);
     network.addAccount("bob", PASSWORDS.bob);
@@ -268,18 +175,7 @@ describe("per-user logins through Synapse: management room, provisioning, relay,
       "Logged in as alice on fake.",
     );
 
-    const redacted = await poll(
-      async () => {
-        const e = await alice.request<MatrixEvent & { unsigned?: Record<string, unknown> }>(
-          "GET",
-          `/_matrix/client/v3/rooms/${encodeURIComponent(managementRoom)}/event/${encodeURIComponent(secret)}`,
-        );
-        return e.unsigned?.redacted_because !== undefined ? e : undefined;
-      },
-      () => `the message with the password (${secret}) was not redacted`,
-    );
-    assert.deepEqual(redacted.content, {}, "the password is gone from the event");
-    assert.equal((redacted.unsigned!.redacted_because as MatrixEvent).sender, BOT);
+    await redacted(alice, managementRoom, secret, "the password");
 
     assert.equal(network.sessions.get("alice")?.disconnected, false, "alice's session is connected");
     await ask(alice, managementRoom, "logins", "- alice on fake (alice): connected");
