@@ -5,6 +5,7 @@
  * Benchmarks are never part of `npm test`.
  */
 import { ingest } from "./ingest.js";
+import { logins } from "./logins.js";
 import { memory } from "./memory.js";
 import { outbound } from "./outbound.js";
 import { startup } from "./startup.js";
@@ -16,6 +17,7 @@ const BENCHMARKS: Record<string, (o: BenchOptions) => Promise<BenchOutcome>> = {
   outbound,
   memory,
   startup,
+  logins,
 };
 
 const args = process.argv.slice(2);

@@ -4,12 +4,15 @@
 // test/e2e/logins.test.ts.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { RemoteNetworkAdapter } from "../../../src/adapter/index.js";
+import type { CommandContext, RemoteNetworkAdapter } from "../../../src/adapter/index.js";
 import type { FakeEvent } from "../../../src/testing/fake-homeserver.js";
 import { openStore } from "../../../src/store/index.js";
+import { Bridge } from "../../../src/bridge/index.js";
+import { silentLogger } from "../../../src/common/logger.js";
 import {
   DOMAIN,
   startHarness,
+  testConfig,
   testRegistration,
   type Harness,
   type HarnessOptions,
@@ -158,6 +161,66 @@ describe("the management room", () => {
       await say(h, room, "logout everything else");
       assert.match(notices(h, room).at(-1)!, /^Unexpected "else"\. Usage: `logout \[login\]`\.$/);
     });
+  });
+});
+
+describe("adapter commands", () => {
+  it("run with typed arguments and the user's login, and say what is missing", async () => {
+    const network = new FakeNetwork();
+    network.addAccount("alice", "pw");
+    const adapter = loginsAdapter(network);
+    const ran: unknown[] = [];
+    Object.assign(adapter, {
+      commands: [
+        {
+          name: "nick",
+          help: "change your nick",
+          args: [{ name: "new" }, { name: "times", type: "integer", optional: true }],
+          requires: "login",
+          async run(args: Record<string, string | number>, cmd: CommandContext) {
+            ran.push([args, cmd.login?.login.id, cmd.roomId]);
+            await cmd.reply(`nick is now ${String(args.new)}`);
+          },
+        },
+      ],
+    });
+    const h = await startHarness<RemoteNetworkAdapter>({ adapter });
+    try {
+      const room = await managementRoom(h);
+      await say(h, room, "nick alice_m");
+      assert.equal(notices(h, room).at(-1), "`nick` needs a connected login: send `login` first.");
+      await logIn(h, room);
+      await say(h, room, "nick alice_m often");
+      assert.match(
+        notices(h, room).at(-1)!,
+        /<times> must be a whole number, got "often"\. Usage: `nick <new> \[times\]`/,
+      );
+      await say(h, room, "nick alice_m 2");
+      assert.equal(notices(h, room).at(-1), "nick is now alice_m");
+      assert.deepEqual(ran, [[{ new: "alice_m", times: 2 }, "alice", room]]);
+      await say(h, room, "help");
+      assert.match(notices(h, room).at(-1)!, /`nick <new> \[times\]`: change your nick/);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("may not take a built-in command's name", async () => {
+    const adapter = loginsAdapter(new FakeNetwork());
+    Object.assign(adapter, { commands: [{ name: "login", help: "", run: () => Promise.resolve() }] });
+    const store = await openStore("memory://");
+    assert.throws(
+      () =>
+        new Bridge({
+          config: testConfig("http://127.0.0.1:1"),
+          registration: testRegistration(),
+          adapter,
+          store,
+          logger: silentLogger(),
+        }),
+      /command "login" has the name of a built-in one/,
+    );
+    await store.close();
   });
 });
 
