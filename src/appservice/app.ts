@@ -130,7 +130,11 @@ export function createAppservice(options: AppserviceOptions): Appservice {
 
   const matcher = new NamespaceMatcher(options.registration, options.domain);
   const tokens = new TokenChecker(options.registration.hs_token);
-  const inbox = new Inbox(options.store, options.inbox);
+  const holdsSecret = options.handlers.holdsSecret?.bind(options.handlers);
+  const inbox = new Inbox(options.store, {
+    ...options.inbox,
+    ...(holdsSecret ? { withhold: holdsSecret } : {}),
+  });
   const deadLetters = new DeadLetters(options.store, {
     ...options.deadLetters,
     secrets: [options.registration.hs_token, options.registration.as_token],

@@ -77,6 +77,12 @@ export interface AppserviceHandlers {
    */
   onEvent(event: MatrixEvent, ctx: TransactionContext): Promise<void>;
   /**
+   * Whether an event carries a secret (a password answering a login question): it is then
+   * recorded without its content (the inbox's WITHHELD_KEY), handled from memory, and after a
+   * restart handed over with only that key. Must not do I/O: it runs for every event.
+   */
+  holdsSecret?(event: MatrixEvent): boolean;
+  /**
    * Typing, receipts, presence (`ephemeral` or its unstable spelling), once per transaction,
    * after it was acknowledged. Best effort: not recorded, never retried (a failure is logged).
    */

@@ -546,6 +546,7 @@ export class Bridge {
     const adapter = this.o.adapter;
     const handlers: AppserviceHandlers = {
       ...this.router.handlers(),
+      holdsSecret: (event) => this.commands.holdsSecret(event),
       queryUser: async (userId, call) => {
         const remoteId = this.ghosts.remoteId(userId);
         if (remoteId === null || !adapter.queryUser) return false;

@@ -32,7 +32,7 @@ export class ChatLogins {
 
   /** True when the user's next message in this room answers a field. Must not do I/O. */
   waitsForInput(userId: string, roomId: string): boolean {
-    const state = this.byUser.get(userId);
+    const state = this.byUser.peek(userId);
     return state !== undefined && state.roomId === roomId && state.step.type === "user_input";
   }
 

@@ -2,6 +2,7 @@ import { LRUCache } from "lru-cache";
 import type { AdapterCommand, BridgeUser, CallContext, CommandContext, Portal } from "../adapter/adapter.js";
 import { closest } from "../config/suggest.js";
 import { PermanentError } from "../inbox/errors.js";
+import { WITHHELD_KEY } from "../inbox/inbox.js";
 import type { MatrixEvent } from "../matrix/events.js";
 import { UserFacingError } from "../users/errors.js";
 import { atLeast } from "../users/permissions.js";
@@ -27,7 +28,12 @@ export class Commands {
 
   constructor(private readonly s: CommandServices) {
     this.chat = new ChatLogins(s);
-    this.commands = builtinCommands(s, this.chat, () => this.commands);
+    this.commands = builtinCommands(
+      s,
+      this.chat,
+      () => this.commands,
+      (userId, text) => this.tell(userId, text),
+    );
     const builtin = new Set(this.commands.map((c) => c.name));
     for (const command of s.adapter.commands ?? []) {
       if (builtin.has(command.name))
@@ -39,10 +45,37 @@ export class Commands {
   }
 
   /**
+   * Whether an event may carry a secret, so the inbox records it without its content: a
+   * `login-matrix <token>` command anywhere, and every message of a user in their management
+   * room (known from the cache) or in a room where a login conversation waits for them. The
+   * whole management room rather than only answers to secret fields: an answer can be
+   * recorded before the question was asked, when messages come faster than they are handled.
+   * Must not do I/O.
+   */
+  holdsSecret(event: MatrixEvent): boolean {
+    if (event.type !== "m.room.message") return false;
+    const body = event.content.body;
+    if (typeof body !== "string") return false;
+    return (
+      SECRET_COMMAND.test(body) ||
+      this.owners.peek(event.room_id) === event.sender ||
+      this.chat.waitsForInput(event.sender, event.room_id)
+    );
+  }
+
+  /**
    * A message event from a Matrix user (not a ghost or the bot). Returns true when it was a
    * command or an answer in a login conversation, and was handled here.
    */
   async onMessage(event: MatrixEvent, portal: Portal | null, call: CallContext): Promise<boolean> {
+    if (event.content[WITHHELD_KEY] === true) {
+      // Recorded without its secret, and the bridge restarted before handling it.
+      await this.reply(
+        event.room_id,
+        "I restarted before reading your last message, and I never store messages holding a secret: please send it again (a login starts over with `login`).",
+      );
+      return true;
+    }
     if (event.type !== "m.room.message" || event.content.msgtype !== "m.text") return false;
     const body = event.content.body;
     if (typeof body !== "string") return false;
@@ -132,7 +165,7 @@ export class Commands {
         const help = inv.managementRoom ? "`help`" : `\`${this.s.prefix} help\``;
         throw new UserFacingError(
           "not_found",
-          `unknown command "${name}"${guess ? `; did you mean \`${guess}\`?` : ""} Send ${help} for the list`,
+          `unknown command "${name}"${guess ? `; did you mean \`${guess}\`?` : "."} Send ${help} for the list`,
         );
       }
       this.check(command, inv);
@@ -232,6 +265,9 @@ export class Commands {
     if (roomId !== undefined) this.owners.set(roomId, userId);
   }
 }
+
+/** `login-matrix <token>`, with or without a prefix: a command that carries a secret. */
+const SECRET_COMMAND = /^\s*(?:\S+\s+)?login-matrix(?:\s|$)/i;
 
 function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);

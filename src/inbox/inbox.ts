@@ -30,13 +30,31 @@ export interface InboxOptions {
    * past it `isFull` says so and the homeserver is answered 503, so it keeps the backlog.
    */
   maxPendingItems?: number;
+  /**
+   * Events carrying a secret (a password typed in a login conversation, a token handed over):
+   * they are handled as pushed but recorded without their content (see WITHHELD_KEY), so the
+   * secret never reaches the store. Must not do I/O: it runs for every event recorded.
+   */
+  withhold?: (event: MatrixEvent) => boolean;
 }
 
-export const DEFAULT_INBOX_OPTIONS: Required<InboxOptions> = {
+export const DEFAULT_INBOX_OPTIONS: Required<Omit<InboxOptions, "withhold">> = {
   transactions: 10_000,
   events: 10_000,
   maxPendingItems: 10_000,
 };
+
+/**
+ * The content key an event recorded without its content carries (InboxOptions.withhold).
+ * Handled after a restart, such an event has only this: the handler should ask again.
+ */
+export const WITHHELD_KEY = "org.matrix.bridgekit.withheld";
+
+/** An event item handled as pushed but written to the store as a copy without its content. */
+function withheldItem(event: MatrixEvent): InboxItem {
+  const stored: MatrixEvent = { ...event, content: { [WITHHELD_KEY]: true } };
+  return { kind: "event", event, toJSON: () => ({ kind: "event", event: stored }) } as InboxItem;
+}
 
 /**
  * A recorded transaction whose items are being handled. `items` are the ones recorded (after
@@ -103,6 +121,7 @@ export class Inbox {
   private readonly capacity: number;
   private readonly maxPending: number;
   private readonly recent: RecentItems;
+  private readonly withhold: ((event: MatrixEvent) => boolean) | undefined;
   /** Owner digest of each slot (undefined: free). */
   private ring: Array<string | undefined> = [];
   private readonly owners = new Map<string, number>();
@@ -126,6 +145,7 @@ export class Inbox {
     this.maxPending = positiveInteger("inbox.maxPendingItems", o.maxPendingItems);
     this.recent = new RecentItems(positiveInteger("inbox.events", o.events));
     this.kv = store.namespace("inbox");
+    this.withhold = options.withhold;
   }
 
   /** Items recorded and not yet handled. */
@@ -230,7 +250,7 @@ export class Inbox {
     for (const event of txn.events) {
       if (this.recent.has(event.event_id)) continue;
       this.recent.add(event.event_id);
-      items.push({ kind: "event", event });
+      items.push(this.withhold?.(event) ? withheldItem(event) : { kind: "event", event });
     }
     if (txn.toDevice.length > 0) items.push({ kind: "to_device", messages: [...txn.toDevice] });
     if (txn.deviceLists) items.push({ kind: "device_lists", lists: txn.deviceLists });
