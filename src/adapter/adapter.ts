@@ -364,7 +364,10 @@ export interface LoginFlow {
 
 /** One field of a `user_input` step; the management room asks for them one at a time. */
 export interface LoginField {
-  /** "password" fields are secrets: never logged, and redacted from the room after reading. */
+  /**
+   * "password", "token" and "2fa_code" fields are secrets: never logged or quoted back, kept
+   * out of the bridge's store, and redacted from the room after reading.
+   */
   type:
     "username" | "phone_number" | "email" | "password" | "2fa_code" | "token" | "url" | "domain" | "select";
   /** The key of this field's value in the submitted input. */

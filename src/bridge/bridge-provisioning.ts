@@ -14,6 +14,7 @@ import type {
   ResolvedIdentifier,
   StepAnswer,
 } from "../provisioning/service.js";
+import { PermanentError } from "../inbox/errors.js";
 import { UserFacingError } from "../users/errors.js";
 import type { LoginProcesses } from "../users/login-processes.js";
 import type { Logins } from "../users/logins.js";
@@ -111,7 +112,7 @@ export class BridgeProvisioning implements ProvisioningService {
         `the ${this.o.adapter.name} bridge cannot look up remote users`,
       );
     const call = this.call(caller, this.o.callTimeoutMs);
-    const id = await session.resolveIdentifier(identifier, call);
+    const id = await said(session.resolveIdentifier(identifier, call));
     if (id === null)
       throw new UserFacingError("not_found", `no ${this.o.adapter.name} user is "${identifier}"`);
     const out: ResolvedIdentifier = { id, mxid: this.o.ghosts.userId(id) };
@@ -119,7 +120,7 @@ export class BridgeProvisioning implements ProvisioningService {
     if (profile?.displayName !== undefined) out.name = profile.displayName;
     if (profile?.avatarUrl?.startsWith("mxc://")) out.avatarUrl = profile.avatarUrl;
     if (opts.createDM) {
-      const { portal, created } = await this.o.direct.open(caller.userId, id, call, login.id);
+      const { portal, created } = await said(this.o.direct.open(caller.userId, id, call, login.id));
       out.dmRoomId = portal.roomId;
       if (created) out.justCreated = true;
     }
@@ -143,5 +144,15 @@ export class BridgeProvisioning implements ProvisioningService {
       signal: timeoutMs === undefined ? new AbortController().signal : AbortSignal.timeout(timeoutMs),
       log: this.o.log.child({ userId: caller.userId }),
     };
+  }
+}
+
+/** The adapter's PermanentError ("there is no such user") as an answer for the caller. */
+async function said<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (err) {
+    if (err instanceof PermanentError) throw new UserFacingError("bad_input", err.userMessage);
+    throw err;
   }
 }

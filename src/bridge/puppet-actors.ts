@@ -43,7 +43,7 @@ export class PuppetActors {
       this.o.log.warn({ userId, failure: err.failure }, "double puppeting failed; sending as the ghost");
       await this.o.tell(
         userId,
-        `${err.message}. What you send from your other clients appears as your ghost until it works again` +
+        `${err.message.charAt(0).toUpperCase()}${err.message.slice(1)}. What you send from your other clients appears as your ghost until it works again` +
           (err.failure === "invalidated" || err.failure === "wrong_user" || err.failure === "refused"
             ? "; send `login-matrix <token>` with a fresh access token."
             : "."),

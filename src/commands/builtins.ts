@@ -30,6 +30,7 @@ export function builtinCommands(
   s: CommandServices,
   chat: ChatLogins,
   all: () => readonly Command[],
+  tellPrivately: (userId: string, text: string) => Promise<void>,
 ): Command[] {
   const commands: Command[] = [
     {
@@ -74,6 +75,15 @@ export function builtinCommands(
       requires: "user",
       async run(args, inv, call) {
         needLogins(s);
+        if (!inv.managementRoom) {
+          // Answers (passwords among them) are read only in the management room: elsewhere they
+          // would be ordinary messages, bridged like any other.
+          await tellPrivately(inv.user.userId, "Send `login` here to log in.");
+          throw new UserFacingError(
+            "bad_state",
+            "log in in a direct chat with me, not here: I have sent you one",
+          );
+        }
         await chat.start(inv, typeof args.flow === "string" ? args.flow : undefined, call);
       },
     },
@@ -211,7 +221,13 @@ export function builtinCommands(
         async run(args, inv) {
           const token = String(args.token);
           await redactSecret(s, inv);
-          await check(inv.user.userId, token);
+          try {
+            await check(inv.user.userId, token);
+          } catch (err) {
+            const before = await s.users.getDoublePuppetToken(inv.user.userId);
+            if (before === undefined || !(err instanceof UserFacingError)) throw err;
+            throw new UserFacingError(err.code, `${err.message}; the token you gave before is still used`);
+          }
           await s.users.setDoublePuppetToken(inv.user.userId, token);
           await inv.reply("Double puppeting is on: what you send from other clients appears as you.");
         },

@@ -19,6 +19,7 @@ export interface CommandUserStore {
   setManagementRoom(userId: string, roomId: string | undefined): Promise<void>;
   userByManagementRoom(roomId: string): Promise<string | undefined>;
   setDoublePuppetToken(userId: string, token: string | undefined): Promise<void>;
+  getDoublePuppetToken(userId: string): Promise<string | undefined>;
 }
 
 /** Checks a Matrix access token a user hands over for double puppeting; throws a UserFacingError. */

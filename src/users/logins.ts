@@ -118,8 +118,8 @@ export class Logins {
   /** The same logins by user, in the order they were made. */
   private readonly byUser = new Map<string, LiveLogin[]>();
   private readonly limit: ConcurrencyLimit;
-  /** Aborted by stopAll: connects in flight give up. */
-  private readonly stopping = new AbortController();
+  /** Connect attempts in flight: stopAll aborts them. */
+  private readonly connecting = new Set<AbortController>();
   private stopped = false;
 
   constructor(private readonly o: LoginsOptions) {
@@ -275,7 +275,7 @@ export class Logins {
   /** Disconnects every session (the bridge stops). */
   async stopAll(): Promise<void> {
     this.stopped = true;
-    this.stopping.abort(new Error("the bridge is stopping"));
+    for (const abort of this.connecting) abort.abort(new Error("the bridge is stopping"));
     await Promise.all([...this.live.values()].map((l) => this.close(l, "the bridge is stopping")));
   }
 
@@ -285,10 +285,15 @@ export class Logins {
     if (login.closed || this.stopped) return false;
     this.mark(login, login.failures === 0 ? "connecting" : "transient_disconnect", login.message);
     login.ctx ??= this.o.contextFor(login);
-    const call: CallContext = {
-      signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.o.connectTimeoutMs ?? 60_000)]),
-      log: this.o.log.child({ loginId: login.id }),
-    };
+    // One controller per attempt, aborted by its timer or by stopAll. (Not AbortSignal.any over
+    // a long-lived signal: on Node 20 each call leaves a WeakRef in it for good, nodejs/node#55351.)
+    const abort = new AbortController();
+    const timer = setTimeout(
+      () => abort.abort(new Error("connecting took too long")),
+      this.o.connectTimeoutMs ?? 60_000,
+    );
+    this.connecting.add(abort);
+    const call: CallContext = { signal: abort.signal, log: this.o.log.child({ loginId: login.id }) };
     try {
       const session = await this.o.capability.connect(login, login.ctx, call);
       if (login.closed || this.stopped) {
@@ -312,6 +317,9 @@ export class Logins {
       login.retry = setTimeout(() => void this.connect(login), delay);
       login.retry.unref();
       return false;
+    } finally {
+      clearTimeout(timer);
+      this.connecting.delete(abort);
     }
   }
 

@@ -316,9 +316,20 @@ export class UserStore {
   }
 
   private revealLogin(login: StoredLogin): LoginRecord {
-    const { data, sealedData, ...rest } = login;
-    if (sealedData === undefined) return { ...rest, data: data ?? null };
-    return { ...rest, data: this.open(`login ${login.id} data`, sealedData, loginContext(login.id)) };
+    // Every field named, in one order: records then share one hidden class (a spread gives each
+    // its own, about 280 bytes more per login held in memory; see docs/benchmarks.md).
+    const data =
+      login.sealedData === undefined
+        ? (login.data ?? null)
+        : this.open(`login ${login.id} data`, login.sealedData, loginContext(login.id));
+    return {
+      id: login.id,
+      userId: login.userId,
+      name: login.name,
+      data,
+      createdAt: login.createdAt,
+      updatedAt: login.updatedAt,
+    };
   }
 
   /** Opens a sealed value, naming `what` and the key to configure when it cannot. */

@@ -34,6 +34,8 @@ export class FakeNetwork {
   readonly sessions = new Map<string, FakeSession>();
   /** Accounts whose token was revoked: connects fail with bad credentials. */
   readonly revoked = new Set<string>();
+  /** Accounts that refuse direct chats: startDM with them fails with a PermanentError. */
+  readonly refusesDMs = new Set<string>();
   /** While true, connects fail as if the network were down. */
   down = false;
   /** QR codes shown and waiting for a scan: code -> account. */
@@ -93,6 +95,7 @@ export class FakeSession implements RemoteSession {
 
   startDM(user: string): Promise<string> {
     if (!this.network.accounts.has(user)) throw new PermanentError(`there is no user ${user}`);
+    if (this.network.refusesDMs.has(user)) throw new PermanentError(`${user} does not take direct messages`);
     return Promise.resolve(dmRoom(user, this.account));
   }
 

@@ -281,6 +281,22 @@ describe("logging in through the management room", () => {
     });
   });
 
+  it("refuses to log in outside the management room, where answers would be bridged", async () => {
+    await withLogins(async (h, network) => {
+      const portal = await h.portal("lobby");
+      await say(h, portal.roomId, "!fake login");
+      assert.equal(
+        notices(h, portal.roomId).at(-1),
+        "Log in in a direct chat with me, not here: I have sent you one.",
+      );
+      const dm = (await h.bridge.users.getUser(ALICE))?.managementRoom;
+      assert.ok(dm, "a management room was made");
+      assert.deepEqual(notices(h, dm), ["Send `login` here to log in."]);
+      await say(h, portal.roomId, "alice");
+      assert.deepEqual(network.sent, [], "nothing asked a question in the portal");
+    });
+  });
+
   it("cancels a login in progress", async () => {
     await withLogins(async (h) => {
       const room = await managementRoom(h);
@@ -568,6 +584,57 @@ describe("double puppeting", () => {
       ]);
       const told = notices(h, room).filter((t) => t.includes("appears as your ghost"));
       assert.equal(told.length, 1, told.join("\n"));
+    });
+  });
+});
+
+describe("secrets in the store", () => {
+  it("never writes a password typed in the management room or a login-matrix token", async () => {
+    const network = new FakeNetwork();
+    network.addAccount("alice", "pw-s3cret-value");
+    const store = await openStore("memory://");
+    const written: string[] = [];
+    const namespace = store.namespace.bind(store);
+    store.namespace = <V>(name: string) => {
+      const kv = namespace<V>(name);
+      const set = kv.set.bind(kv);
+      const setMany = kv.setMany.bind(kv);
+      kv.set = (key, value, ttl) => {
+        written.push(JSON.stringify(value));
+        return set(key, value, ttl);
+      };
+      kv.setMany = (entries) => {
+        written.push(JSON.stringify(entries));
+        return setMany(entries);
+      };
+      return kv;
+    };
+    const h = await harness(network, {
+      store,
+      configure: (c) => (c.logins.encryptionKey = "a-key-of-32-characters-or-more!!"),
+    });
+    try {
+      const room = await managementRoom(h);
+      await logIn(h, room, "alice", "pw-s3cret-value");
+      assert.equal(notices(h, room).at(-1), "Logged in as alice on fake.");
+      h.hs.addAccessToken("tok-s3cret-value", ALICE);
+      await say(h, room, "login-matrix tok-s3cret-value");
+      const all = written.join("\n");
+      assert.ok(all.includes("org.matrix.bridgekit.withheld"), "the messages were recorded, without content");
+      assert.ok(!all.includes("pw-s3cret-value"), "the password never reached the store");
+      assert.ok(!all.includes("tok-s3cret-value"), "nor the token (sealed in the user store)");
+    } finally {
+      await h.stop();
+      await store.close();
+    }
+  });
+
+  it("asks again for a message recorded without its secret and not handled before a restart", async () => {
+    await withLogins(async (h) => {
+      const room = await managementRoom(h);
+      await h.push([{ room_id: room, sender: ALICE, content: { "org.matrix.bridgekit.withheld": true } }]);
+      await h.bridge.appservice.drain();
+      assert.match(notices(h, room).at(-1)!, /^I restarted before reading your last message/);
     });
   });
 });

@@ -107,7 +107,7 @@ describe("the provisioning API of a running bridge", () => {
   });
 
   it("resolves a remote user and makes the DM portal with them", async () => {
-    await withProvisioning(async (h, call) => {
+    await withProvisioning(async (h, call, network) => {
       const start = await call("post", "/login/start/password");
       await call("post", `/login/step/${String(start.body.login_id)}/credentials/user_input`, {
         username: "alice",
@@ -118,6 +118,11 @@ describe("the provisioning API of a running bridge", () => {
       assert.equal(found.body.id, "bob");
       assert.equal(found.body.mxid, h.bridge.ghosts.userId("bob"));
       assert.equal((await call("get", "/resolve_identifier/nobody")).status, 404);
+      network.refusesDMs.add("bob");
+      const refused = await call("post", "/create_dm/bob", {});
+      assert.equal(refused.status, 400, "the adapter's refusal is the caller's answer, not a 500");
+      assert.match(String(refused.body.error), /bob does not take direct messages/);
+      network.refusesDMs.delete("bob");
       const dm = await call("post", "/create_dm/bob", {});
       assert.equal(dm.status, 201);
       const portal = await h.bridge.portals.get(dmRoom("alice", "bob"), "alice");
