@@ -60,6 +60,7 @@ export function benchConfig(o: {
       relayEmoteFormat: "* {name} {body}",
     },
     provisioning: {},
+    media: { linkTtlMs: 604_800_000 },
     doublePuppet: {},
     adapter: { module: "unused", config: {} },
     logging: { level: "silent" },

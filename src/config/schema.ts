@@ -396,6 +396,28 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       doc: "Enables the API: callers send it as a Bearer token with ?user_id= (16+ characters); absent: the API is off",
     }),
   }),
+  media: section(
+    "Matrix files the bridge serves as links (ctx.mediaLink), for networks that carry only text",
+    {
+      publicUrl: key({
+        type: "string",
+        format: httpUrl,
+        doc: "The base URL the bridge's appservice listener is reachable at from the remote network (e.g. behind a reverse proxy); links are <publicUrl>/_bridgekit/media/v1/...; absent: ctx.mediaLink throws",
+      }),
+      linkKey: key({
+        type: "string",
+        format: secretKey,
+        secret: true,
+        doc: "Signs the links (HMAC-SHA256; 16+ characters, e.g. from openssl rand -base64 32); required with media.publicUrl; changing it ends every link given out",
+      }),
+      linkTtlMs: key({
+        type: "integer",
+        default: 604_800_000,
+        min: 1_000,
+        doc: "How long a link works (default 7 days)",
+      }),
+    },
+  ),
   doublePuppet: section(
     "double puppeting: what a user sends from another remote client appears as themselves",
     {

@@ -63,6 +63,13 @@ export interface BridgeConfig {
     /** Undefined: the provisioning API is off. */
     sharedSecret?: string;
   };
+  media: {
+    /** Undefined: ctx.mediaLink throws (no links are served). */
+    publicUrl?: string;
+    /** Set whenever publicUrl is. */
+    linkKey?: string;
+    linkTtlMs: number;
+  };
   doublePuppet: {
     /** Absolute path of the double-puppet registration, when one is configured. */
     registration?: string;

@@ -171,6 +171,17 @@ export function checkConfig(
       `must differ from appservice.port (${metrics.port}); leave it out to serve /metrics on the appservice port`,
     );
   }
+  const media = values.media as { publicUrl?: string; linkKey?: string } | undefined;
+  if (
+    media?.publicUrl !== undefined &&
+    media.linkKey === undefined &&
+    !problems.some((p) => p.path === "media.linkKey")
+  ) {
+    problem(
+      "media.linkKey",
+      "is required with media.publicUrl (it signs the links the bridge serves; 16+ characters)",
+    );
+  }
   const permissions = values.permissions;
   if (isObject(permissions)) {
     for (const [who, level] of Object.entries(permissions)) {

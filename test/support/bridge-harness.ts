@@ -49,6 +49,7 @@ export function testConfig(hsUrl: string, overrides: Partial<BridgeConfig["bridg
       relayEmoteFormat: "* {name} {body}",
     },
     provisioning: {},
+    media: { linkTtlMs: 604_800_000 },
     doublePuppet: {},
     adapter: { module: "unused", config: {} },
     logging: { level: "silent" },

@@ -76,6 +76,7 @@ describe("config validation", () => {
       commands: { prefix: "!irc" },
       logins: { encryptionKey: "0123456789abcdef0123" },
       provisioning: { sharedSecret: "0123456789abcdef" },
+      media: { publicUrl: "https://bridge.example.org", linkKey: "0123456789abcdef" },
       doublePuppet: { registration: "dp.yaml" },
     });
     const config: BridgeConfig = validateConfig(doc, "c", { configDir: "/x" });
@@ -212,6 +213,9 @@ describe("config validation", () => {
     ["logins.relayFormat", "<{name}>", /must contain \{body\}/],
     ["logins.relayEmoteFormat", "{nick} {body}", /unknown placeholder \{nick\}/],
     ["provisioning.sharedSecret", "hunter2", /must be at least 16 characters, got a secret of 7 characters/],
+    ["media.publicUrl", "ftp://bridge.example.org", /must be an http\(s\) URL/],
+    ["media.linkKey", "short", /must be at least 16 characters, got a secret of 5 characters/],
+    ["media.linkTtlMs", 10, /must be at least 1000/],
     ["doublePuppet.registration", "", /must not be empty/],
   ];
   for (const [path, value, expected] of cases) {
@@ -396,6 +400,16 @@ describe("config permissions", () => {
       found.join("\n"),
     );
     assert.equal(found.length, 3, found.join("\n"));
+  });
+
+  it("wants media.linkKey with media.publicUrl, and nothing else with it", () => {
+    const found = problems({ ...minimal(), media: { publicUrl: "https://bridge.example.org" } });
+    assert.deepEqual(found.length, 1, found.join("\n"));
+    assert.match(found[0]!, /^media\.linkKey: is required with media\.publicUrl/);
+    const short = problems({ ...minimal(), media: { publicUrl: "https://b.example.org", linkKey: "short" } });
+    assert.equal(short.length, 1, short.join("\n"));
+    assert.match(short[0]!, /^media\.linkKey: must be at least 16 characters/);
+    assert.deepEqual(problems({ ...minimal(), media: { linkKey: "0123456789abcdef" } }), []);
   });
 
   it("never prints a secret back", () => {
