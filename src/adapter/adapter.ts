@@ -628,6 +628,19 @@ export interface BridgeContext {
   remoteNetworkUp(): void;
   /** Downloads Matrix media (mxc://) for relaying to the remote network. */
   downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }>;
+  /**
+   * A link on the bridge's own listener (config media.publicUrl) that serves a Matrix file
+   * to anyone holding it, without any Matrix token, until it expires (config
+   * media.linkTtlMs, or `ttlMs`); for networks that carry only text. The link is signed
+   * (config media.linkKey): a changed one answers 404, an expired one 410. `media` is an
+   * mxc:// URI or a file with a `url` (a MatrixFile fits; its `name` names the download
+   * unless `fileName` does). Must not do I/O. Throws when media.publicUrl is not set, for a
+   * malformed mxc:// URI, and for an encrypted file (the link would serve its ciphertext).
+   */
+  mediaLink(
+    media: string | { url: string; name?: string; encrypted?: boolean },
+    opts?: { ttlMs?: number; fileName?: string },
+  ): string;
 
   readonly portals: PortalDirectory;
   readonly ghosts: GhostDirectory;

@@ -46,6 +46,8 @@ import { PuppetActors } from "./puppet-actors.js";
 import { DoublePuppetError, DoublePuppets } from "../users/double-puppet.js";
 import { UserFacingError } from "../users/errors.js";
 import type { DoublePuppetCheck } from "../commands/types.js";
+import { MediaLinks } from "../media/media-links.js";
+import { createMediaLinkRoute } from "../media/link-route.js";
 
 export interface BridgeOptions {
   config: BridgeConfig;
@@ -219,6 +221,13 @@ export class Bridge {
       ...o.outboxRetry,
     });
     const kv = new AdapterKV(store);
+    const { publicUrl, linkKey, linkTtlMs } = config.media;
+    if (publicUrl !== undefined && linkKey === undefined)
+      throw new Error("config media.linkKey is required with media.publicUrl (it signs the links)");
+    const mediaLinks =
+      publicUrl !== undefined && linkKey !== undefined
+        ? new MediaLinks({ publicUrl, linkKey, ttlMs: linkTtlMs })
+        : undefined;
     const contextParts = {
       adapter,
       client: this.client,
@@ -236,6 +245,7 @@ export class Bridge {
       log: this.log.child({ adapter: adapter.name }),
       domain,
       retryNow: () => this.appservice.retryNow(),
+      ...(mediaLinks ? { mediaLinks } : {}),
     };
     this.context = new RemoteContext(contextParts);
 
@@ -391,7 +401,21 @@ export class Bridge {
       inbox: { transactions: config.inbox.transactions, maxPendingItems: config.inbox.maxPendingItems },
       retry: config.inbox.retry,
       deadLetters: { max: config.inbox.maxDeadLetters },
-      ...(provisioning ? { extraMiddleware: [provisioning] } : {}),
+      extraMiddleware: [
+        ...(provisioning ? [provisioning] : []),
+        ...(mediaLinks
+          ? [
+              createMediaLinkRoute({
+                signer: mediaLinks.signer,
+                homeserverUrl: config.homeserver.url,
+                asToken: registration.as_token,
+                log: this.log.child({ part: "media-links" }),
+                timeoutMs: config.client.requestTimeoutMs,
+                ...(o.fetch ? { fetch: o.fetch } : {}),
+              }),
+            ]
+          : []),
+      ],
       metrics: config.metrics.enabled
         ? {
             ...(config.metrics.port !== undefined

@@ -17,6 +17,12 @@ import type { OutboxWorker } from "./outbox-worker.js";
 import type { Portals } from "./portals.js";
 import type { JsonValue } from "../store/json.js";
 import { portalKey } from "../store/portal-store.js";
+import {
+  type MediaLinkOptions,
+  type MediaLinks,
+  type MediaLinkSource,
+  mediaLinksOff,
+} from "../media/media-links.js";
 
 export interface RemoteContextParts {
   adapter: RemoteNetworkAdapter;
@@ -32,6 +38,8 @@ export interface RemoteContextParts {
   domain: string;
   /** Ends every room's wait for a retry (set by the Bridge once the appservice exists). */
   retryNow: () => void;
+  /** Makes ctx.mediaLink's links; undefined without config media.publicUrl. */
+  mediaLinks?: MediaLinks;
 }
 
 function checkId(kind: string, value: unknown): void {
@@ -162,6 +170,10 @@ export class RemoteContext implements BridgeContext {
   async downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
     const media = await this.p.client.intent(this.p.client.botUserId).downloadMedia(mxcUrl);
     return { data: media.data, contentType: media.contentType ?? "application/octet-stream" };
+  }
+
+  mediaLink(media: MediaLinkSource, opts?: MediaLinkOptions): string {
+    return this.p.mediaLinks ? this.p.mediaLinks.link(media, opts) : mediaLinksOff();
   }
 
   private async enqueue(action: OutboxAction, ts?: number): Promise<void> {

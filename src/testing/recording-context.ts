@@ -18,6 +18,7 @@ import type {
 } from "../adapter/index.js";
 import { IdTemplate } from "../registration/index.js";
 import { silentLogger } from "../common/logger.js";
+import { MediaLinks, type MediaLinkOptions, type MediaLinkSource } from "../media/media-links.js";
 
 /** One recorded call: the method name and its arguments. */
 export interface RecordedCall {
@@ -37,9 +38,16 @@ export class RecordingContext implements BridgeContext {
   private readonly events = new EventEmitter();
   private readonly kvData = new Map<string, unknown>();
   private readonly portalMap = new Map<string, Portal>();
+  private readonly links: MediaLinks;
 
-  constructor(opts: { domain?: string; ghosts?: string; portals?: string } = {}) {
+  /** `mediaPublicUrl`: the base of ctx.mediaLink's links (default https://bridge.example.org). */
+  constructor(opts: { domain?: string; ghosts?: string; portals?: string; mediaPublicUrl?: string } = {}) {
     this.domain = opts.domain ?? "example.org";
+    this.links = new MediaLinks({
+      publicUrl: opts.mediaPublicUrl ?? "https://bridge.example.org",
+      linkKey: "recording-context-media-link-key",
+      ttlMs: 7 * 24 * 3600_000,
+    });
     const ghostT = new IdTemplate(opts.ghosts ?? "test_{id}", this.domain);
     const portalT = new IdTemplate(opts.portals ?? "test_{id}", this.domain);
     this.ghosts = { userId: (id) => ghostT.userId(id), remoteId: (u) => ghostT.parseUserId(u) };
@@ -155,6 +163,11 @@ export class RecordingContext implements BridgeContext {
   downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
     void this.record("downloadMedia", undefined, undefined, [mxcUrl]);
     return Promise.resolve({ data: new TextEncoder().encode(`media ${mxcUrl}`), contentType: "text/plain" });
+  }
+  /** A real signed link (as the bridge makes them) under `mediaPublicUrl`; recorded. */
+  mediaLink(media: MediaLinkSource, opts?: MediaLinkOptions): string {
+    void this.record("mediaLink", undefined, undefined, [media, opts]);
+    return this.links.link(media, opts);
   }
 }
 
