@@ -201,7 +201,20 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   /** Relays as the bot (`<Alice> text`). IRC has no message ids, so nothing is returned. */
   async onMessage(message: MatrixMessage, portal: Portal): Promise<void> {
     const state = await this.ensureJoined(portal);
-    await this.relay(formatMessage(message, message.sender.displayName, this.config.mediaBaseUrl), state);
+    await this.relay(
+      formatMessage(message, message.sender.displayName, (mxc, name) => this.linkFor(mxc, name)),
+      state,
+    );
+  }
+
+  /** A link the bridge serves for a Matrix file (ctx.mediaLink); its mxc:// URL when there is none. */
+  private linkFor(mxcUrl: string, fileName: string): string {
+    try {
+      return this.ctx!.mediaLink(mxcUrl, { fileName });
+    } catch (err) {
+      this.ctx?.log.warn({ err }, "no link for a Matrix file (set media.publicUrl); sending its mxc:// URL");
+      return mxcUrl;
+    }
   }
 
   /** IRC cannot edit: the new text is sent as a correction line, `<Alice> * new text`. */

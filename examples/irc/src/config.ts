@@ -25,11 +25,6 @@ export interface IrcConfig {
   password?: string;
   /** Send a NOTICE to the channel when a Matrix user joins or leaves a portal. Default false. */
   announceMembership?: boolean;
-  /**
-   * The homeserver's public base URL (e.g. `https://matrix.example.org`), used to turn a media
-   * message's mxc:// URL into a link IRC users can open. Without it the mxc:// URL is sent.
-   */
-  mediaBaseUrl?: string;
   /** At most this many lines are sent to IRC per `floodIntervalMs` (flood protection). Default 5. */
   floodLines?: number;
   /** Default 2000 ms. */
@@ -45,8 +40,7 @@ export interface IrcConfig {
 }
 
 /** The config with every default applied. */
-export type ResolvedIrcConfig = Required<Omit<IrcConfig, "password" | "mediaBaseUrl">> &
-  Pick<IrcConfig, "password" | "mediaBaseUrl">;
+export type ResolvedIrcConfig = Required<Omit<IrcConfig, "password">> & Pick<IrcConfig, "password">;
 
 const KNOWN_KEYS = new Set([
   "server",
@@ -58,7 +52,6 @@ const KNOWN_KEYS = new Set([
   "username",
   "password",
   "announceMembership",
-  "mediaBaseUrl",
   "floodLines",
   "floodIntervalMs",
   "reconnectDelayMs",
@@ -115,10 +108,6 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
   if (c.username !== undefined && /[\s@]/.test(username))
     bad("username", `must not contain spaces or @, got ${describeValue(username)}`);
   const password = str("password", false, true);
-  const mediaBaseUrl = str("mediaBaseUrl", false);
-  if (mediaBaseUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(mediaBaseUrl)) {
-    bad("mediaBaseUrl", `must be an http(s):// URL, got ${describeValue(mediaBaseUrl)}`);
-  }
   const announceMembership = bool("announceMembership", false);
   const floodLines = int("floodLines", 5, 1, 1000);
   const floodIntervalMs = int("floodIntervalMs", 2000, 0, 60_000);
@@ -153,6 +142,5 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
     maxChannels,
   };
   if (password !== undefined) resolved.password = password;
-  if (mediaBaseUrl !== undefined) resolved.mediaBaseUrl = mediaBaseUrl.replace(/\/+$/, "");
   return resolved;
 }

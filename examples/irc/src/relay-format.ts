@@ -34,28 +34,21 @@ export function ircSafeName(displayName: string): string {
 }
 
 /**
- * A public link for an mxc:// URL through the homeserver's (legacy, unauthenticated) media
- * download endpoint when `mediaBaseUrl` is set; otherwise the mxc:// URL itself.
+ * The IRC form of a Matrix message from `displayName`. A file is sent as the link `link` gives
+ * for its mxc:// URL and name (the adapter passes ctx.mediaLink); without it, the mxc:// URL.
  */
-export function mediaLink(mxcUrl: string, mediaBaseUrl?: string): string {
-  const m = /^mxc:\/\/([^/]+)\/([^/?#]+)$/.exec(mxcUrl);
-  if (!m || mediaBaseUrl === undefined) return mxcUrl;
-  return `${mediaBaseUrl}/_matrix/media/v3/download/${m[1]}/${m[2]}`;
-}
-
-/** The IRC form of a Matrix message from `displayName`. */
 export function formatMessage(
   msg: { msgtype: string; body: string; mediaUrl?: string },
   displayName: string,
-  mediaBaseUrl?: string,
+  link?: (mxcUrl: string, fileName: string) => string,
 ): Outgoing {
   const name = ircSafeName(displayName);
   if (msg.msgtype === "m.emote") return { kind: "action", prefix: `${name} `, text: msg.body };
   if (msg.msgtype === "m.notice") return { kind: "notice", prefix: `<${name}> `, text: msg.body };
   if (msg.mediaUrl !== undefined) {
-    const link = mediaLink(msg.mediaUrl, mediaBaseUrl);
+    const url = link ? link(msg.mediaUrl, msg.body) : msg.mediaUrl;
     const body = msg.body.trim();
-    return { kind: "privmsg", prefix: `<${name}> `, text: body === "" ? link : `${body} ${link}` };
+    return { kind: "privmsg", prefix: `<${name}> `, text: body === "" ? url : `${body} ${url}` };
   }
   return { kind: "privmsg", prefix: `<${name}> `, text: msg.body };
 }

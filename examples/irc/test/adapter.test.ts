@@ -141,9 +141,14 @@ describe("IRC adapter against a real ngircd", () => {
     await alice.waitFor(
       (l) => l.command === "NOTICE" && l.nick === BOT && l.params[1] === "<Bob> deploy done",
     );
-    await alice.waitFor(
-      (l) => privmsgTo("#fixed")(l) && l.params[1] === "<Bob> cat.png mxc://example.org/abc",
-    );
+    // The file goes as a link the bridge serves (ctx.mediaLink), named after the file.
+    const link =
+      /^<Bob> cat\.png https:\/\/bridge\.example\.org\/_bridgekit\/media\/v1\/example\.org\/abc\/\d+\/[\w-]{22}\/cat\.png$/;
+    await alice.waitFor((l) => privmsgTo("#fixed")(l) && link.test(l.params[1] ?? ""));
+    assert.deepEqual(ctx.calls.find((c) => c.method === "mediaLink")?.args, [
+      "mxc://example.org/abc",
+      { fileName: "cat.png" },
+    ]);
   });
 
   it("sends edits as a correction line", async () => {

@@ -174,9 +174,13 @@ describe("relay formatting and line splitting", () => {
       formatMessage(
         { msgtype: "m.image", body: "cat.png", mediaUrl: "mxc://ex.org/abc" },
         "Bob",
-        "https://m.ex.org",
+        (mxc, name) => `https://bridge.ex.org/${mxc.slice(6)}/${name}`,
       ).text,
-      "cat.png https://m.ex.org/_matrix/media/v3/download/ex.org/abc",
+      "cat.png https://bridge.ex.org/ex.org/abc/cat.png",
+    );
+    assert.equal(
+      formatMessage({ msgtype: "m.file", body: "", mediaUrl: "mxc://ex.org/abc" }, "Bob").text,
+      "mxc://ex.org/abc",
     );
     assert.equal(
       formatMessage({ msgtype: "m.text", body: "x" }, "Evil\r\nPRIVMSG #x :hi").prefix,

@@ -272,8 +272,18 @@ export class XmppAdapter implements RemoteNetworkAdapter {
   /** Sends `<Alice> text` as the bridge's occupant; returns the message's id (its origin-id). */
   async onMessage(message: MatrixMessage, portal: Portal): Promise<string> {
     const state = await this.ensureJoined(portal);
-    const body = formatMessage(message, message.sender.displayName, this.config.mediaBaseUrl);
+    const body = formatMessage(message, message.sender.displayName, (mxc, name) => this.linkFor(mxc, name));
     return this.sendGroup(state, body);
+  }
+
+  /** A link the bridge serves for a Matrix file (ctx.mediaLink); its mxc:// URL when there is none. */
+  private linkFor(mxcUrl: string, fileName: string): string {
+    try {
+      return this.ctx!.mediaLink(mxcUrl, { fileName });
+    } catch (err) {
+      this.ctx?.log.warn({ err }, "no link for a Matrix file (set media.publicUrl); sending its mxc:// URL");
+      return mxcUrl;
+    }
   }
 
   /** An XEP-0308 correction of the message when its remote id is known; else `<Alice> * text`. */

@@ -31,11 +31,6 @@ export interface XmppConfig {
    * true only when `service` is a loopback address (127.0.0.0/8, ::1, localhost), false otherwise.
    */
   allowInsecure?: boolean;
-  /**
-   * The homeserver's public base URL (e.g. `https://matrix.example.org`), used to turn a media
-   * message's mxc:// URL into a link XMPP users can open. Without it the mxc:// URL is sent.
-   */
-  mediaBaseUrl?: string;
   /** First reconnect delay; it doubles per failed attempt. Default 1000 ms. */
   reconnectDelayMs?: number;
   /** Longest reconnect delay. Default 60000 ms. */
@@ -47,8 +42,7 @@ export interface XmppConfig {
 }
 
 /** The config with every default applied; `rooms` holds normalised room ids. */
-export type ResolvedXmppConfig = Required<Omit<XmppConfig, "mediaBaseUrl">> &
-  Pick<XmppConfig, "mediaBaseUrl">;
+export type ResolvedXmppConfig = Required<XmppConfig>;
 
 const KNOWN_KEYS = new Set([
   "service",
@@ -60,7 +54,6 @@ const KNOWN_KEYS = new Set([
   "rooms",
   "resource",
   "allowInsecure",
-  "mediaBaseUrl",
   "reconnectDelayMs",
   "reconnectMaxDelayMs",
   "timeoutMs",
@@ -156,10 +149,6 @@ export function resolveXmppConfig(raw: unknown): ResolvedXmppConfig {
   }
 
   const allowInsecure = bool("allowInsecure") ?? isLoopbackHost(serviceHost);
-  const mediaBaseUrl = str("mediaBaseUrl", false);
-  if (mediaBaseUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(mediaBaseUrl)) {
-    bad("mediaBaseUrl", `must be an http(s):// URL, got ${describeValue(mediaBaseUrl)}`);
-  }
   const reconnectDelayMs = int("reconnectDelayMs", 1000, 10, 600_000);
   const reconnectMaxDelayMs = int("reconnectMaxDelayMs", 60_000, 10, 3_600_000);
   if (reconnectMaxDelayMs < reconnectDelayMs) {
@@ -188,6 +177,5 @@ export function resolveXmppConfig(raw: unknown): ResolvedXmppConfig {
     timeoutMs,
     maxRooms,
   };
-  if (mediaBaseUrl !== undefined) resolved.mediaBaseUrl = mediaBaseUrl.replace(/\/+$/, "");
   return resolved;
 }

@@ -30,26 +30,23 @@ export function xmlSafe(text: string): string {
   return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, "");
 }
 
-/** The https:// link for an mxc:// URL via the homeserver's media API, or the mxc:// URL itself. */
-export function mediaLink(mxcUrl: string, mediaBaseUrl: string | undefined): string {
-  const m = /^mxc:\/\/([^/]+)\/([^/?#]+)$/.exec(mxcUrl);
-  if (!m || mediaBaseUrl === undefined) return mxcUrl;
-  return `${mediaBaseUrl}/_matrix/media/v3/download/${m[1]}/${m[2]}`;
-}
-
-/** The XMPP body of a Matrix message, sent by the bridge's occupant. */
+/**
+ * The XMPP body of a Matrix message, sent by the bridge's occupant. A file is sent as the link
+ * `link` gives for its mxc:// URL and name (the adapter passes ctx.mediaLink); without it, the
+ * mxc:// URL.
+ */
 export function formatMessage(
   message: Pick<MatrixMessage, "msgtype" | "body" | "mediaUrl">,
   displayName: string,
-  mediaBaseUrl?: string,
+  link?: (mxcUrl: string, fileName: string) => string,
 ): string {
   const name = safeName(displayName);
   const body = xmlSafe(message.body);
   if (message.msgtype === "m.emote") return `/me ${name} ${body}`;
   const media = MEDIA_TYPES[message.msgtype];
   if (media !== undefined) {
-    const link = message.mediaUrl ? ` ${mediaLink(message.mediaUrl, mediaBaseUrl)}` : "";
-    return `<${name}> sent ${media}: ${body}${link}`;
+    const url = message.mediaUrl ? ` ${link ? link(message.mediaUrl, message.body) : message.mediaUrl}` : "";
+    return `<${name}> sent ${media}: ${body}${url}`;
   }
   return `<${name}> ${body}`;
 }

@@ -51,7 +51,6 @@ describe("XMPP config", () => {
     assert.equal(c.reconnectDelayMs, 1000);
     assert.equal(c.reconnectMaxDelayMs, 60_000);
     assert.equal(c.maxRooms, 200);
-    assert.equal(c.mediaBaseUrl, undefined);
   });
 
   it("names every missing required key at once", () => {
@@ -345,9 +344,9 @@ describe("relay format", () => {
       formatMessage(
         msg("m.image", "cat.png", "mxc://example.org/abc"),
         "Alice",
-        "https://matrix.example.org",
+        (mxc, name) => `https://bridge.example.org/${mxc.slice(6)}/${name}`,
       ),
-      "<Alice> sent an image: cat.png https://matrix.example.org/_matrix/media/v3/download/example.org/abc",
+      "<Alice> sent an image: cat.png https://bridge.example.org/example.org/abc/cat.png",
     );
     assert.equal(
       formatMessage(msg("m.file", "a.pdf", "mxc://example.org/f"), "Alice"),
