@@ -411,7 +411,6 @@ export class Bridge {
                 asToken: registration.as_token,
                 log: this.log.child({ part: "media-links" }),
                 timeoutMs: config.client.requestTimeoutMs,
-                ...(o.fetch ? { fetch: o.fetch } : {}),
               }),
             ]
           : []),

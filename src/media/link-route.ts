@@ -6,8 +6,8 @@
  * not have is 404, any other trouble there 502 with a plain message (never its body).
  * GET and HEAD; a Range header is passed on and a 206 passed back.
  */
-import { Readable } from "node:stream";
-import type { ReadableStream as NodeReadableStream } from "node:stream/web";
+import { type IncomingMessage, request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { Context, Middleware } from "koa";
 import type { Logger } from "../common/logger.js";
 import { type LinkSigner, MEDIA_LINK_PREFIX, type MediaLinkTarget } from "./link-signature.js";
@@ -22,14 +22,12 @@ export interface MediaLinkRouteOptions {
   log: Logger;
   /** How long the homeserver may take to start answering (default 30 000 ms). */
   timeoutMs?: number;
-  fetch?: typeof globalThis.fetch;
   now?: () => number;
 }
 
 const PREFIX_NO_SLASH = MEDIA_LINK_PREFIX.slice(0, -1);
 
 export function createMediaLinkRoute(o: MediaLinkRouteOptions): Middleware {
-  const fetchImpl = o.fetch ?? globalThis.fetch;
   const base = o.homeserverUrl.replace(/\/+$/, "");
   const now = o.now ?? Date.now;
   const timeoutMs = o.timeoutMs ?? 30_000;
@@ -41,11 +39,14 @@ export function createMediaLinkRoute(o: MediaLinkRouteOptions): Middleware {
     ctx.body = `${message}\n`;
   };
 
-  const download = async (t: MediaLinkTarget, range: string | undefined, path: string, signal: AbortSignal) =>
-    fetchImpl(`${base}${path}/${encodeURIComponent(t.server)}/${encodeURIComponent(t.mediaId)}`, {
-      headers: { Authorization: `Bearer ${o.asToken}`, ...(range ? { Range: range } : {}) },
-      redirect: "manual",
-      signal,
+  // node:http rather than fetch: its response is a Node stream koa pipes as it is (fetch's web
+  // stream, converted back, cost a third of the throughput and more garbage per chunk).
+  const download = (t: MediaLinkTarget, range: string | undefined, path: string, signal: AbortSignal) =>
+    new Promise<IncomingMessage>((resolve, reject) => {
+      const url = new URL(`${base}${path}/${encodeURIComponent(t.server)}/${encodeURIComponent(t.mediaId)}`);
+      const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+      const headers = { Authorization: `Bearer ${o.asToken}`, ...(range ? { Range: range } : {}) };
+      send(url, { method: "GET", headers, signal }, resolve).on("error", reject).end();
     });
 
   return async (ctx, next) => {
@@ -71,65 +72,60 @@ export function createMediaLinkRoute(o: MediaLinkRouteOptions): Middleware {
     const range = ctx.get("Range") || undefined;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
-    let res: Response;
+    let res: IncomingMessage;
     try {
       res = await download(t, range, "/_matrix/client/v1/media/download", abort.signal);
-      if (res.status === 404 && (await errcode(res)) === "M_UNRECOGNIZED") {
+      if (res.statusCode === 404 && (await errcode(res)) === "M_UNRECOGNIZED") {
         // A homeserver without authenticated media (before Matrix 1.11).
         res = await download(t, range, "/_matrix/media/v3/download", abort.signal);
       }
     } catch (err) {
-      clearTimeout(timer);
       o.log.warn({ err, server: t.server, mediaId: t.mediaId }, "media link: the homeserver did not answer");
       fail(ctx, 502, "The file could not be fetched");
       return;
     } finally {
       clearTimeout(timer);
     }
-    if (res.status !== 200 && res.status !== 206) {
-      await res.body?.cancel().catch(() => undefined);
-      if (res.status === 404) return fail(ctx, 404, "Not found");
-      if (res.status === 416) return fail(ctx, 416, "Range not satisfiable");
+    const status = res.statusCode ?? 0;
+    if (status !== 200 && status !== 206) {
+      res.destroy();
+      if (status === 404) return fail(ctx, 404, "Not found");
+      if (status === 416) return fail(ctx, 416, "Range not satisfiable");
       o.log.warn(
-        { status: res.status, server: t.server, mediaId: t.mediaId },
+        { status, server: t.server, mediaId: t.mediaId },
         "media link: the homeserver refused the download",
       );
       return fail(ctx, 502, "The file could not be fetched");
     }
-    const { contentType, inline } = safeContentType(res.headers.get("content-type"));
-    ctx.status = res.status;
+    const { contentType, inline } = safeContentType(res.headers["content-type"]);
+    ctx.status = status;
     ctx.set("Content-Disposition", contentDisposition(t.fileName, inline));
     ctx.set("Cache-Control", "private, max-age=300");
-    ctx.set("Accept-Ranges", res.headers.get("accept-ranges") === "bytes" ? "bytes" : "none");
-    const contentRange = res.headers.get("content-range");
-    if (res.status === 206 && contentRange) ctx.set("Content-Range", contentRange);
-    const length = res.headers.get("content-length");
-    if (res.body) {
-      // Koa destroys the stream when the client goes away, which cancels the download.
-      ctx.body = Readable.fromWeb(res.body as NodeReadableStream<Uint8Array>);
-    } else {
-      ctx.body = "";
-    }
+    ctx.set("Accept-Ranges", res.headers["accept-ranges"] === "bytes" ? "bytes" : "none");
+    const contentRange = res.headers["content-range"];
+    if (status === 206 && contentRange) ctx.set("Content-Range", contentRange);
+    const length = res.headers["content-length"];
+    // Koa pipes the stream and destroys it when the client goes away, which ends the download.
+    ctx.body = res;
     ctx.type = contentType;
-    if (length !== null && /^\d+$/.test(length)) ctx.length = Number(length);
+    if (length !== undefined && /^\d+$/.test(length)) ctx.length = Number(length);
   };
 }
 
-/** The errcode of a small JSON error answer (read at most 4 KiB), else undefined. */
-async function errcode(res: Response): Promise<string | undefined> {
-  if (!res.body) return undefined;
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const chunks: Uint8Array[] = [];
+/** The errcode of a small JSON error answer (read at most 4 KiB, then the answer is dropped). */
+async function errcode(res: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
   let size = 0;
   try {
-    while (size < 4096) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
+    for await (const chunk of res) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= 4096) break;
     }
+  } catch {
+    return undefined;
   } finally {
-    await reader.cancel().catch(() => undefined);
+    res.destroy();
   }
   try {
     const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { errcode?: unknown };
