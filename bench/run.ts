@@ -18,6 +18,7 @@ const BENCHMARKS: Record<string, (o: BenchOptions) => Promise<BenchOutcome>> = {
   memory,
   startup,
   logins,
+  "media-link": (o) => import("./media-link.js").then((m) => m.mediaLink(o)),
 };
 
 const args = process.argv.slice(2);
