@@ -50,6 +50,9 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
   const irc: RawIrcClient[] = [];
   let carol: RawIrcClient;
   let dana: MatrixUser;
+  let danaToken: string;
+  /** The line that carried Dana's file to IRC. */
+  let fileLine = "";
   let roomId: string;
 
   /** Runs `fn`; a failure carries the bridge's and Synapse's log tails. */
@@ -95,6 +98,9 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
       domain: DOMAIN,
       appservicePort,
       registration,
+      extraConfig: {
+        media: { publicUrl: `http://127.0.0.1:${appservicePort}`, linkKey: "irc-e2e-media-link-key-0123" },
+      },
       adapterConfig: {
         server: "127.0.0.1",
         port: ngircd.port,
@@ -112,6 +118,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
 
     const user = await synapse.registerUser("dana");
     dana = new MatrixUser(synapse.url, user.userId, user.accessToken);
+    danaToken = user.accessToken;
     await dana.setDisplayName("Dana Matrix");
   });
 
@@ -155,6 +162,35 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
         (l) => fromBot("PRIVMSG")(l) && l.params[1]?.startsWith("\x01ACTION") === true,
       );
       assert.equal(action.params[1], "\x01ACTION Dana Matrix waves\x01");
+    }));
+
+  it("a Matrix file reaches IRC as a link the bridge serves, which opens without a token", () =>
+    explain(async () => {
+      const data = Buffer.from(`a file from Matrix ${"x".repeat(5000)}`);
+      const upload = await fetch(`${synapse!.url}/_matrix/media/v3/upload?filename=cat.txt`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${danaToken}`, "Content-Type": "text/plain" },
+        body: data,
+      });
+      const { content_uri: url } = (await upload.json()) as { content_uri: string };
+      await dana.sendContent(roomId, {
+        msgtype: "m.file",
+        body: "cat.txt",
+        url,
+        info: { size: data.length },
+      });
+      const line = await carol.waitFor(
+        (l) => fromBot("PRIVMSG")(l) && l.params[1]?.includes("cat.txt") === true,
+      );
+      fileLine = line.params[1]!;
+      const m =
+        /^<Dana Matrix> cat\.txt (http:\/\/127\.0\.0\.1:\d+\/_bridgekit\/media\/v1\/\S+\/cat\.txt)$/.exec(
+          fileLine,
+        );
+      assert.ok(m, fileLine);
+      const res = await fetch(m[1]!);
+      assert.equal(res.status, 200);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), data);
     }));
 
   it("an IRC PRIVMSG appears in Matrix from the ghost, /me as m.emote", () =>
@@ -269,6 +305,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
         [
           "<Dana Matrix> hello from matrix",
           "\x01ACTION Dana Matrix waves\x01",
+          fileLine,
           "<Dana Matrix> last matrix line",
         ],
       );
@@ -279,7 +316,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
       const bodies = (sender: string) =>
         timeline.filter((e) => e.type === "m.room.message" && e.sender === sender).map((e) => e.content.body);
       assert.deepEqual(bodies(ghost("carol")), ["hello from irc", "dances", "last irc line"]);
-      assert.deepEqual(bodies(dana.userId), ["hello from matrix", "waves", "last matrix line"]);
+      assert.deepEqual(bodies(dana.userId), ["hello from matrix", "waves", "cat.txt", "last matrix line"]);
       // Nobody else spoke: not the bot, not a ghost of the bot's own nick (its IRC lines echoed back).
       const senders = new Set(timeline.filter((e) => e.type === "m.room.message").map((e) => e.sender));
       assert.deepEqual([...senders].sort(), [dana.userId, ghost("carol")].sort());

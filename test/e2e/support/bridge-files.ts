@@ -20,6 +20,8 @@ export interface BridgeFilesOptions {
   appservicePort: number;
   registration: object;
   adapterConfig: Record<string, unknown>;
+  /** More top-level config sections, e.g. `media`. */
+  extraConfig?: Record<string, unknown>;
 }
 
 /** What an example bridge's e2e test passes: everything but what names its network. */
@@ -44,6 +46,7 @@ export async function writeBridgeFiles(dir: string, opts: BridgeFilesOptions): P
     logging: { level: "info" },
     // Fail fast in tests: a request the homeserver refuses is retried a few times, not for a minute.
     client: { retryAttempts: 3, maxBackoffMs: 1000 },
+    ...opts.extraConfig,
   };
   await writeFile(configPath, dump(config), { mode: 0o600 });
   return { configPath, registrationPath };
