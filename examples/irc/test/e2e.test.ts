@@ -17,7 +17,7 @@ import { generateRegistration, type MatrixEvent, type Registration } from "matri
 import { freePort, startSynapse, type SynapseInstance } from "../../../test/e2e/support/synapse.js";
 import { Ngircd } from "./ngircd.js";
 import { RawIrcClient, type IrcLine } from "./raw-client.js";
-import { appserviceGet, MatrixUser, writeIrcBridgeFiles } from "./e2e-support.js";
+import { appserviceGet, downloadWithoutToken, MatrixUser, writeIrcBridgeFiles } from "./e2e-support.js";
 import {
   startBridgeProcess,
   type BridgeProcess,
@@ -50,7 +50,6 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
   const irc: RawIrcClient[] = [];
   let carol: RawIrcClient;
   let dana: MatrixUser;
-  let danaToken: string;
   /** The line that carried Dana's file to IRC. */
   let fileLine = "";
   let roomId: string;
@@ -118,7 +117,6 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
 
     const user = await synapse.registerUser("dana");
     dana = new MatrixUser(synapse.url, user.userId, user.accessToken);
-    danaToken = user.accessToken;
     await dana.setDisplayName("Dana Matrix");
   });
 
@@ -167,18 +165,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
   it("a Matrix file reaches IRC as a link the bridge serves, which opens without a token", () =>
     explain(async () => {
       const data = Buffer.from(`a file from Matrix ${"x".repeat(5000)}`);
-      const upload = await fetch(`${synapse!.url}/_matrix/media/v3/upload?filename=cat.txt`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${danaToken}`, "Content-Type": "text/plain" },
-        body: data,
-      });
-      const { content_uri: url } = (await upload.json()) as { content_uri: string };
-      await dana.sendContent(roomId, {
-        msgtype: "m.file",
-        body: "cat.txt",
-        url,
-        info: { size: data.length },
-      });
+      await dana.sendFile(roomId, data, "cat.txt", "text/plain");
       const line = await carol.waitFor(
         (l) => fromBot("PRIVMSG")(l) && l.params[1]?.includes("cat.txt") === true,
       );
@@ -188,9 +175,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
           fileLine,
         );
       assert.ok(m, fileLine);
-      const res = await fetch(m[1]!);
-      assert.equal(res.status, 200);
-      assert.deepEqual(Buffer.from(await res.arrayBuffer()), data);
+      assert.deepEqual(await downloadWithoutToken(m[1]!), data);
     }));
 
   it("an IRC PRIVMSG appears in Matrix from the ghost, /me as m.emote", () =>

@@ -25,6 +25,7 @@ import {
   waitForListener,
   ClientApiError,
   describeEvent,
+  downloadWithoutToken,
   MatrixUser,
   writeXmppBridgeFiles,
 } from "./e2e-support.js";
@@ -65,6 +66,8 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
   const xmppUsers: RemoteUser[] = [];
   let alice: RemoteUser;
   let dana: MatrixUser;
+  /** The body that carried Dana's file to XMPP. */
+  let fileBody = "";
   let roomId: string;
   /** Dana's first message: its Matrix event id and the id the room saw on XMPP. */
   let danaFirst: { eventId: string; xmppId: string };
@@ -120,6 +123,9 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
         domain: SERVER,
         appservicePort,
         registration,
+        extraConfig: {
+          media: { publicUrl: `http://127.0.0.1:${appservicePort}`, linkKey: "xmpp-e2e-media-link-key-0123" },
+        },
         adapterConfig: {
           service: prosody.service,
           domain: XMPP_DOMAIN,
@@ -203,6 +209,23 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
       const replace = el.getChild("replace", NS_CORRECT);
       assert.ok(replace, `not a correction: ${el.toString()}`);
       assert.equal(replace.attrs.id, danaFirst.xmppId);
+    }));
+
+  it("a Matrix file reaches XMPP as a link the bridge serves, which opens without a token", () =>
+    explain(async () => {
+      const data = Buffer.from(`a file from Matrix ${"y".repeat(5000)}`);
+      await dana.sendFile(roomId, data, "notes.txt", "text/plain");
+      await alice.waitForMessage(ROOM, (body) => body.includes("notes.txt"));
+      fileBody = alice.stanzas
+        .filter(fromBridge)
+        .map((el) => el.getChildText("body") ?? "")
+        .find((b) => b.includes("notes.txt"))!;
+      const m =
+        /^<Dana Matrix> sent a file: notes\.txt (http:\/\/127\.0\.0\.1:\d+\/_bridgekit\/media\/v1\/\S+\/notes\.txt)$/.exec(
+          fileBody,
+        );
+      assert.ok(m, fileBody);
+      assert.deepEqual(await downloadWithoutToken(m[1]!), data);
     }));
 
   it("an XMPP message appears in Matrix from the ghost; a correction is an m.replace edit of it", () =>
@@ -334,6 +357,7 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
         [
           "<Dana Matrix> hello from matrix",
           "<Dana Matrix> hello from matrix, edited",
+          fileBody,
           "<Dana Matrix> last matrix line",
         ],
       );
@@ -358,6 +382,7 @@ describe("XMPP bridge end to end: prosody <-> bridgekit start <-> Synapse", () =
       assert.deepEqual(bodies(dana.userId), [
         "hello from matrix",
         "* hello from matrix, edited",
+        "notes.txt",
         "last matrix line",
       ]);
       assert.deepEqual(bodies(BOT_USER), [], "the bot posted into the room");

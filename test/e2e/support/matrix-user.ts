@@ -97,6 +97,25 @@ export class MatrixUser {
   }
 
   /** Sends a plain message; resolves with the event id. */
+  /** Uploads `data` (media API) and sends it as an m.file named `name`; returns the event id. */
+  async sendFile(roomId: string, data: Uint8Array, name: string, contentType: string): Promise<string> {
+    const res = await fetch(`${this.baseUrl}/_matrix/media/v3/upload?filename=${encodeURIComponent(name)}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${this.accessToken}`, "Content-Type": contentType },
+      body: data,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const json = (await res.json()) as { content_uri?: string };
+    if (!res.ok || typeof json.content_uri !== "string")
+      throw new Error(`upload of ${name}: ${res.status} ${JSON.stringify(json)}`);
+    return this.sendContent(roomId, {
+      msgtype: "m.file",
+      body: name,
+      url: json.content_uri,
+      info: { mimetype: contentType, size: data.byteLength },
+    });
+  }
+
   send(roomId: string, body: string, msgtype = "m.text"): Promise<string> {
     return this.sendContent(roomId, { msgtype, body });
   }
@@ -230,4 +249,12 @@ export async function waitForListener(port: number, timeoutMs = 30_000): Promise
     timeoutMs,
     50,
   );
+}
+
+/** GETs `url` with no token at all, as anyone holding a link would; the bytes, or throws unless 200. */
+export async function downloadWithoutToken(url: string): Promise<Buffer> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  const body = Buffer.from(await res.arrayBuffer());
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${body.toString("utf8").slice(0, 200)}`);
+  return body;
 }
