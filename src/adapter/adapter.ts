@@ -107,6 +107,26 @@ export interface MatrixMessage {
   raw: MatrixEvent;
 }
 
+/** A file for Matrix, as an adapter hands it over. */
+export interface Attachment {
+  /**
+   * The bytes, a stream of them (a web ReadableStream or any async iterable of bytes, such
+   * as a Node Readable), or an http(s) URL the framework fetches (size cap, timeouts,
+   * bounded redirects). Read once, when `ctx.send` is called: the file is then kept by the
+   * framework until it reached Matrix.
+   */
+  source: Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | URL;
+  /** The file's name, e.g. "photo.jpg". */
+  fileName: string;
+  /** Sniffed from the bytes when absent. */
+  mimetype?: string;
+  /** Image or video size; read from PNG, JPEG, GIF and WebP headers when absent. */
+  width?: number;
+  height?: number;
+  /** Audio or video length, when the adapter knows it. */
+  durationMs?: number;
+}
+
 export interface MatrixEdit {
   eventId: string;
   sender: MatrixSender;
@@ -568,6 +588,11 @@ export type MessageContent =
       html?: string;
       /** Any further content keys, sent as they are (e.g. "url" and "info" for media). */
       extra?: Record<string, unknown>;
+      /**
+       * A file: uploaded by the framework, msgtype and `info` filled from it (m.image,
+       * m.video, m.audio or m.file); `body`, when it is not the file name, is its caption.
+       */
+      attachment?: Attachment;
     };
 
 export interface SendOptions {

@@ -10,6 +10,7 @@ import type {
 } from "../adapter/adapter.js";
 import type { HomeserverClient } from "../client/homeserver-client.js";
 import type { Logger } from "../common/logger.js";
+import type { Attachments } from "../media/attachments.js";
 import type { Outbox } from "../store/outbox.js";
 import type { Ghosts } from "./ghosts.js";
 import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
@@ -30,6 +31,8 @@ export interface RemoteContextParts {
   kv: AdapterKeyValue;
   log: Logger;
   domain: string;
+  /** Reads attachments into the spool at the call. */
+  attachments: Attachments;
   /** Ends every room's wait for a retry (set by the Bridge once the appservice exists). */
   retryNow: () => void;
 }
@@ -75,13 +78,18 @@ export class RemoteContext implements BridgeContext {
     this.domain = p.domain;
   }
 
+  /**
+   * With an attachment, the file is read into the spool before the promise resolves; one over
+   * media.maxBytes or the homeserver's m.upload.size rejects with MediaTooLargeError and
+   * nothing is queued.
+   */
   async send(room: string, from: string, content: MessageContent, opts: SendOptions = {}): Promise<void> {
     checkContent(content);
     const action: OutboxAction = { op: "send", room, from, content };
     if (opts.remoteId !== undefined) action.remoteId = opts.remoteId;
     if (opts.externalUrl !== undefined) action.externalUrl = opts.externalUrl;
     if (opts.replyTo !== undefined) action.replyTo = opts.replyTo;
-    return this.enqueue(action, opts.ts);
+    return this.enqueueMessage(action, opts.ts);
   }
 
   async edit(
@@ -96,7 +104,7 @@ export class RemoteContext implements BridgeContext {
     const action: OutboxAction = { op: "edit", room, from, target, content };
     if (opts.remoteId !== undefined) action.remoteId = opts.remoteId;
     if (opts.externalUrl !== undefined) action.externalUrl = opts.externalUrl;
-    return this.enqueue(action, opts.ts);
+    return this.enqueueMessage(action, opts.ts);
   }
 
   async redact(room: string, from: string, target: string, reason?: string) {
@@ -162,6 +170,25 @@ export class RemoteContext implements BridgeContext {
   async downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
     const media = await this.p.client.intent(this.p.client.botUserId).downloadMedia(mxcUrl);
     return { data: media.data, contentType: media.contentType ?? "application/octet-stream" };
+  }
+
+  /** A send or edit: its attachment (if any) is spooled first, and discarded if queueing fails. */
+  private async enqueueMessage(
+    action: Extract<OutboxAction, { op: "send" | "edit" }>,
+    ts?: number,
+  ): Promise<void> {
+    const content = action.content;
+    if (typeof content === "string" || content.attachment === undefined) return this.enqueue(action, ts);
+    const { attachment, ...rest } = content;
+    const media = await this.p.attachments.prepare(attachment);
+    action.content = rest;
+    action.media = media;
+    try {
+      await this.enqueue(action, ts);
+    } catch (err) {
+      await this.p.attachments.discard(media);
+      throw err;
+    }
   }
 
   private async enqueue(action: OutboxAction, ts?: number): Promise<void> {

@@ -1,3 +1,5 @@
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
 import type { NamespaceMatcher } from "../registration/namespaces.js";
 import { positive } from "./checks.js";
 import { MatrixError } from "./matrix-error.js";
@@ -164,6 +166,39 @@ export class ServerEndpoints {
       bytes: { data, contentType: opts.contentType ?? "application/octet-stream" },
     });
     return res.content_uri;
+  }
+
+  /**
+   * Uploads a file of `size` bytes as a user, streamed from disk (each retry reads it again);
+   * returns its mxc:// URI. A 413 (M_TOO_LARGE) is a MatrixError like any refusal.
+   */
+  async uploadFile(userId: string, path: string, size: number, opts: UploadOptions = {}): Promise<string> {
+    const res = await this.call<{ content_uri: string }>("POST", "/_matrix/media/v3/upload", {
+      userId,
+      query: { filename: opts.filename },
+      bytes: {
+        data: () => Promise.resolve(Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>),
+        contentType: opts.contentType ?? "application/octet-stream",
+        length: size,
+      },
+    });
+    return res.content_uri;
+  }
+
+  /**
+   * The homeserver's media config (`m.upload.size`: the largest upload, when it says):
+   * `GET /_matrix/client/v1/media/config`, or `/_matrix/media/v3/config` on servers without
+   * authenticated media (404 or M_UNRECOGNIZED).
+   */
+  async mediaConfig(opts: { attempts?: number } = {}): Promise<{ "m.upload.size"?: number }> {
+    const callOpts: CallOptions = opts.attempts === undefined ? {} : { attempts: opts.attempts };
+    try {
+      return await this.call("GET", "/_matrix/client/v1/media/config", callOpts);
+    } catch (err) {
+      if (!(err instanceof MatrixError) || (err.status !== 404 && err.errcode !== "M_UNRECOGNIZED"))
+        throw err;
+      return this.call("GET", "/_matrix/media/v3/config", callOpts);
+    }
   }
 
   /** Downloads media by mxc:// URI with authenticated media (`/_matrix/client/v1/media/download`). */

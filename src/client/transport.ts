@@ -46,7 +46,12 @@ export interface CallOptions {
   /** A JSON body. */
   json?: unknown;
   /** A raw body (media upload). */
-  bytes?: { data: Uint8Array; contentType: string };
+  bytes?: {
+    /** The body, or a function opening a fresh stream of it for each attempt (then `length` is sent). */
+    data: Uint8Array | (() => Promise<ReadableStream<Uint8Array>>);
+    contentType: string;
+    length?: number;
+  };
   /** Return the raw response bytes instead of parsed JSON. */
   raw?: boolean;
   /** Per-call cap on the response size (default: the transport's maxResponseBytes). */
@@ -191,9 +196,10 @@ export class Transport {
     const url = `${this.baseUrl}${pathOnly}${query === "" ? "" : `?${query}`}`;
     const request = `${method} ${pathOnly}`;
     const headers: Record<string, string> = { Authorization: this.#authHeader };
-    let body: string | Uint8Array | undefined;
+    let body: Body;
     if (opts.bytes !== undefined) {
       headers["Content-Type"] = opts.bytes.contentType;
+      if (opts.bytes.length !== undefined) headers["Content-Length"] = String(opts.bytes.length);
       body = opts.bytes.data;
     } else if (opts.json !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -268,13 +274,17 @@ export class Transport {
     url: string,
     method: string,
     headers: Record<string, string>,
-    body: string | Uint8Array | undefined,
+    body: Body,
     limit: number,
     request: string,
   ): Promise<RawAnswer> {
     const signal = AbortSignal.any([AbortSignal.timeout(this.requestTimeoutMs), this.closing.signal]);
     const init: RequestInit = { method, headers, signal, redirect: "error" };
-    if (body !== undefined) init.body = body;
+    if (typeof body === "function") {
+      // A stream is read once: each attempt opens its own.
+      init.body = await body();
+      (init as RequestInit & { duplex: "half" }).duplex = "half";
+    } else if (body !== undefined) init.body = body;
     const res = await this.fetchImpl(url, init);
     const declared = Number(res.headers.get("content-length"));
     if (Number.isFinite(declared) && declared > limit) {
@@ -292,6 +302,8 @@ export class Transport {
     }
   }
 }
+
+type Body = string | Uint8Array | (() => Promise<ReadableStream<Uint8Array>>) | undefined;
 
 /** The base URL without a trailing slash; refuses a relative URL, another scheme, a query or credentials. */
 function baseUrlOf(homeserverUrl: string): string {

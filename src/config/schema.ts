@@ -437,6 +437,20 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       doc: "A separate port for /metrics; absent: /metrics is served on the appservice port",
     }),
   }),
+  media: section("files the bridge sends to Matrix", {
+    spoolDir: key({
+      type: "string",
+      default: "media-spool",
+      format: nonEmpty,
+      doc: "Where attachments wait until they reached Matrix (relative to the config file's folder)",
+    }),
+    maxBytes: key({
+      type: "integer",
+      default: 104_857_600,
+      min: 1,
+      doc: "The largest file the bridge handles, in bytes (default 100 MiB); larger ones are refused",
+    }),
+  }),
   client: section("the outbound client-server API client", {
     concurrency: key({
       type: "integer",

@@ -82,6 +82,11 @@ export interface BridgeConfig {
     /** Undefined: /metrics is served on the appservice port. */
     port?: number;
   };
+  media: {
+    /** Absolute path of the spool folder. */
+    spoolDir: string;
+    maxBytes: number;
+  };
   client: {
     concurrency: number;
     retryAttempts: number;

@@ -53,6 +53,7 @@ export function testConfig(hsUrl: string, overrides: Partial<BridgeConfig["bridg
     adapter: { module: "unused", config: {} },
     logging: { level: "silent" },
     metrics: { enabled: false, host: "127.0.0.1" },
+    media: { spoolDir: join(tmpdir(), `bridgekit-spool-${process.pid}`), maxBytes: 104_857_600 },
     client: { concurrency: 10, retryAttempts: 2, maxBackoffMs: 20, requestTimeoutMs: 5000 },
     configDir: tmpdir(),
     warnings: [],

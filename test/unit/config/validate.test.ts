@@ -199,6 +199,8 @@ describe("config validation", () => {
     ["metrics.enabled", 1, /must be true or false, got number 1/],
     ["metrics.host", "a b", /must be a host name or IP address/],
     ["metrics.port", 65536, /must be between 0 and 65535/],
+    ["media.spoolDir", "", /must not be empty/],
+    ["media.maxBytes", 0, /must be at least 1/],
     ["client.concurrency", 0, /must be at least 1/],
     ["client.retryAttempts", -1, /must be at least 0/],
     ["client.maxBackoffMs", 0, /must be at least 1/],
