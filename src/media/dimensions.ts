@@ -47,8 +47,16 @@ function jpeg(b: Uint8Array): Dimensions | undefined {
 }
 
 function webp(b: Uint8Array): Dimensions | undefined {
-  if (b.length < 30) return undefined;
+  if (b.length < 25) return undefined;
   const chunk = tag(b, 12);
+  if (chunk === "VP8L" && b[20] === 0x2f) {
+    const [b1, b2, b3, b4] = [b[21]!, b[22]!, b[23]!, b[24]!];
+    return {
+      width: 1 + (b1 | ((b2 & 0x3f) << 8)),
+      height: 1 + ((b2 >> 6) | (b3 << 2) | ((b4 & 0x0f) << 10)),
+    };
+  }
+  if (b.length < 30) return undefined;
   if (chunk === "VP8 " && b[23] === 0x9d && b[24] === 0x01 && b[25] === 0x2a)
     return { width: le16(b, 26) & 0x3fff, height: le16(b, 28) & 0x3fff };
   if (chunk === "VP8L" && b[20] === 0x2f) {

@@ -25,7 +25,7 @@ export interface FetchedBody {
 
 function checkScheme(url: URL): void {
   if (url.protocol !== "http:" && url.protocol !== "https:")
-    throw new MediaFetchError(`${url.protocol}// URLs cannot be fetched; only http(s): ${url.origin}`);
+    throw new MediaFetchError(`${url.protocol}// URLs cannot be fetched; only http(s)`);
 }
 
 export async function fetchUrl(start: URL, limits: FetchLimits): Promise<FetchedBody> {
