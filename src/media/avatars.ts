@@ -21,6 +21,8 @@ export interface AvatarsOptions extends FetchLimits {
 }
 
 export class Avatars {
+  private readonly inFlight = new Map<string, Promise<string | undefined>>();
+
   constructor(private readonly o: AvatarsOptions) {}
 
   /**
@@ -30,6 +32,16 @@ export class Avatars {
    */
   async mxcFor(url: string, userId: string): Promise<string | undefined> {
     if (url === "" || url.startsWith("mxc://")) return url;
+    // Rooms and profiles are delivered in parallel: one fetch per URL at a time.
+    let pending = this.inFlight.get(url);
+    if (!pending) {
+      pending = this.resolve(url, userId).finally(() => this.inFlight.delete(url));
+      this.inFlight.set(url, pending);
+    }
+    return pending;
+  }
+
+  private async resolve(url: string, userId: string): Promise<string | undefined> {
     const byUrl = `url ${url}`;
     const known = await this.o.records.get(byUrl);
     if (known !== undefined) return known;
