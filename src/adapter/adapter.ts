@@ -591,6 +591,8 @@ export type MessageContent =
       /**
        * A file: uploaded by the framework, msgtype and `info` filled from it (m.image,
        * m.video, m.audio or m.file); `body`, when it is not the file name, is its caption.
+       * A file over config media.maxBytes or the homeserver's m.upload.size rejects the call
+       * with MediaTooLargeError, and nothing is queued.
        */
       attachment?: Attachment;
     };
