@@ -11,6 +11,7 @@ import type { JsonValue } from "../store/json.js";
 import { editContent, messageContent, reactionContent } from "./adapter-to-matrix.js";
 import type { Ghosts } from "./ghosts.js";
 import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
+import { isPermanent } from "./outbox-worker.js";
 import { keyOf, type Portals } from "./portals.js";
 
 /** An action whose target the bridge never saw; it cannot succeed on a retry. */
@@ -45,6 +46,18 @@ export class RemoteDelivery {
   ) {}
 
   async deliver(item: OutboxItem<JsonValue>): Promise<void> {
+    try {
+      await this.perform(item);
+    } catch (err) {
+      // A dead letter's file would stay in the spool for ever: it goes with the item.
+      const a = item.payload as unknown as OutboxAction;
+      if ((a.op === "send" || a.op === "edit") && a.media && isPermanent(err))
+        await this.uploads.forget(item.txnId, a.media);
+      throw err;
+    }
+  }
+
+  private async perform(item: OutboxItem<JsonValue>): Promise<void> {
     const a = item.payload as unknown as OutboxAction;
     const portal = a.dm
       ? await this.portals.get(a.room, a.login)
@@ -81,7 +94,7 @@ export class RemoteDelivery {
           ...ts,
           txnId: item.txnId,
         });
-        if (a.media) await this.uploads.sent(item.txnId, a.media);
+        if (a.media) await this.uploads.forget(item.txnId, a.media);
         if (a.remoteId !== undefined)
           await this.messages.link({ remoteRoomId: room, remoteId: a.remoteId, roomId, eventId });
         return;
@@ -94,7 +107,7 @@ export class RemoteDelivery {
           a.externalUrl !== undefined ? { externalUrl: a.externalUrl } : {},
         );
         await sender.sendEvent(roomId, "m.room.message", content, { ...ts, txnId: item.txnId });
-        if (a.media) await this.uploads.sent(item.txnId, a.media);
+        if (a.media) await this.uploads.forget(item.txnId, a.media);
         return;
       }
       case "redact": {

@@ -46,8 +46,8 @@ export class MediaUploads {
     return mxc;
   }
 
-  /** After the event was sent: the file and the record are no longer needed. */
-  async sent(txnId: string, m: SpooledMedia): Promise<void> {
+  /** After the event was sent, or when it never will be: the file and the record go. */
+  async forget(txnId: string, m: SpooledMedia): Promise<void> {
     await rm(m.path, { force: true });
     await this.records.delete(txnId);
   }

@@ -154,6 +154,8 @@ describe("attachments through ctx.send", () => {
       );
       assert.equal(uploads(h.hs).length, 1, "not retried");
       assert.equal(await metric(h, "bridgekit_outbox_dead_letters_total", 'queue="actions"'), 1);
+      const left = (await readdir(spoolDir(h))).filter((n) => n.endsWith(".spool"));
+      assert.deepEqual(left, [], "the dead letter's file is not kept");
     });
   });
 
