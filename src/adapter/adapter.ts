@@ -95,6 +95,23 @@ export interface MatrixMessage {
   html?: string;
   /** For media: the mxc:// URL. Download it with ctx.downloadMedia. */
   mediaUrl?: string;
+  /**
+   * The thread the message is in (m.thread), with the root's remote id when known. A thread
+   * message's fallback reply (`is_falling_back`) is not put in `replyTo`: only a real reply is.
+   */
+  thread?: { rootEventId: string; rootRemoteId?: RemoteMessageId };
+  /**
+   * Who the message mentions (m.mentions, else the pills in its HTML): Matrix users, and for
+   * ghosts their remote ids. `room` for an @room mention. Absent when it mentions nobody.
+   * `plainTextOf(message, adapter)` gives the text with mentions as `formatMention` writes them.
+   */
+  mentions?: {
+    userIds: string[];
+    remoteUsers: RemoteUserId[];
+    room: boolean;
+    /** The ghosts among `userIds` (and among the HTML's pills), each with its remote id. */
+    ghosts: Record<string, RemoteUserId>;
+  };
   /** The message this one replies to, with its remote id when the framework knows it. */
   replyTo?: { eventId: string; remoteId?: RemoteMessageId };
   /**
@@ -312,6 +329,12 @@ export interface RemoteNetworkAdapter extends MatrixHandlers {
   roomFromUri?(uri: URL): RemoteRoomId | null;
   /** Third-party protocol descriptions and lookups. */
   readonly thirdParty?: ThirdPartyCapability;
+  /**
+   * How a mention of someone looks on the remote network ("bob: " on IRC); used when a Matrix
+   * message's pills are turned into text (`plainTextOf`). `remoteId` is set for a ghost.
+   * Default: their display name (the pill's text). Must not do I/O.
+   */
+  formatMention?(user: { userId: string; remoteId?: RemoteUserId; displayName: string }): string;
 
   /**
    * Per-user logins: Matrix users log in to their own remote accounts and talk through their
@@ -568,6 +591,11 @@ export type MessageContent =
       html?: string;
       /** Any further content keys, sent as they are (e.g. "url" and "info" for media). */
       extra?: Record<string, unknown>;
+      /**
+       * Remote users mentioned: their ghosts go in m.mentions, and where `html` (else `body`)
+       * names one (by display name as last set, else by remote id) that name becomes a pill.
+       */
+      mentions?: RemoteUserId[];
     };
 
 export interface SendOptions {
@@ -579,6 +607,12 @@ export interface SendOptions {
   externalUrl?: string;
   /** The remote id of the message this one replies to. */
   replyTo?: RemoteMessageId;
+  /**
+   * The remote id of the root of the thread this message is in: sent as an m.thread relation
+   * (with `replyTo` as its in-thread reply, else a fallback reply to the root). A root the
+   * bridge never saw: sent as a plain message.
+   */
+  thread?: RemoteMessageId;
 }
 
 /**
@@ -595,7 +629,7 @@ export interface BridgeContext {
     from: RemoteUserId,
     target: RemoteMessageId,
     content: MessageContent,
-    opts?: Omit<SendOptions, "replyTo">,
+    opts?: Omit<SendOptions, "replyTo" | "thread">,
   ): Promise<void>;
   /** Redacts the message (or reaction) with remote id `target`. */
   redact(room: RemoteRoomId, from: RemoteUserId, target: RemoteMessageId, reason?: string): Promise<void>;

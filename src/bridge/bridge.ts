@@ -362,6 +362,7 @@ export class Bridge {
       matcher,
       portals: this.portals,
       messages,
+      ghosts: this.ghosts,
       log: this.log.child({ part: "router" }),
       adapterReady: () => this.adapterStarted,
     });

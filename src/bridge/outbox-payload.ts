@@ -24,6 +24,8 @@ export type OutboxAction =
       remoteId?: string;
       externalUrl?: string;
       replyTo?: string;
+      /** The remote id of the thread's root. */
+      thread?: string;
     })
   | (Base & { op: "edit"; target: string; content: MessageContent; remoteId?: string; externalUrl?: string })
   | (Base & { op: "redact"; target: string; reason?: string })

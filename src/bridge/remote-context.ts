@@ -43,6 +43,12 @@ function checkContent(content: MessageContent): void {
   const body = typeof content === "string" ? content : content?.body;
   if (typeof body !== "string")
     throw new TypeError(`message content needs a string body, got ${JSON.stringify(content)}`);
+  const mentions = typeof content === "string" ? undefined : content.mentions;
+  if (
+    mentions !== undefined &&
+    (!Array.isArray(mentions) || !mentions.every((m) => typeof m === "string" && m !== ""))
+  )
+    throw new TypeError(`message content mentions must be remote user ids, got ${JSON.stringify(mentions)}`);
 }
 
 /**
@@ -81,6 +87,10 @@ export class RemoteContext implements BridgeContext {
     if (opts.remoteId !== undefined) action.remoteId = opts.remoteId;
     if (opts.externalUrl !== undefined) action.externalUrl = opts.externalUrl;
     if (opts.replyTo !== undefined) action.replyTo = opts.replyTo;
+    if (opts.thread !== undefined) {
+      checkId("thread root", opts.thread);
+      action.thread = opts.thread;
+    }
     return this.enqueue(action, opts.ts);
   }
 
@@ -89,7 +99,7 @@ export class RemoteContext implements BridgeContext {
     from: string,
     target: string,
     content: MessageContent,
-    opts: Omit<SendOptions, "replyTo"> = {},
+    opts: Omit<SendOptions, "replyTo" | "thread"> = {},
   ) {
     checkContent(content);
     checkId("edit target", target);

@@ -5,3 +5,5 @@ export { markdownToHtml, htmlToMarkdown } from "./markdown.js";
 export { pillUserId, pillHref, pillHtml } from "./pills.js";
 export { escapeHtml, decodeEntities } from "./entities.js";
 export type { ParseOptions } from "./tree.js";
+export { addPills, type PillTarget } from "./add-pills.js";
+export { plainTextOf } from "./plain-text-of.js";
