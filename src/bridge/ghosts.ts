@@ -31,8 +31,8 @@ export class Ghosts implements GhostDirectory {
   }
 
   /** The display name the bridge last set for a remote user's ghost, if any. */
-  async displayName(remoteId: string): Promise<string | undefined> {
-    return (await this.store.getByRemoteId(remoteId))?.profile.displayname ?? undefined;
+  displayName(remoteId: string): Promise<string | undefined> {
+    return this.client.intent(this.userId(remoteId)).displayName();
   }
 
   /** The ghost's Intent, registered on the homeserver and linked in the store. */
