@@ -593,7 +593,8 @@ export type MessageContent =
       extra?: Record<string, unknown>;
       /**
        * Remote users mentioned: their ghosts go in m.mentions, and where `html` (else `body`)
-       * names one (by display name as last set, else by remote id) that name becomes a pill.
+       * names one (by display name as last set, else by remote id) that name becomes a pill;
+       * `html` is then sanitised (sanitizeHtml). Used by ctx.send; ctx.edit ignores it.
        */
       mentions?: RemoteUserId[];
     };

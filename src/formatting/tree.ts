@@ -76,6 +76,7 @@ export function parseHtml(html: string, opts: ParseOptions = {}): Node[] {
           break;
         }
         const el: Element = { tag: name, attrs: allowedAttrs(name, token.attrs), children: [] };
+        if (name === "img" && el.attrs.src === undefined) break; // an image of nothing
         top.children.push(el);
         if (!VOID.has(name)) stack.push(el);
         break;

@@ -123,6 +123,11 @@ describe("sanitizeHtml", () => {
       '<font data-mx-color="#00ff00">g</font> <span data-mx-spoiler="why">s</span> <code class="language-rust">x</code>' +
       '<ol start="3"><li>three</li></ol><a href="mailto:a@e.org">m</a><a href="magnet:?xt=urn:btih:abc">t</a></p>';
     assert.equal(sanitizeHtml(ok), ok.replace("&amp;", "&#38;"));
+    assert.equal(sanitizeHtml('<IMG SRC="https://e.org/x.png" ALT="a">'), "");
+    assert.equal(
+      sanitizeHtml('<B>x</B><br/><A HREF="https://e.org" TARGET=_blank>y</A>'),
+      '<b>x</b><br><a href="https://e.org" target="_blank">y</a>',
+    );
     assert.equal(sanitizeHtml('<a href="/relative">r</a><a href="matrix:u/a:b">m</a>'), "<a>r</a><a>m</a>");
     assert.equal(
       sanitizeHtml('<font color="red">c</font><ol start="-1"><li>x</li></ol>'),
