@@ -84,7 +84,8 @@ function element(el: Element, opts: HtmlToTextOptions, pre: boolean): string {
       if (href === undefined) return text;
       const userId = pillUserId(href);
       if (userId !== undefined) return opts.mention ? opts.mention(userId, text) : text;
-      if (text.trim() === "" || text === href || `mailto:${text}` === href) return href;
+      if (`mailto:${text}` === href) return text;
+      if (text.trim() === "" || text === href) return href;
       return `${text} (${href})`;
     }
     case "p":
