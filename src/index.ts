@@ -22,3 +22,4 @@ export {
 export { loadAdapter, resolveAdapterModule, AdapterLoadError } from "./adapter/load-adapter.js";
 export * from "./bridge/index.js";
 export * from "./users/index.js";
+export * from "./media/index.js";

@@ -13,6 +13,7 @@ import type {
   MatrixSender,
 } from "../adapter/adapter.js";
 import type { MatrixEvent } from "../matrix/events.js";
+import { matrixFileOf } from "../media/matrix-file.js";
 
 /** What a room event means to an adapter; `ignored` events reach no handler. */
 export type Classified =
@@ -138,6 +139,8 @@ export function classifyEvent(
       if (stripped.html !== undefined) message.html = stripped.html;
       const url = str(event.content.url);
       if (url !== undefined) message.mediaUrl = url;
+      const file = matrixFileOf(msgtype, event.content);
+      if (file !== undefined) message.file = file;
       if (rel.replyTo !== undefined) message.replyTo = target(rel.replyTo);
       return { kind: "message", message };
     }
