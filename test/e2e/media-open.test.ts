@@ -3,10 +3,12 @@
 // client-server API and sends m.file (a caption as body, the name as filename) in a portal:
 // the adapter's MatrixMessage.file carries the name, mimetype and size, and openMedia (through
 // Synapse's authenticated media API) gives the very bytes uploaded; ctx.downloadMedia too. A
-// file over media.maxBytes is refused with the clear "larger than N bytes" error.
+// file over media.maxBytes is refused with the clear "larger than N bytes" error. An image's
+// thumbnail comes from Synapse's thumbnail endpoint; an encrypted attachment is decrypted.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { crc32, deflateSync } from "node:zlib";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,10 +19,40 @@ import { loadConfig } from "../../src/config/load.js";
 import { MediaTooLargeError } from "../../src/media/errors.js";
 import { readAll } from "../../src/media/size-cap.js";
 import { generateRegistration, type Registration } from "../../src/registration/index.js";
+import { encryptAttachment } from "../support/encrypted-attachment.js";
 import { MatrixUser, poll } from "./support/matrix-user.js";
 import { freePort, startSynapse, type SynapseInstance } from "./support/synapse.js";
 
 const DOMAIN = "localhost";
+
+/** A `size`x`size` RGB PNG of a gradient (something Synapse can thumbnail). */
+function png(size: number): Uint8Array {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(size, 0);
+  ihdr.writeUInt32BE(size, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = Buffer.alloc(size * (1 + size * 3));
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) rows.set([x * 4, y * 4, 128], y * (1 + size * 3) + 1 + x * 3);
+  }
+  const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+  return new Uint8Array(
+    Buffer.concat([
+      signature,
+      chunk("IHDR", ihdr),
+      chunk("IDAT", deflateSync(rows)),
+      chunk("IEND", Buffer.alloc(0)),
+    ]),
+  );
+}
 const MAX_BYTES = 300_000;
 
 /** What the adapter saw of one message and read of its file. */
@@ -28,6 +60,7 @@ interface Received {
   message: MatrixMessage;
   opened?: { bytes: Uint8Array; contentType: string; size?: number };
   downloaded?: Uint8Array;
+  thumbnail?: { bytes: Uint8Array; contentType: string };
   error?: unknown;
 }
 
@@ -50,6 +83,10 @@ function filesAdapter(received: Received[]): RemoteNetworkAdapter {
           got.opened = { bytes: await readAll(opened.stream), contentType: opened.contentType };
           if (opened.size !== undefined) got.opened.size = opened.size;
           got.downloaded = (await ctx!.downloadMedia(message.file.url)).data;
+          if (message.msgtype === "m.image") {
+            const thumb = await ctx!.openMedia(message.file, { thumbnail: { width: 32, height: 32 } });
+            got.thumbnail = { bytes: await readAll(thumb.stream), contentType: thumb.contentType };
+          }
         } catch (err) {
           got.error = err;
         }
@@ -183,5 +220,50 @@ describe("Matrix files reach the adapter through ctx.openMedia on Synapse", () =
     );
     assert.equal(new TextDecoder().decode(next.opened!.bytes), "still fine");
     assert.equal(next.opened!.contentType.split(";")[0], "text/plain");
+  });
+
+  it("gives a thumbnail of an image through the authenticated thumbnail endpoint", async () => {
+    const image = png(400);
+    const url = await upload(image, "image/png", "gradient.png");
+    const eventId = await alice.sendContent(room, {
+      msgtype: "m.image",
+      body: "gradient.png",
+      url,
+      info: { mimetype: "image/png", size: image.length, w: 400, h: 400 },
+    });
+    const got = await receivedFor(eventId);
+    assert.equal(got.error, undefined, String(got.error));
+    assert.deepEqual([got.message.file?.width, got.message.file?.height], [400, 400]);
+    assert.ok(Buffer.from(got.opened!.bytes).equals(Buffer.from(image)));
+    const thumb = got.thumbnail!;
+    assert.equal(thumb.contentType, "image/png", "Synapse thumbnails a PNG as a PNG");
+    assert.ok(!Buffer.from(thumb.bytes).equals(Buffer.from(image)), "a scaled copy, not the original");
+    const view = Buffer.from(thumb.bytes);
+    assert.equal(view.subarray(12, 16).toString("ascii"), "IHDR");
+    const [w, h] = [view.readUInt32BE(16), view.readUInt32BE(20)];
+    assert.ok(w < 400 && h < 400 && w > 0 && w === h, `scaled down, got ${w}x${h}`);
+  });
+
+  it("decrypts an encrypted attachment (the content's file) as it streams", async () => {
+    const plain = new Uint8Array(randomBytes(70_000));
+    const { cipher, encryption } = encryptAttachment(plain);
+    const url = await upload(cipher, "application/octet-stream", "");
+    const file = { url, ...encryption };
+    const eventId = await alice.sendContent(room, {
+      msgtype: "m.file",
+      body: "secret.bin",
+      file,
+      info: { mimetype: "application/x-secret", size: plain.length },
+    });
+    const got = await receivedFor(eventId);
+    assert.equal(got.error, undefined, String(got.error));
+    assert.equal(got.message.file?.encrypted, true);
+    assert.deepEqual(got.message.file?.encryption, file);
+    assert.equal(got.opened?.contentType, "application/x-secret");
+    assert.ok(Buffer.from(got.opened.bytes).equals(Buffer.from(plain)), "the plaintext");
+    assert.ok(
+      Buffer.from(got.downloaded!).equals(Buffer.from(cipher)),
+      "downloadMedia of the url gives the ciphertext",
+    );
   });
 });

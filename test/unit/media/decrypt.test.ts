@@ -4,13 +4,13 @@
 // a wrong hash) erroring the stream at its end.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createCipheriv, createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { attachmentKeys, decryptAttachment } from "../../../src/media/decrypt.js";
 import { MediaDecryptionError } from "../../../src/media/errors.js";
 import { readAll } from "../../../src/media/size-cap.js";
+import { encryptAttachment } from "../../support/encrypted-attachment.js";
 
 const b64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
-const unpadded = (b: Buffer, url = false) => b.toString(url ? "base64url" : "base64").replace(/=+$/, "");
 
 function info(k: string, iv: string, sha256: string) {
   return {
@@ -54,19 +54,6 @@ function streamOf(data: Uint8Array, sizes: number[] = []): ReadableStream<Uint8A
   });
 }
 
-function encrypt(plain: Uint8Array) {
-  const key = randomBytes(32);
-  const iv = Buffer.concat([randomBytes(8), Buffer.alloc(8)]);
-  const c = createCipheriv("aes-256-ctr", key, iv);
-  const cipher = Buffer.concat([c.update(plain), c.final()]);
-  const file = info(
-    unpadded(key, true),
-    unpadded(iv),
-    unpadded(createHash("sha256").update(cipher).digest()),
-  );
-  return { cipher: new Uint8Array(cipher), file };
-}
-
 const decrypt = (cipher: Uint8Array, file: unknown, sizes?: number[]) =>
   readAll(streamOf(cipher, sizes).pipeThrough(decryptAttachment(file)));
 
@@ -83,7 +70,7 @@ describe("encrypted attachments: decryption", () => {
   it("round-trips random files in uneven chunks (counter carried across chunk boundaries)", async () => {
     for (const size of [1, 15, 16, 17, 1000, 70_000]) {
       const plain = new Uint8Array(randomBytes(size));
-      const { cipher, file } = encrypt(plain);
+      const { cipher, encryption: file } = encryptAttachment(plain);
       const got = await decrypt(cipher, file, [3, 13, 16, 1, 4096, 7]);
       assert.deepEqual(Buffer.from(got), Buffer.from(plain), `size ${size}`);
     }
@@ -91,7 +78,7 @@ describe("encrypted attachments: decryption", () => {
 
   it("errors the stream when a ciphertext byte was changed, the end cut off, or the hash is another's", async () => {
     const plain = new TextEncoder().encode("the quarterly numbers, do not leak");
-    const { cipher, file } = encrypt(plain);
+    const { cipher, encryption: file } = encryptAttachment(plain);
     const flipped = cipher.slice();
     flipped[5]! ^= 1;
     await assert.rejects(decrypt(flipped, file), (err: unknown) => {

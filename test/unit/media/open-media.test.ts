@@ -4,41 +4,19 @@
 // encrypted files, downloadMedia on top, the queue slot, and RecordingContext's double.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createCipheriv, createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { MatrixError } from "../../../src/client/index.js";
 import type { MatrixFile } from "../../../src/adapter/adapter.js";
 import { MediaDecryptionError, MediaTooLargeError } from "../../../src/media/errors.js";
 import { readAll } from "../../../src/media/size-cap.js";
 import { RecordingContext } from "../../../src/testing/recording-context.js";
 import { BOT, fixture } from "../client/helpers.js";
+import { encryptAttachment } from "../../support/encrypted-attachment.js";
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 async function upload(f: Awaited<ReturnType<typeof fixture>>, data: Uint8Array, contentType = "text/plain") {
   return f.client.uploadMedia(BOT, data, { contentType });
-}
-
-function encrypted(plain: Uint8Array): { cipher: Uint8Array; encryption: Record<string, unknown> } {
-  const key = randomBytes(32);
-  const iv = Buffer.concat([randomBytes(8), Buffer.alloc(8)]);
-  const c = createCipheriv("aes-256-ctr", key, iv);
-  const cipher = Buffer.concat([c.update(plain), c.final()]);
-  const strip = (s: string) => s.replace(/=+$/, "");
-  return {
-    cipher: new Uint8Array(cipher),
-    encryption: {
-      v: "v2",
-      key: {
-        kty: "oct",
-        key_ops: ["encrypt", "decrypt"],
-        alg: "A256CTR",
-        k: strip(key.toString("base64url")),
-        ext: true,
-      },
-      iv: strip(iv.toString("base64")),
-      hashes: { sha256: strip(createHash("sha256").update(cipher).digest("base64")) },
-    },
-  };
 }
 
 describe("openMedia on the homeserver", () => {
@@ -144,7 +122,7 @@ describe("openMedia on the homeserver", () => {
     const f = await fixture();
     try {
       const plain = new Uint8Array(randomBytes(40_000));
-      const { cipher, encryption } = encrypted(plain);
+      const { cipher, encryption } = encryptAttachment(plain);
       const url = await upload(f, cipher, "application/octet-stream");
       const file: MatrixFile = {
         url,
@@ -238,7 +216,7 @@ describe("RecordingContext.openMedia (the test double)", () => {
     assert.equal(text((await ctx.downloadMedia(mxc)).data), "hello");
 
     const plain = new TextEncoder().encode("secret");
-    const { cipher, encryption } = encrypted(plain);
+    const { cipher, encryption } = encryptAttachment(plain);
     ctx.addMedia("mxc://example.org/enc", cipher);
     const file: MatrixFile = {
       url: "mxc://example.org/enc",
