@@ -23,3 +23,4 @@ export { loadAdapter, resolveAdapterModule, AdapterLoadError } from "./adapter/l
 export * from "./bridge/index.js";
 export * from "./users/index.js";
 export * from "./formatting/index.js";
+export * from "./media/index.js";

@@ -65,6 +65,7 @@ export function benchConfig(o: {
     logging: { level: "silent" },
     metrics: { enabled: false, host: "127.0.0.1" },
     client: { concurrency: 16, retryAttempts: 8, maxBackoffMs: 60_000, requestTimeoutMs: 30_000 },
+    media: { maxBytes: 100 * 1024 * 1024 },
     configDir: process.cwd(),
     warnings: [],
   };

@@ -112,6 +112,8 @@ export interface MatrixMessage {
     /** The ghosts among `userIds` (and among the HTML's pills), each with its remote id. */
     ghosts: Record<string, RemoteUserId>;
   };
+  /** For media (m.image, m.file, m.audio, m.video, m.sticker): the file; open it with ctx.openMedia. */
+  file?: MatrixFile;
   /** The message this one replies to, with its remote id when the framework knows it. */
   replyTo?: { eventId: string; remoteId?: RemoteMessageId };
   /**
@@ -122,6 +124,42 @@ export interface MatrixMessage {
   relayed?: boolean;
   /** The event as the homeserver sent it, for anything not covered above. */
   raw: MatrixEvent;
+}
+
+/** A file a Matrix user sent. */
+export interface MatrixFile {
+  /** mxc:// URL (of the ciphertext, for an encrypted file). */
+  url: string;
+  /**
+   * The file's name (content `filename`, else `body`). When `filename` is set and differs
+   * from `body`, the message's `body` is a caption.
+   */
+  name: string;
+  mimetype?: string;
+  /** Bytes, as the sender's client said. */
+  size?: number;
+  width?: number;
+  height?: number;
+  durationMs?: number;
+  /** A thumbnail's mxc:// URL, when the sender's client made one (unencrypted files only). */
+  thumbnailUrl?: string;
+  /** True for an encrypted attachment (content `file`); ctx.openMedia decrypts it. */
+  encrypted: boolean;
+  /** The event's content `file` (key, iv, hashes) for an encrypted attachment. */
+  encryption?: JsonValue;
+}
+
+/** An open Matrix file (ctx.openMedia): read `stream` to its end or cancel it. */
+export interface OpenedMedia {
+  /**
+   * The bytes. It errors with a MediaTooLargeError past the size limit, and, for an
+   * encrypted file, with a MediaDecryptionError at its end when the hash does not match: act
+   * on the bytes only once it ended cleanly.
+   */
+  stream: ReadableStream<Uint8Array>;
+  contentType: string;
+  /** Bytes, when the homeserver said. */
+  size?: number;
 }
 
 export interface MatrixEdit {
@@ -661,8 +699,22 @@ export interface BridgeContext {
    * an event (after a RetryableError or a timeout) tries at once instead of at its backoff.
    */
   remoteNetworkUp(): void;
-  /** Downloads Matrix media (mxc://) for relaying to the remote network. */
+  /**
+   * Downloads Matrix media (mxc://) for relaying to the remote network, whole into memory,
+   * refusing more than config media.maxBytes.
+   */
   downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }>;
+  /**
+   * Streams a Matrix file (an mxc:// URL or a MatrixFile, decrypted when it is encrypted)
+   * through the homeserver's authenticated media API, refusing more than `maxBytes` (default:
+   * config media.maxBytes): up front from the Content-Length, else by erroring the stream
+   * ("larger than N bytes"). With `thumbnail`, a thumbnail of about that size instead (not
+   * for an encrypted file). Rejects with the homeserver's error (e.g. 404 M_NOT_FOUND).
+   */
+  openMedia(
+    media: string | MatrixFile,
+    opts?: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal },
+  ): Promise<OpenedMedia>;
 
   readonly portals: PortalDirectory;
   readonly ghosts: GhostDirectory;

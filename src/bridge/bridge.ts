@@ -235,6 +235,7 @@ export class Bridge {
       },
       log: this.log.child({ adapter: adapter.name }),
       domain,
+      mediaMaxBytes: config.media.maxBytes,
       retryNow: () => this.appservice.retryNow(),
     };
     this.context = new RemoteContext(contextParts);

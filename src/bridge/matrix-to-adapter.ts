@@ -14,6 +14,7 @@ import type {
 } from "../adapter/adapter.js";
 import type { MatrixEvent } from "../matrix/events.js";
 import { mentionsOf } from "./mentions-in.js";
+import { matrixFileOf } from "../media/matrix-file.js";
 
 /** What a room event means to an adapter; `ignored` events reach no handler. */
 export type Classified =
@@ -155,6 +156,8 @@ export function classifyEvent(
       }
       const mentions = mentionsOf(event.content, stripped.body, stripped.html, ghostRemoteId);
       if (mentions) message.mentions = mentions;
+      const file = matrixFileOf(msgtype, event.content);
+      if (file !== undefined) message.file = file;
       return { kind: "message", message };
     }
     case "m.room.redaction": {

@@ -1,7 +1,9 @@
 import type {
   AdapterKeyValue,
   BridgeContext,
+  MatrixFile,
   MessageContent,
+  OpenedMedia,
   PortalDirectory,
   PortalSpec,
   RemoteNetworkAdapter,
@@ -17,6 +19,7 @@ import type { OutboxWorker } from "./outbox-worker.js";
 import type { Portals } from "./portals.js";
 import type { JsonValue } from "../store/json.js";
 import { portalKey } from "../store/portal-store.js";
+import { readAll } from "../media/size-cap.js";
 
 export interface RemoteContextParts {
   adapter: RemoteNetworkAdapter;
@@ -30,6 +33,8 @@ export interface RemoteContextParts {
   kv: AdapterKeyValue;
   log: Logger;
   domain: string;
+  /** The largest Matrix file openMedia and downloadMedia read (config media.maxBytes). */
+  mediaMaxBytes: number;
   /** Ends every room's wait for a retry (set by the Bridge once the appservice exists). */
   retryNow: () => void;
 }
@@ -170,8 +175,15 @@ export class RemoteContext implements BridgeContext {
   }
 
   async downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
-    const media = await this.p.client.intent(this.p.client.botUserId).downloadMedia(mxcUrl);
-    return { data: media.data, contentType: media.contentType ?? "application/octet-stream" };
+    const media = await this.openMedia(mxcUrl);
+    return { data: await readAll(media.stream), contentType: media.contentType };
+  }
+
+  openMedia(
+    media: string | MatrixFile,
+    opts: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal } = {},
+  ): Promise<OpenedMedia> {
+    return this.p.client.openMedia(media, { maxBytes: this.p.mediaMaxBytes, ...opts });
   }
 
   private async enqueue(action: OutboxAction, ts?: number): Promise<void> {

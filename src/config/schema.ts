@@ -453,6 +453,14 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
     maxBackoffMs: key({ type: "integer", default: 60_000, min: 1, doc: "Longest wait between two retries" }),
     requestTimeoutMs: key({ type: "integer", default: 30_000, min: 1, doc: "Time limit of one request" }),
   }),
+  media: section("files between Matrix and the remote network", {
+    maxBytes: key({
+      type: "integer",
+      default: 100 * 1024 * 1024,
+      min: 1,
+      doc: "Largest Matrix file the adapter may read (ctx.openMedia, ctx.downloadMedia), in bytes; a larger one is refused",
+    }),
+  }),
 });
 
 /** A key and where it sits, e.g. `{ path: "appservice.port", spec }`. */

@@ -88,6 +88,10 @@ export interface BridgeConfig {
     maxBackoffMs: number;
     requestTimeoutMs: number;
   };
+  media: {
+    /** The largest Matrix file ctx.openMedia and ctx.downloadMedia read, in bytes. */
+    maxBytes: number;
+  };
   /** Absolute path of the folder the config file is in (the working directory without a file). */
   configDir: string;
   /** Things worth telling the operator that do not stop the bridge (e.g. an unknown BRIDGEKIT_ variable). */

@@ -54,6 +54,7 @@ export function testConfig(hsUrl: string, overrides: Partial<BridgeConfig["bridg
     logging: { level: "silent" },
     metrics: { enabled: false, host: "127.0.0.1" },
     client: { concurrency: 10, retryAttempts: 2, maxBackoffMs: 20, requestTimeoutMs: 5000 },
+    media: { maxBytes: 100 * 1024 * 1024 },
     configDir: tmpdir(),
     warnings: [],
   };
