@@ -269,6 +269,7 @@ export class Bridge {
       log: this.log.child({ adapter: adapter.name }),
       domain,
       attachments,
+      mediaMaxBytes: config.media.maxBytes,
       retryNow: () => this.appservice.retryNow(),
     };
     this.context = new RemoteContext(contextParts);
@@ -396,6 +397,7 @@ export class Bridge {
       matcher,
       portals: this.portals,
       messages,
+      ghosts: this.ghosts,
       log: this.log.child({ part: "router" }),
       adapterReady: () => this.adapterStarted,
     });

@@ -30,6 +30,11 @@ export class Ghosts implements GhostDirectory {
     return this.template.parseUserId(userId);
   }
 
+  /** The display name the bridge last set for a remote user's ghost, if any. */
+  displayName(remoteId: string): Promise<string | undefined> {
+    return this.client.intent(this.userId(remoteId)).displayName();
+  }
+
   /** The ghost's Intent, registered on the homeserver and linked in the store. */
   async ensure(remoteId: string): Promise<Intent> {
     const userId = this.userId(remoteId);

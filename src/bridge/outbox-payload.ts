@@ -32,6 +32,8 @@ export type OutboxAction =
         remoteId?: string;
         externalUrl?: string;
         replyTo?: string;
+        /** The remote id of the thread's root. */
+        thread?: string;
       })
   | (Base & Message & { op: "edit"; target: string; remoteId?: string; externalUrl?: string })
   | (Base & { op: "redact"; target: string; reason?: string })

@@ -1,7 +1,9 @@
 import type {
   AdapterKeyValue,
   BridgeContext,
+  MatrixFile,
   MessageContent,
+  OpenedMedia,
   PortalDirectory,
   PortalSpec,
   RemoteNetworkAdapter,
@@ -18,6 +20,7 @@ import type { OutboxWorker } from "./outbox-worker.js";
 import type { Portals } from "./portals.js";
 import type { JsonValue } from "../store/json.js";
 import { portalKey } from "../store/portal-store.js";
+import { readAll } from "../media/size-cap.js";
 
 export interface RemoteContextParts {
   adapter: RemoteNetworkAdapter;
@@ -33,6 +36,8 @@ export interface RemoteContextParts {
   domain: string;
   /** Reads attachments into the spool at the call. */
   attachments: Attachments;
+  /** The largest Matrix file openMedia and downloadMedia read (config media.maxBytes). */
+  mediaMaxBytes: number;
   /** Ends every room's wait for a retry (set by the Bridge once the appservice exists). */
   retryNow: () => void;
 }
@@ -46,6 +51,12 @@ function checkContent(content: MessageContent): void {
   const body = typeof content === "string" ? content : content?.body;
   if (typeof body !== "string")
     throw new TypeError(`message content needs a string body, got ${JSON.stringify(content)}`);
+  const mentions = typeof content === "string" ? undefined : content.mentions;
+  if (
+    mentions !== undefined &&
+    (!Array.isArray(mentions) || !mentions.every((m) => typeof m === "string" && m !== ""))
+  )
+    throw new TypeError(`message content mentions must be remote user ids, got ${JSON.stringify(mentions)}`);
 }
 
 /**
@@ -89,6 +100,10 @@ export class RemoteContext implements BridgeContext {
     if (opts.remoteId !== undefined) action.remoteId = opts.remoteId;
     if (opts.externalUrl !== undefined) action.externalUrl = opts.externalUrl;
     if (opts.replyTo !== undefined) action.replyTo = opts.replyTo;
+    if (opts.thread !== undefined) {
+      checkId("thread root", opts.thread);
+      action.thread = opts.thread;
+    }
     return this.enqueueMessage(action, opts.ts);
   }
 
@@ -97,7 +112,7 @@ export class RemoteContext implements BridgeContext {
     from: string,
     target: string,
     content: MessageContent,
-    opts: Omit<SendOptions, "replyTo"> = {},
+    opts: Omit<SendOptions, "replyTo" | "thread"> = {},
   ) {
     checkContent(content);
     checkId("edit target", target);
@@ -168,8 +183,15 @@ export class RemoteContext implements BridgeContext {
   }
 
   async downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
-    const media = await this.p.client.intent(this.p.client.botUserId).downloadMedia(mxcUrl);
-    return { data: media.data, contentType: media.contentType ?? "application/octet-stream" };
+    const media = await this.openMedia(mxcUrl);
+    return { data: await readAll(media.stream), contentType: media.contentType };
+  }
+
+  openMedia(
+    media: string | MatrixFile,
+    opts: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal } = {},
+  ): Promise<OpenedMedia> {
+    return this.p.client.openMedia(media, { maxBytes: this.p.mediaMaxBytes, ...opts });
   }
 
   /** A send or edit: its attachment (if any) is spooled first, and discarded if queueing fails. */

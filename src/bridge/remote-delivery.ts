@@ -9,6 +9,7 @@ import type { MessageMap } from "../store/message-map.js";
 import type { OutboxItem } from "../store/outbox.js";
 import type { JsonValue } from "../store/json.js";
 import { editContent, messageContent, reactionContent } from "./adapter-to-matrix.js";
+import type { PillTarget } from "../formatting/add-pills.js";
 import type { Ghosts } from "./ghosts.js";
 import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
 import { isPermanent } from "./outbox-worker.js";
@@ -86,9 +87,17 @@ export class RemoteDelivery {
         const reply = a.replyTo !== undefined ? await this.messages.byRemoteId(room, a.replyTo) : undefined;
         if (a.replyTo !== undefined && !reply)
           this.log.debug({ room, replyTo: a.replyTo }, "reply target unknown; sent as a plain message");
+        const root = a.thread !== undefined ? await this.messages.byRemoteId(room, a.thread) : undefined;
+        if (a.thread !== undefined && !root)
+          this.log.debug({ room, thread: a.thread }, "thread root unknown; sent outside a thread");
+        const mentioned = typeof a.content === "string" ? undefined : a.content.mentions;
         const content = messageContent(await this.withMedia(a, item.txnId, actor), {
           ...(a.externalUrl !== undefined ? { externalUrl: a.externalUrl } : {}),
           ...(reply ? { replyToEventId: reply.eventId } : {}),
+          ...(root ? { threadRootEventId: root.eventId } : {}),
+          ...(mentioned !== undefined && mentioned.length > 0
+            ? { mentions: await this.pillTargets(mentioned) }
+            : {}),
         });
         const eventId = await sender.sendEvent(roomId, "m.room.message", content, {
           ...ts,
@@ -156,6 +165,16 @@ export class RemoteDelivery {
   ): Promise<MessageContent> {
     if (!a.media) return a.content;
     return withMedia(a.content, a.media, await this.uploads.mxcFor(txnId, a.media, actor.userId));
+  }
+
+  /** Mentioned remote users as ghosts, named by their display name as last set and their remote id. */
+  private async pillTargets(remoteIds: string[]): Promise<PillTarget[]> {
+    const out: PillTarget[] = [];
+    for (const remoteId of new Set(remoteIds)) {
+      const name = await this.ghosts.displayName(remoteId);
+      out.push({ userId: this.ghosts.userId(remoteId), names: name ? [name, remoteId] : [remoteId] });
+    }
+    return out;
   }
 
   /** A puppet that hands over to the ghost when the user is not in the room (403). */

@@ -437,7 +437,7 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       doc: "A separate port for /metrics; absent: /metrics is served on the appservice port",
     }),
   }),
-  media: section("files the bridge sends to Matrix", {
+  media: section("files between Matrix and the remote network", {
     spoolDir: key({
       type: "string",
       default: "media-spool",
@@ -448,7 +448,7 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       type: "integer",
       default: 104_857_600,
       min: 1,
-      doc: "The largest file the bridge handles, in bytes (default 100 MiB); larger ones are refused",
+      doc: "The largest file the bridge handles either way (to Matrix, and read with ctx.openMedia or ctx.downloadMedia), in bytes (default 100 MiB); larger ones are refused",
     }),
   }),
   client: section("the outbound client-server API client", {

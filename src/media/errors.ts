@@ -1,4 +1,7 @@
-/** A file larger than the bridge (media.maxBytes) or the homeserver (m.upload.size) accepts. */
+/**
+ * A file larger than the bridge (media.maxBytes, or the maxBytes asked for) or the
+ * homeserver (m.upload.size) accepts: one sent to Matrix, or a Matrix file being read.
+ */
 export class MediaTooLargeError extends Error {
   override readonly name = "MediaTooLargeError";
 
@@ -20,4 +23,9 @@ export class MediaTooLargeError extends Error {
 /** A file that could not be fetched from its URL (bad scheme, HTTP error, too many redirects, timeout). */
 export class MediaFetchError extends Error {
   override readonly name = "MediaFetchError";
+}
+
+/** An encrypted attachment that cannot be decrypted: bad key material, or a hash mismatch. */
+export class MediaDecryptionError extends Error {
+  override readonly name = "MediaDecryptionError";
 }

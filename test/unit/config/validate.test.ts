@@ -65,6 +65,7 @@ describe("config validation", () => {
     for (const key of ["concurrency", "retryAttempts", "maxBackoffMs", "requestTimeoutMs"] as const) {
       assert.ok(Number.isInteger(config.client[key]), key);
     }
+    assert.equal(config.media.maxBytes, 100 * 1024 * 1024);
   });
 
   it("gives a BridgeConfig with exactly the schema's keys (types.ts cannot drift from schema.ts)", () => {
@@ -205,6 +206,7 @@ describe("config validation", () => {
     ["client.retryAttempts", -1, /must be at least 0/],
     ["client.maxBackoffMs", 0, /must be at least 1/],
     ["client.requestTimeoutMs", "30s", /must be an integer, got "30s"/],
+    ["media.maxBytes", 0, /must be at least 1/],
     ["permissions", ["@a:b"], /must be a mapping, got a list/],
     ["commands.prefix", " ", /must not be empty/],
     ["logins.encryptionKey", "short", /must be at least 16 characters, got a secret of 5 characters/],
