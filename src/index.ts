@@ -22,3 +22,5 @@ export {
 export { loadAdapter, resolveAdapterModule, AdapterLoadError } from "./adapter/load-adapter.js";
 export * from "./bridge/index.js";
 export * from "./users/index.js";
+export * from "./formatting/index.js";
+export * from "./media/index.js";

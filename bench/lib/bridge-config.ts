@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { BridgeConfig } from "../../src/config/types.js";
 import { generateRegistration, type Registration } from "../../src/registration/index.js";
 import { BENCH_DOMAIN } from "./transactions.js";
@@ -60,11 +62,15 @@ export function benchConfig(o: {
       relayEmoteFormat: "* {name} {body}",
     },
     provisioning: {},
-    media: { linkTtlMs: 604_800_000 },
     doublePuppet: {},
     adapter: { module: "unused", config: {} },
     logging: { level: "silent" },
     metrics: { enabled: false, host: "127.0.0.1" },
+    media: {
+      spoolDir: join(tmpdir(), `bridgekit-spool-${process.pid}`),
+      maxBytes: 104_857_600,
+      linkTtlMs: 604_800_000,
+    },
     client: { concurrency: 16, retryAttempts: 8, maxBackoffMs: 60_000, requestTimeoutMs: 30_000 },
     configDir: process.cwd(),
     warnings: [],

@@ -21,6 +21,7 @@ const cfg = JSON.parse(process.argv[2] ?? "{}") as {
 };
 const config = benchConfig({ hsUrl: cfg.hsUrl, port: cfg.port, store: "memory://" });
 config.media = {
+  ...config.media,
   publicUrl: `http://127.0.0.1:${cfg.port}`,
   linkKey: "bench-media-link-key-0123456789",
   linkTtlMs: 3_600_000,

@@ -95,6 +95,25 @@ export interface MatrixMessage {
   html?: string;
   /** For media: the mxc:// URL. Download it with ctx.downloadMedia. */
   mediaUrl?: string;
+  /**
+   * The thread the message is in (m.thread), with the root's remote id when known. A thread
+   * message's fallback reply (`is_falling_back`) is not put in `replyTo`: only a real reply is.
+   */
+  thread?: { rootEventId: string; rootRemoteId?: RemoteMessageId };
+  /**
+   * Who the message mentions (m.mentions, else the pills in its HTML): Matrix users, and for
+   * ghosts their remote ids. `room` for an @room mention. Absent when it mentions nobody.
+   * `plainTextOf(message, adapter)` gives the text with mentions as `formatMention` writes them.
+   */
+  mentions?: {
+    userIds: string[];
+    remoteUsers: RemoteUserId[];
+    room: boolean;
+    /** The ghosts among `userIds` (and among the HTML's pills), each with its remote id. */
+    ghosts: Record<string, RemoteUserId>;
+  };
+  /** For media (m.image, m.file, m.audio, m.video, m.sticker): the file; open it with ctx.openMedia. */
+  file?: MatrixFile;
   /** The message this one replies to, with its remote id when the framework knows it. */
   replyTo?: { eventId: string; remoteId?: RemoteMessageId };
   /**
@@ -105,6 +124,62 @@ export interface MatrixMessage {
   relayed?: boolean;
   /** The event as the homeserver sent it, for anything not covered above. */
   raw: MatrixEvent;
+}
+
+/** A file for Matrix, as an adapter hands it over. */
+export interface Attachment {
+  /**
+   * The bytes, a stream of them (a web ReadableStream or any async iterable of bytes, such
+   * as a Node Readable), or an http(s) URL the framework fetches (size cap, timeouts,
+   * bounded redirects). Read once, when `ctx.send` is called: the file is then kept by the
+   * framework until it reached Matrix.
+   */
+  source: Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | URL;
+  /** The file's name, e.g. "photo.jpg". */
+  fileName: string;
+  /** Sniffed from the bytes when absent. */
+  mimetype?: string;
+  /** Image or video size; read from PNG, JPEG, GIF and WebP headers when absent. */
+  width?: number;
+  height?: number;
+  /** Audio or video length, when the adapter knows it. */
+  durationMs?: number;
+}
+
+/** A file a Matrix user sent. */
+export interface MatrixFile {
+  /** mxc:// URL (of the ciphertext, for an encrypted file). */
+  url: string;
+  /**
+   * The file's name (content `filename`, else `body`). When `filename` is set and differs
+   * from `body`, the message's `body` is a caption.
+   */
+  name: string;
+  mimetype?: string;
+  /** Bytes, as the sender's client said. */
+  size?: number;
+  width?: number;
+  height?: number;
+  durationMs?: number;
+  /** A thumbnail's mxc:// URL, when the sender's client made one (unencrypted files only). */
+  thumbnailUrl?: string;
+  /** True for an encrypted attachment (content `file`); ctx.openMedia decrypts it. */
+  encrypted: boolean;
+  /** The event's content `file` (key, iv, hashes) for an encrypted attachment. */
+  encryption?: JsonValue;
+}
+
+/** An open Matrix file (ctx.openMedia): read `stream` to its end or cancel it. */
+export interface OpenedMedia {
+  /**
+   * The bytes. It errors with a MediaTooLargeError past the size limit, and, for an
+   * encrypted file, with a MediaDecryptionError at its end when the hash does not match: act
+   * on the bytes only once it ended cleanly.
+   */
+  stream: ReadableStream<Uint8Array>;
+  contentType: string;
+  /** Bytes, when the homeserver said. */
+  size?: number;
 }
 
 export interface MatrixEdit {
@@ -312,6 +387,12 @@ export interface RemoteNetworkAdapter extends MatrixHandlers {
   roomFromUri?(uri: URL): RemoteRoomId | null;
   /** Third-party protocol descriptions and lookups. */
   readonly thirdParty?: ThirdPartyCapability;
+  /**
+   * How a mention of someone looks on the remote network ("bob: " on IRC); used when a Matrix
+   * message's pills are turned into text (`plainTextOf`). `remoteId` is set for a ghost.
+   * Default: their display name (the pill's text). Must not do I/O.
+   */
+  formatMention?(user: { userId: string; remoteId?: RemoteUserId; displayName: string }): string;
 
   /**
    * Per-user logins: Matrix users log in to their own remote accounts and talk through their
@@ -568,6 +649,19 @@ export type MessageContent =
       html?: string;
       /** Any further content keys, sent as they are (e.g. "url" and "info" for media). */
       extra?: Record<string, unknown>;
+      /**
+       * A file: uploaded by the framework, msgtype and `info` filled from it (m.image,
+       * m.video, m.audio or m.file); `body`, when it is not the file name, is its caption.
+       * A file over config media.maxBytes or the homeserver's m.upload.size rejects the call
+       * with MediaTooLargeError, and nothing is queued.
+       */
+      attachment?: Attachment;
+      /**
+       * Remote users mentioned: their ghosts go in m.mentions, and where `html` (else `body`)
+       * names one (by display name as last set, else by remote id) that name becomes a pill;
+       * `html` is then sanitised (sanitizeHtml). Used by ctx.send; ctx.edit ignores it.
+       */
+      mentions?: RemoteUserId[];
     };
 
 export interface SendOptions {
@@ -579,6 +673,12 @@ export interface SendOptions {
   externalUrl?: string;
   /** The remote id of the message this one replies to. */
   replyTo?: RemoteMessageId;
+  /**
+   * The remote id of the root of the thread this message is in: sent as an m.thread relation
+   * (with `replyTo` as its in-thread reply, else a fallback reply to the root). A root the
+   * bridge never saw: sent as a plain message.
+   */
+  thread?: RemoteMessageId;
 }
 
 /**
@@ -595,7 +695,7 @@ export interface BridgeContext {
     from: RemoteUserId,
     target: RemoteMessageId,
     content: MessageContent,
-    opts?: Omit<SendOptions, "replyTo">,
+    opts?: Omit<SendOptions, "replyTo" | "thread">,
   ): Promise<void>;
   /** Redacts the message (or reaction) with remote id `target`. */
   redact(room: RemoteRoomId, from: RemoteUserId, target: RemoteMessageId, reason?: string): Promise<void>;
@@ -626,7 +726,10 @@ export interface BridgeContext {
    * an event (after a RetryableError or a timeout) tries at once instead of at its backoff.
    */
   remoteNetworkUp(): void;
-  /** Downloads Matrix media (mxc://) for relaying to the remote network. */
+  /**
+   * Downloads Matrix media (mxc://) for relaying to the remote network, whole into memory,
+   * refusing more than config media.maxBytes.
+   */
   downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }>;
   /**
    * A link on the bridge's own listener (config media.publicUrl) that serves a Matrix file
@@ -641,6 +744,17 @@ export interface BridgeContext {
     media: string | { url: string; name?: string; encrypted?: boolean },
     opts?: { ttlMs?: number; fileName?: string },
   ): string;
+  /**
+   * Streams a Matrix file (an mxc:// URL or a MatrixFile, decrypted when it is encrypted)
+   * through the homeserver's authenticated media API, refusing more than `maxBytes` (default:
+   * config media.maxBytes): up front from the Content-Length, else by erroring the stream
+   * ("larger than N bytes"). With `thumbnail`, a thumbnail of about that size instead (not
+   * for an encrypted file). Rejects with the homeserver's error (e.g. 404 M_NOT_FOUND).
+   */
+  openMedia(
+    media: string | MatrixFile,
+    opts?: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal },
+  ): Promise<OpenedMedia>;
 
   readonly portals: PortalDirectory;
   readonly ghosts: GhostDirectory;

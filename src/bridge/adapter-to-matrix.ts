@@ -2,11 +2,32 @@
  * Builds Matrix event content from what an adapter hands to the BridgeContext. Pure: no I/O.
  */
 import type { MessageContent } from "../adapter/adapter.js";
+import { addPills, type PillTarget } from "../formatting/add-pills.js";
+import { textToHtml } from "../formatting/to-text.js";
 
 export interface ContentOptions {
   externalUrl?: string;
   /** The Matrix event id this message replies to. */
   replyToEventId?: string;
+  /** The root event of the thread it is in (an m.thread relation). */
+  threadRootEventId?: string;
+  /** The ghosts the content's `mentions` name, with the names that become pills. */
+  mentions?: PillTarget[];
+}
+
+/** The m.relates_to of a reply and/or thread message, or undefined for neither. */
+function relatesTo(opts: ContentOptions): Record<string, unknown> | undefined {
+  const reply = opts.replyToEventId;
+  const root = opts.threadRootEventId;
+  if (root !== undefined)
+    // Per the spec: a thread message not replying to anything in it falls back to a reply to the root.
+    return {
+      rel_type: "m.thread",
+      event_id: root,
+      is_falling_back: reply === undefined,
+      "m.in_reply_to": { event_id: reply ?? root },
+    };
+  return reply === undefined ? undefined : { "m.in_reply_to": { event_id: reply } };
 }
 
 /** m.room.message content for a message: a string is m.text; html becomes formatted_body. */
@@ -17,9 +38,17 @@ export function messageContent(content: MessageContent, opts: ContentOptions = {
     out.format = "org.matrix.custom.html";
     out.formatted_body = c.html;
   }
+  if (opts.mentions !== undefined && opts.mentions.length > 0) {
+    out["m.mentions"] = { user_ids: [...new Set(opts.mentions.map((m) => m.userId))] };
+    const pilled = addPills(c.html ?? textToHtml(c.body), opts.mentions);
+    if (pilled.changed) {
+      out.format = "org.matrix.custom.html";
+      out.formatted_body = pilled.html;
+    }
+  }
   if (opts.externalUrl !== undefined) out.external_url = opts.externalUrl;
-  if (opts.replyToEventId !== undefined)
-    out["m.relates_to"] = { "m.in_reply_to": { event_id: opts.replyToEventId } };
+  const rel = relatesTo(opts);
+  if (rel !== undefined) out["m.relates_to"] = rel;
   return out;
 }
 
@@ -27,7 +56,7 @@ export function messageContent(content: MessageContent, opts: ContentOptions = {
 export function editContent(
   content: MessageContent,
   targetEventId: string,
-  opts: Omit<ContentOptions, "replyToEventId"> = {},
+  opts: Pick<ContentOptions, "externalUrl"> = {},
 ): Record<string, unknown> {
   const newContent = messageContent(content);
   const out: Record<string, unknown> = {

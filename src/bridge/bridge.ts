@@ -11,6 +11,10 @@ import { loadRegistration } from "../registration/load.js";
 import { IdTemplate } from "../registration/localpart.js";
 import { NamespaceMatcher } from "../registration/namespaces.js";
 import type { Registration } from "../registration/types.js";
+import { Attachments } from "../media/attachments.js";
+import { Avatars } from "../media/avatars.js";
+import { UploadLimit } from "../media/upload-limit.js";
+import { MediaUploads } from "../media/uploads.js";
 import { AdapterKV } from "../store/adapter-kv.js";
 import { GhostStore } from "../store/ghost-store.js";
 import type { JsonValue } from "../store/json.js";
@@ -190,7 +194,26 @@ export class Bridge {
     const ghostTemplate = new IdTemplate(config.bridge.ghosts, domain);
     const portalTemplate =
       config.bridge.portals !== undefined ? new IdTemplate(config.bridge.portals, domain) : undefined;
-    this.ghosts = new Ghosts(ghostTemplate, this.client, new GhostStore(store), this.log);
+    // Media: attachments are spooled at ctx.send, uploaded once at delivery; avatars once by URL.
+    const mediaDir = config.media.spoolDir;
+    const avatars = new Avatars({
+      client: this.client,
+      records: store.namespace<string>("media-avatars"),
+      dir: mediaDir,
+      maxBytes: config.media.maxBytes,
+      log: this.log.child({ part: "avatars" }),
+    });
+    const attachments = new Attachments({
+      dir: mediaDir,
+      maxBytes: config.media.maxBytes,
+      uploadLimit: new UploadLimit(this.client, this.log.child({ part: "media" })),
+    });
+    const uploads = new MediaUploads(
+      this.client,
+      store.namespace<string>("media-uploads"),
+      this.log.child({ part: "media" }),
+    );
+    this.ghosts = new Ghosts(ghostTemplate, this.client, new GhostStore(store), avatars);
     this.portals = new Portals(
       portalTemplate,
       this.client,
@@ -198,9 +221,19 @@ export class Bridge {
       this.ghosts,
       adapter,
       this.log,
+      avatars,
     );
     const messages = new MessageMap(store);
-    const delivery = new RemoteDelivery(this.client, adapter, this.portals, this.ghosts, messages, this.log);
+    const delivery = new RemoteDelivery(
+      this.client,
+      adapter,
+      this.portals,
+      this.ghosts,
+      messages,
+      this.log,
+      uploads,
+      avatars,
+    );
     const actions = new Outbox<JsonValue>(store, { namespace: "outbox" });
     const profiles = new Outbox<JsonValue>(store, { namespace: "outbox-profiles" });
     const deadLetters = store.namespace<never>("outbox-dead");
@@ -244,6 +277,8 @@ export class Bridge {
       },
       log: this.log.child({ adapter: adapter.name }),
       domain,
+      attachments,
+      mediaMaxBytes: config.media.maxBytes,
       retryNow: () => this.appservice.retryNow(),
       ...(mediaLinks ? { mediaLinks } : {}),
     };
@@ -372,6 +407,7 @@ export class Bridge {
       matcher,
       portals: this.portals,
       messages,
+      ghosts: this.ghosts,
       log: this.log.child({ part: "router" }),
       adapterReady: () => this.adapterStarted,
     });

@@ -2,7 +2,7 @@ import { LRUCache } from "lru-cache";
 import type { GhostDirectory, RemoteProfile } from "../adapter/adapter.js";
 import type { HomeserverClient } from "../client/homeserver-client.js";
 import type { Intent } from "../client/intent.js";
-import type { Logger } from "../common/logger.js";
+import type { Avatars } from "../media/avatars.js";
 import type { IdTemplate } from "../registration/localpart.js";
 import type { GhostStore } from "../store/ghost-store.js";
 
@@ -19,7 +19,7 @@ export class Ghosts implements GhostDirectory {
     private readonly template: IdTemplate,
     private readonly client: HomeserverClient,
     private readonly store: GhostStore,
-    private readonly log: Logger,
+    private readonly avatars: Pick<Avatars, "mxcFor">,
   ) {}
 
   userId(remoteId: string): string {
@@ -28,6 +28,11 @@ export class Ghosts implements GhostDirectory {
 
   remoteId(userId: string): string | null {
     return this.template.parseUserId(userId);
+  }
+
+  /** The display name the bridge last set for a remote user's ghost, if any. */
+  displayName(remoteId: string): Promise<string | undefined> {
+    return this.client.intent(this.userId(remoteId)).displayName();
   }
 
   /** The ghost's Intent, registered on the homeserver and linked in the store. */
@@ -44,34 +49,14 @@ export class Ghosts implements GhostDirectory {
 
   /**
    * Registers the ghost and applies a profile. Unchanged fields are not re-sent (the Intent
-   * remembers the last value set). An http(s) avatar is uploaded once and its mxc:// URL kept.
+   * remembers the last value set). An http(s) avatar is uploaded once (Avatars caches it by URL).
    */
   async applyProfile(remoteId: string, profile: RemoteProfile): Promise<void> {
     const intent = await this.ensure(remoteId);
     if (profile.displayName !== undefined) await intent.setDisplayName(profile.displayName);
     if (profile.avatarUrl !== undefined) {
-      const mxc = await this.avatarMxc(remoteId, intent, profile.avatarUrl);
+      const mxc = await this.avatars.mxcFor(profile.avatarUrl, intent.userId);
       if (mxc !== undefined) await intent.setAvatarUrl(mxc);
     }
-  }
-
-  private async avatarMxc(remoteId: string, intent: Intent, url: string): Promise<string | undefined> {
-    if (url.startsWith("mxc://") || url === "") return url;
-    const record = await this.store.getByRemoteId(remoteId);
-    const known = record?.profile.avatarUrl;
-    // GhostStore keeps "<source url> <mxc url>" so the same source is uploaded only once.
-    if (typeof known === "string" && known.startsWith(`${url} `)) return known.slice(url.length + 1);
-    const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-    if (!res.ok) {
-      this.log.warn(
-        { remoteId, status: res.status },
-        "could not fetch a ghost's avatar; keeping the old one",
-      );
-      return undefined;
-    }
-    const contentType = res.headers.get("content-type") ?? "application/octet-stream";
-    const mxc = await intent.uploadMedia(new Uint8Array(await res.arrayBuffer()), { contentType });
-    await this.store.recordProfile(remoteId, { avatarUrl: `${url} ${mxc}` });
-    return mxc;
   }
 }

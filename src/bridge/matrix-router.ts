@@ -1,6 +1,7 @@
 import { LRUCache } from "lru-cache";
 import type {
   CallContext,
+  GhostDirectory,
   MatrixReceipt,
   MatrixSender,
   Portal,
@@ -40,6 +41,8 @@ export interface MatrixRouterOptions {
   matcher: NamespaceMatcher;
   portals: Portals;
   messages: MessageMap;
+  /** For the remote ids of mentioned ghosts; absent in bare tests (no ghost is recognised). */
+  ghosts?: Pick<GhostDirectory, "remoteId">;
   log: Logger;
   /** How many display names to remember (room, user) -> name. */
   displayNameCacheSize?: number;
@@ -63,9 +66,12 @@ export class MatrixRouter {
   private readonly typingBefore = new LRUCache<string, string[]>({ max: 10_000 });
   /** Set once `adapterReady` resolved: later events skip waiting for it. */
   private adapterReady = false;
+  private readonly ghostRemoteId: (userId: string) => string | null;
 
   constructor(private readonly o: MatrixRouterOptions) {
     this.displayNames = new LRUCache({ max: o.displayNameCacheSize ?? 50_000 });
+    const ghosts = o.ghosts;
+    this.ghostRemoteId = ghosts ? (userId) => ghosts.remoteId(userId) : () => null;
   }
 
   /** The handlers the appservice calls; queries are added by the Bridge. */
@@ -122,7 +128,7 @@ export class MatrixRouter {
       rel.eventId === undefined && rel.replyTo === undefined && redacts === undefined
         ? NO_REMOTE_IDS
         : await this.remoteIds(rel, redacts);
-    const classified = classifyEvent(event, sender, remoteIds, rel);
+    const classified = classifyEvent(event, sender, remoteIds, rel, this.ghostRemoteId);
     if (classified.kind === "ignored") {
       this.o.log.debug({ eventId: event.event_id, why: classified.why }, "event not for the adapter");
       return;

@@ -13,6 +13,8 @@ import type {
   MatrixSender,
 } from "../adapter/adapter.js";
 import type { MatrixEvent } from "../matrix/events.js";
+import { mentionsOf } from "./mentions-in.js";
+import { matrixFileOf } from "../media/matrix-file.js";
 
 /** What a room event means to an adapter; `ignored` events reach no handler. */
 export type Classified =
@@ -40,6 +42,8 @@ export interface Relation {
   eventId?: string;
   key?: string;
   replyTo?: string;
+  /** For an m.thread relation: `replyTo` is only the fallback for clients without threads. */
+  isFallingBack?: boolean;
 }
 
 const NO_RELATION: Readonly<Relation> = Object.freeze({});
@@ -57,6 +61,7 @@ export function relation(event: MatrixEvent): Readonly<Relation> {
   if (eventId !== undefined) out.eventId = eventId;
   if (key !== undefined) out.key = key;
   if (replyTo !== undefined) out.replyTo = replyTo;
+  if (rel.is_falling_back === true) out.isFallingBack = true;
   return out;
 }
 
@@ -89,13 +94,15 @@ function textOf(content: Record<string, unknown>): { msgtype: string; body: stri
 /**
  * Classifies one room event. `sender` carries the resolved display name; `remoteIdOf` maps a
  * Matrix event id to the remote message id the bridge recorded for it (or undefined); `rel`
- * is `relation(event)`, for a caller that has it already.
+ * is `relation(event)`, for a caller that has it already; `ghostRemoteId` maps a Matrix user
+ * id to the remote id of the ghost it is (null for anyone else), for mentions.
  */
 export function classifyEvent(
   event: MatrixEvent,
   sender: MatrixSender,
   remoteIdOf: (eventId: string) => string | undefined,
   rel: Readonly<Relation> = relation(event),
+  ghostRemoteId: (userId: string) => string | null = () => null,
 ): Classified {
   const target = (eventId: string) => {
     const remoteId = remoteIdOf(eventId);
@@ -126,7 +133,10 @@ export function classifyEvent(
       }
       const text = textOf(event.content);
       const msgtype = event.type === "m.sticker" ? "m.sticker" : text.msgtype;
-      const stripped = rel.replyTo !== undefined ? stripReplyFallback(text.body, text.html) : text;
+      const thread = rel.relType === "m.thread" && rel.eventId !== undefined ? rel.eventId : undefined;
+      // A thread's fallback reply is there for clients without threads, not a reply.
+      const replyTo = thread !== undefined && rel.isFallingBack ? undefined : rel.replyTo;
+      const stripped = replyTo !== undefined ? stripReplyFallback(text.body, text.html) : text;
       const message: MatrixMessage = {
         eventId,
         sender,
@@ -138,7 +148,16 @@ export function classifyEvent(
       if (stripped.html !== undefined) message.html = stripped.html;
       const url = str(event.content.url);
       if (url !== undefined) message.mediaUrl = url;
-      if (rel.replyTo !== undefined) message.replyTo = target(rel.replyTo);
+      if (replyTo !== undefined) message.replyTo = target(replyTo);
+      if (thread !== undefined) {
+        const root = remoteIdOf(thread);
+        message.thread =
+          root === undefined ? { rootEventId: thread } : { rootEventId: thread, rootRemoteId: root };
+      }
+      const mentions = mentionsOf(event.content, stripped.body, stripped.html, ghostRemoteId);
+      if (mentions) message.mentions = mentions;
+      const file = matrixFileOf(msgtype, event.content);
+      if (file !== undefined) message.file = file;
       return { kind: "message", message };
     }
     case "m.room.redaction": {

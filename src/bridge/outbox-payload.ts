@@ -4,6 +4,14 @@
  * them in the same room (the message an edit targets, say) were delivered.
  */
 import type { MessageContent, PortalSpec, RemoteProfile } from "../adapter/adapter.js";
+import type { SpooledMedia } from "../media/media-content.js";
+
+/** The stored message: its content without the attachment, and the attachment's spooled file. */
+interface Message {
+  /** Never has `attachment`: the file is in `media`. */
+  content: MessageContent;
+  media?: SpooledMedia;
+}
 
 interface Base {
   /** The remote room; the outbox's per-room order is per portal (portalKey). */
@@ -18,14 +26,16 @@ interface Base {
 }
 
 export type OutboxAction =
-  | (Base & {
-      op: "send";
-      content: MessageContent;
-      remoteId?: string;
-      externalUrl?: string;
-      replyTo?: string;
-    })
-  | (Base & { op: "edit"; target: string; content: MessageContent; remoteId?: string; externalUrl?: string })
+  | (Base &
+      Message & {
+        op: "send";
+        remoteId?: string;
+        externalUrl?: string;
+        replyTo?: string;
+        /** The remote id of the thread's root. */
+        thread?: string;
+      })
+  | (Base & Message & { op: "edit"; target: string; remoteId?: string; externalUrl?: string })
   | (Base & { op: "redact"; target: string; reason?: string })
   | (Base & { op: "react"; target: string; key: string; remoteId?: string })
   | (Base & { op: "join" })

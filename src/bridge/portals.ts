@@ -9,6 +9,7 @@ import type {
 import type { HomeserverClient } from "../client/homeserver-client.js";
 import { MatrixError } from "../client/matrix-error.js";
 import type { Logger } from "../common/logger.js";
+import type { Avatars } from "../media/avatars.js";
 import type { IdTemplate } from "../registration/localpart.js";
 import { portalKey, type PortalRecord, type PortalStore } from "../store/portal-store.js";
 import type { Ghosts } from "./ghosts.js";
@@ -64,6 +65,7 @@ export class Portals implements PortalDirectory {
     private readonly ghosts: Ghosts,
     private readonly adapter: RemoteNetworkAdapter,
     private readonly log: Logger,
+    private readonly avatars: Pick<Avatars, "mxcFor">,
   ) {}
 
   /** The shared portal of a remote room, or with `login`, that login's DM portal. */
@@ -221,8 +223,10 @@ export class Portals implements PortalDirectory {
 
   private async joinMembers(roomId: string, spec: PortalSpec): Promise<void> {
     const bot = this.client.intent(this.client.botUserId);
-    if (spec.avatarUrl?.startsWith("mxc://"))
-      await bot.sendState(roomId, "m.room.avatar", "", { url: spec.avatarUrl });
+    if (spec.avatarUrl !== undefined && spec.avatarUrl !== "") {
+      const url = await this.avatars.mxcFor(spec.avatarUrl, bot.userId);
+      if (url !== undefined) await bot.sendState(roomId, "m.room.avatar", "", { url });
+    }
     for (const member of spec.members ?? []) {
       const ghost = await this.ghosts.ensure(member);
       await ghost.ensureJoined(roomId);

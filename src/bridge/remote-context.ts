@@ -1,7 +1,9 @@
 import type {
   AdapterKeyValue,
   BridgeContext,
+  MatrixFile,
   MessageContent,
+  OpenedMedia,
   PortalDirectory,
   PortalSpec,
   RemoteNetworkAdapter,
@@ -10,6 +12,7 @@ import type {
 } from "../adapter/adapter.js";
 import type { HomeserverClient } from "../client/homeserver-client.js";
 import type { Logger } from "../common/logger.js";
+import type { Attachments } from "../media/attachments.js";
 import type { Outbox } from "../store/outbox.js";
 import type { Ghosts } from "./ghosts.js";
 import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
@@ -23,6 +26,7 @@ import {
   type MediaLinkSource,
   mediaLinksOff,
 } from "../media/media-links.js";
+import { readAll } from "../media/size-cap.js";
 
 export interface RemoteContextParts {
   adapter: RemoteNetworkAdapter;
@@ -36,6 +40,10 @@ export interface RemoteContextParts {
   kv: AdapterKeyValue;
   log: Logger;
   domain: string;
+  /** Reads attachments into the spool at the call. */
+  attachments: Attachments;
+  /** The largest Matrix file openMedia and downloadMedia read (config media.maxBytes). */
+  mediaMaxBytes: number;
   /** Ends every room's wait for a retry (set by the Bridge once the appservice exists). */
   retryNow: () => void;
   /** Makes ctx.mediaLink's links; undefined without config media.publicUrl. */
@@ -51,6 +59,12 @@ function checkContent(content: MessageContent): void {
   const body = typeof content === "string" ? content : content?.body;
   if (typeof body !== "string")
     throw new TypeError(`message content needs a string body, got ${JSON.stringify(content)}`);
+  const mentions = typeof content === "string" ? undefined : content.mentions;
+  if (
+    mentions !== undefined &&
+    (!Array.isArray(mentions) || !mentions.every((m) => typeof m === "string" && m !== ""))
+  )
+    throw new TypeError(`message content mentions must be remote user ids, got ${JSON.stringify(mentions)}`);
 }
 
 /**
@@ -83,13 +97,22 @@ export class RemoteContext implements BridgeContext {
     this.domain = p.domain;
   }
 
+  /**
+   * With an attachment, the file is read into the spool before the promise resolves; one over
+   * media.maxBytes or the homeserver's m.upload.size rejects with MediaTooLargeError and
+   * nothing is queued.
+   */
   async send(room: string, from: string, content: MessageContent, opts: SendOptions = {}): Promise<void> {
     checkContent(content);
     const action: OutboxAction = { op: "send", room, from, content };
     if (opts.remoteId !== undefined) action.remoteId = opts.remoteId;
     if (opts.externalUrl !== undefined) action.externalUrl = opts.externalUrl;
     if (opts.replyTo !== undefined) action.replyTo = opts.replyTo;
-    return this.enqueue(action, opts.ts);
+    if (opts.thread !== undefined) {
+      checkId("thread root", opts.thread);
+      action.thread = opts.thread;
+    }
+    return this.enqueueMessage(action, opts.ts);
   }
 
   async edit(
@@ -97,14 +120,14 @@ export class RemoteContext implements BridgeContext {
     from: string,
     target: string,
     content: MessageContent,
-    opts: Omit<SendOptions, "replyTo"> = {},
+    opts: Omit<SendOptions, "replyTo" | "thread"> = {},
   ) {
     checkContent(content);
     checkId("edit target", target);
     const action: OutboxAction = { op: "edit", room, from, target, content };
     if (opts.remoteId !== undefined) action.remoteId = opts.remoteId;
     if (opts.externalUrl !== undefined) action.externalUrl = opts.externalUrl;
-    return this.enqueue(action, opts.ts);
+    return this.enqueueMessage(action, opts.ts);
   }
 
   async redact(room: string, from: string, target: string, reason?: string) {
@@ -168,8 +191,34 @@ export class RemoteContext implements BridgeContext {
   }
 
   async downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
-    const media = await this.p.client.intent(this.p.client.botUserId).downloadMedia(mxcUrl);
-    return { data: media.data, contentType: media.contentType ?? "application/octet-stream" };
+    const media = await this.openMedia(mxcUrl);
+    return { data: await readAll(media.stream), contentType: media.contentType };
+  }
+
+  openMedia(
+    media: string | MatrixFile,
+    opts: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal } = {},
+  ): Promise<OpenedMedia> {
+    return this.p.client.openMedia(media, { maxBytes: this.p.mediaMaxBytes, ...opts });
+  }
+
+  /** A send or edit: its attachment (if any) is spooled first, and discarded if queueing fails. */
+  private async enqueueMessage(
+    action: Extract<OutboxAction, { op: "send" | "edit" }>,
+    ts?: number,
+  ): Promise<void> {
+    const content = action.content;
+    if (typeof content === "string" || content.attachment === undefined) return this.enqueue(action, ts);
+    const { attachment, ...rest } = content;
+    const media = await this.p.attachments.prepare(attachment);
+    action.content = rest;
+    action.media = media;
+    try {
+      await this.enqueue(action, ts);
+    } catch (err) {
+      await this.p.attachments.discard(media);
+      throw err;
+    }
   }
 
   mediaLink(media: MediaLinkSource, opts?: MediaLinkOptions): string {

@@ -1,13 +1,18 @@
-import type { RemoteNetworkAdapter } from "../adapter/adapter.js";
+import type { MessageContent, RemoteNetworkAdapter } from "../adapter/adapter.js";
 import type { HomeserverClient } from "../client/homeserver-client.js";
 import type { Intent } from "../client/intent.js";
 import type { Logger } from "../common/logger.js";
+import type { Avatars } from "../media/avatars.js";
+import { withMedia, type SpooledMedia } from "../media/media-content.js";
+import type { MediaUploads } from "../media/uploads.js";
 import type { MessageMap } from "../store/message-map.js";
 import type { OutboxItem } from "../store/outbox.js";
 import type { JsonValue } from "../store/json.js";
 import { editContent, messageContent, reactionContent } from "./adapter-to-matrix.js";
+import type { PillTarget } from "../formatting/add-pills.js";
 import type { Ghosts } from "./ghosts.js";
 import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
+import { isPermanent } from "./outbox-worker.js";
 import { keyOf, type Portals } from "./portals.js";
 
 /** An action whose target the bridge never saw; it cannot succeed on a retry. */
@@ -37,9 +42,23 @@ export class RemoteDelivery {
     private readonly ghosts: Ghosts,
     private readonly messages: MessageMap,
     private readonly log: Logger,
+    private readonly uploads: MediaUploads,
+    private readonly avatars: Pick<Avatars, "mxcFor">,
   ) {}
 
   async deliver(item: OutboxItem<JsonValue>): Promise<void> {
+    try {
+      await this.perform(item);
+    } catch (err) {
+      // A dead letter's file would stay in the spool for ever: it goes with the item.
+      const a = item.payload as unknown as OutboxAction;
+      if ((a.op === "send" || a.op === "edit") && a.media && isPermanent(err))
+        await this.uploads.forget(item.txnId, a.media);
+      throw err;
+    }
+  }
+
+  private async perform(item: OutboxItem<JsonValue>): Promise<void> {
     const a = item.payload as unknown as OutboxAction;
     const portal = a.dm
       ? await this.portals.get(a.room, a.login)
@@ -68,14 +87,23 @@ export class RemoteDelivery {
         const reply = a.replyTo !== undefined ? await this.messages.byRemoteId(room, a.replyTo) : undefined;
         if (a.replyTo !== undefined && !reply)
           this.log.debug({ room, replyTo: a.replyTo }, "reply target unknown; sent as a plain message");
-        const content = messageContent(a.content, {
+        const root = a.thread !== undefined ? await this.messages.byRemoteId(room, a.thread) : undefined;
+        if (a.thread !== undefined && !root)
+          this.log.debug({ room, thread: a.thread }, "thread root unknown; sent outside a thread");
+        const mentioned = typeof a.content === "string" ? undefined : a.content.mentions;
+        const content = messageContent(await this.withMedia(a, item.txnId, actor), {
           ...(a.externalUrl !== undefined ? { externalUrl: a.externalUrl } : {}),
           ...(reply ? { replyToEventId: reply.eventId } : {}),
+          ...(root ? { threadRootEventId: root.eventId } : {}),
+          ...(mentioned !== undefined && mentioned.length > 0
+            ? { mentions: await this.pillTargets(mentioned) }
+            : {}),
         });
         const eventId = await sender.sendEvent(roomId, "m.room.message", content, {
           ...ts,
           txnId: item.txnId,
         });
+        if (a.media) await this.uploads.forget(item.txnId, a.media);
         if (a.remoteId !== undefined)
           await this.messages.link({ remoteRoomId: room, remoteId: a.remoteId, roomId, eventId });
         return;
@@ -83,11 +111,12 @@ export class RemoteDelivery {
       case "edit": {
         const target = await this.target(room, a.target);
         const content = editContent(
-          a.content,
+          await this.withMedia(a, item.txnId, actor),
           target,
           a.externalUrl !== undefined ? { externalUrl: a.externalUrl } : {},
         );
         await sender.sendEvent(roomId, "m.room.message", content, { ...ts, txnId: item.txnId });
+        if (a.media) await this.uploads.forget(item.txnId, a.media);
         return;
       }
       case "redact": {
@@ -118,11 +147,34 @@ export class RemoteDelivery {
         const sets: Array<[string, Record<string, unknown>]> = [];
         if (a.info.name !== undefined) sets.push(["m.room.name", { name: a.info.name }]);
         if (a.info.topic !== undefined) sets.push(["m.room.topic", { topic: a.info.topic }]);
-        if (a.info.avatarUrl !== undefined) sets.push(["m.room.avatar", { url: a.info.avatarUrl }]);
+        if (a.info.avatarUrl !== undefined) {
+          const url = await this.avatars.mxcFor(a.info.avatarUrl, actor.userId);
+          if (url !== undefined) sets.push(["m.room.avatar", { url }]);
+        }
         for (const [type, content] of sets) await this.setState(actor, roomId, type, content, a.ts);
         return;
       }
     }
+  }
+
+  /** The message content, with its attachment uploaded (once per item) as the acting ghost or bot. */
+  private async withMedia(
+    a: { content: MessageContent; media?: SpooledMedia },
+    txnId: string,
+    actor: Intent,
+  ): Promise<MessageContent> {
+    if (!a.media) return a.content;
+    return withMedia(a.content, a.media, await this.uploads.mxcFor(txnId, a.media, actor.userId));
+  }
+
+  /** Mentioned remote users as ghosts, named by their display name as last set and their remote id. */
+  private async pillTargets(remoteIds: string[]): Promise<PillTarget[]> {
+    const out: PillTarget[] = [];
+    for (const remoteId of new Set(remoteIds)) {
+      const name = await this.ghosts.displayName(remoteId);
+      out.push({ userId: this.ghosts.userId(remoteId), names: name ? [name, remoteId] : [remoteId] });
+    }
+    return out;
   }
 
   /** A puppet that hands over to the ghost when the user is not in the room (403). */

@@ -127,6 +127,11 @@ export class Intent {
     return this.client.redact(this.userId, roomId, eventId, opts);
   }
 
+  /** The display name the bridge last set for this user, if it set one. */
+  displayName(): Promise<string | undefined> {
+    return this.state.profileField(this.userId, "displayname");
+  }
+
   /** Sets the display name unless the last one set is the same. Returns true if it was sent. */
   async setDisplayName(displayName: string): Promise<boolean> {
     return this.setProfileField("displayname", displayName, () =>

@@ -1,6 +1,18 @@
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
 import type { NamespaceMatcher } from "../registration/namespaces.js";
 import { positive } from "./checks.js";
-import { MatrixError } from "./matrix-error.js";
+import type { MatrixFile, OpenedMedia } from "../adapter/adapter.js";
+import { MediaTooLargeError } from "../media/errors.js";
+import {
+  DEFAULT_MEDIA_MAX_BYTES,
+  openMedia as openMatrixMedia,
+  parseMxc,
+  type MediaSource,
+  type OpenMediaOptions,
+} from "../media/open-media.js";
+import { readAll } from "../media/size-cap.js";
+import { MatrixError, ResponseTooLargeError } from "./matrix-error.js";
 import type { RetryPolicy } from "./retry.js";
 import type { CallOptions, RawAnswer, Transport } from "./transport.js";
 import type { DownloadedMedia, Presence, RegisterResult, UploadOptions } from "./types.js";
@@ -166,20 +178,111 @@ export class ServerEndpoints {
     return res.content_uri;
   }
 
-  /** Downloads media by mxc:// URI with authenticated media (`/_matrix/client/v1/media/download`). */
+  /**
+   * Uploads a file of `size` bytes as a user, streamed from disk (each retry reads it again);
+   * returns its mxc:// URI. A 413 (M_TOO_LARGE) is a MatrixError like any refusal.
+   */
+  async uploadFile(userId: string, path: string, size: number, opts: UploadOptions = {}): Promise<string> {
+    const res = await this.call<{ content_uri: string }>("POST", "/_matrix/media/v3/upload", {
+      userId,
+      query: { filename: opts.filename },
+      bytes: {
+        data: () => Promise.resolve(Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>),
+        contentType: opts.contentType ?? "application/octet-stream",
+        length: size,
+      },
+    });
+    return res.content_uri;
+  }
+
+  /**
+   * The homeserver's media config (`m.upload.size`: the largest upload, when it says):
+   * `GET /_matrix/client/v1/media/config`, or `/_matrix/media/v3/config` on servers without
+   * authenticated media (404 or M_UNRECOGNIZED).
+   */
+  async mediaConfig(opts: { attempts?: number } = {}): Promise<{ "m.upload.size"?: number }> {
+    const callOpts: CallOptions = opts.attempts === undefined ? {} : { attempts: opts.attempts };
+    try {
+      return await this.call("GET", "/_matrix/client/v1/media/config", callOpts);
+    } catch (err) {
+      if (!(err instanceof MatrixError) || (err.status !== 404 && err.errcode !== "M_UNRECOGNIZED"))
+        throw err;
+      return this.call("GET", "/_matrix/media/v3/config", callOpts);
+    }
+  }
+
+  /**
+   * Streams media by mxc:// URI (decrypted when `media` is an encrypted MatrixFile), through
+   * authenticated media (`/_matrix/client/v1/media/download|thumbnail`), falling back to
+   * `/_matrix/media/v3` when the homeserver answers 404 M_UNRECOGNIZED (it predates
+   * authenticated media). Refuses more than `maxBytes` (default 100 MiB) up front from the
+   * Content-Length, else by erroring the stream (MediaTooLargeError). The request holds a
+   * slot of the client's concurrency only until the headers arrive: the body is read at the
+   * caller's pace without holding one (so a slow reader cannot stall other requests); it stops
+   * when read, cancelled, on `signal`, or when the client closes.
+   */
+  openMedia(
+    media: string | MatrixFile,
+    opts: OpenMediaOptions & { userId?: string } = {},
+  ): Promise<OpenedMedia> {
+    const userId = opts.userId ?? this.botUserId;
+    return openMatrixMedia(
+      (mxc, asked) => this.fetchMedia(mxc, userId, asked),
+      media,
+      opts,
+      DEFAULT_MEDIA_MAX_BYTES,
+    );
+  }
+
+  /** The stored bytes of an mxc:// URL, unread (see openMedia). */
+  private async fetchMedia(
+    mxc: string,
+    userId: string,
+    asked: Parameters<MediaSource>[1],
+  ): Promise<OpenedMedia> {
+    const { server, mediaId } = parseMxc(mxc);
+    const kind = asked.thumbnail === undefined ? "download" : "thumbnail";
+    const tail = `${kind}/${enc(server)}/${enc(mediaId)}`;
+    const callOpts: CallOptions = { raw: true, stream: true, userId, maxBytes: asked.maxBytes };
+    if (asked.signal !== undefined) callOpts.signal = asked.signal;
+    if (asked.thumbnail !== undefined) {
+      callOpts.query = { width: asked.thumbnail.width, height: asked.thumbnail.height, method: "scale" };
+    }
+    let answer: RawAnswer;
+    try {
+      try {
+        answer = await this.call<RawAnswer>("GET", `/_matrix/client/v1/media/${tail}`, callOpts);
+      } catch (err) {
+        if (!(err instanceof MatrixError && err.status === 404 && err.errcode === "M_UNRECOGNIZED"))
+          throw err;
+        answer = await this.call<RawAnswer>("GET", `/_matrix/media/v3/${tail}`, callOpts);
+      }
+    } catch (err) {
+      if (err instanceof ResponseTooLargeError)
+        throw new MediaTooLargeError(mxc, undefined, asked.maxBytes, "bridge (media.maxBytes)");
+      throw err;
+    }
+    const out: OpenedMedia = {
+      stream: answer.stream ?? new Blob([answer.body]).stream(),
+      contentType: answer.headers.get("content-type") ?? "application/octet-stream",
+    };
+    const declared = answer.headers.get("content-length");
+    if (declared !== null && /^\d+$/.test(declared)) out.size = Number(declared);
+    return out;
+  }
+
+  /**
+   * Downloads media by mxc:// URI whole into memory (openMedia, read to its end), through
+   * authenticated media with the same fallback and cap.
+   */
   async downloadMedia(
     mxc: string,
     opts: { userId?: string; maxBytes?: number } = {},
   ): Promise<DownloadedMedia> {
-    const m = /^mxc:\/\/([^/]+)\/([^/?#]+)$/.exec(mxc);
-    if (!m) throw new TypeError(`"${mxc}" is not an mxc:// URI (mxc://server/mediaId)`);
-    const callOpts: CallOptions = { raw: true, userId: opts.userId ?? this.botUserId };
-    if (opts.maxBytes !== undefined) callOpts.maxBytes = positive("maxBytes", opts.maxBytes);
-    const answer = await this.call<RawAnswer>(
-      "GET",
-      `/_matrix/client/v1/media/download/${enc(m[1]!)}/${enc(m[2]!)}`,
-      callOpts,
-    );
-    return { data: answer.body, contentType: answer.headers.get("content-type") ?? undefined };
+    const open: OpenMediaOptions & { userId?: string } = {};
+    if (opts.userId !== undefined) open.userId = opts.userId;
+    if (opts.maxBytes !== undefined) open.maxBytes = positive("maxBytes", opts.maxBytes);
+    const media = await this.openMedia(mxc, open);
+    return { data: await readAll(media.stream), contentType: media.contentType };
   }
 }

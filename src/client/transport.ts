@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import PQueue from "p-queue";
+import { concatBytes } from "../common/bytes.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { NamespaceMatcher } from "../registration/namespaces.js";
 import type { Registration } from "../registration/types.js";
@@ -46,19 +47,35 @@ export interface CallOptions {
   /** A JSON body. */
   json?: unknown;
   /** A raw body (media upload). */
-  bytes?: { data: Uint8Array; contentType: string };
+  bytes?: {
+    /** The body, or a function opening a fresh stream of it for each attempt (then `length` is sent). */
+    data: Uint8Array | (() => Promise<ReadableStream<Uint8Array>>);
+    contentType: string;
+    length?: number;
+  };
   /** Return the raw response bytes instead of parsed JSON. */
   raw?: boolean;
   /** Per-call cap on the response size (default: the transport's maxResponseBytes). */
   maxBytes?: number;
   /** Attempts for this call (default: the retry policy's maxAttempts). */
   attempts?: number;
+  /**
+   * Leave a successful answer's body unread: RawAnswer.stream holds it (an empty `body`).
+   * The queue slot and the time limit cover the attempt until the headers arrive, not the
+   * body; the body stops with `signal` or when the transport closes. A declared
+   * Content-Length over `maxBytes` still fails (ResponseTooLargeError); the reader caps the rest.
+   */
+  stream?: boolean;
+  /** Aborts the call (and, with `stream`, the body). */
+  signal?: AbortSignal;
 }
 
 export interface RawAnswer {
   status: number;
   headers: Headers;
   body: Uint8Array;
+  /** With CallOptions.stream, the unread body of a 2xx answer. */
+  stream?: ReadableStream<Uint8Array>;
 }
 
 /**
@@ -191,9 +208,10 @@ export class Transport {
     const url = `${this.baseUrl}${pathOnly}${query === "" ? "" : `?${query}`}`;
     const request = `${method} ${pathOnly}`;
     const headers: Record<string, string> = { Authorization: this.#authHeader };
-    let body: string | Uint8Array | undefined;
+    let body: Body;
     if (opts.bytes !== undefined) {
       headers["Content-Type"] = opts.bytes.contentType;
+      if (opts.bytes.length !== undefined) headers["Content-Length"] = String(opts.bytes.length);
       body = opts.bytes.data;
     } else if (opts.json !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -203,16 +221,19 @@ export class Transport {
     const policy =
       opts.attempts === undefined ? this.retryPolicy : { ...this.retryPolicy, maxAttempts: opts.attempts };
 
+    const out: Outgoing = { url, method, headers, body };
+    const how: AttemptOptions = { limit, request, stream: opts.stream === true, signal: opts.signal };
+
     for (let attempt = 1; ; attempt++) {
       if (this.closing.signal.aborted) throw new Error(`${request}: the homeserver client is closed`);
+      opts.signal?.throwIfAborted();
       this.onRequest?.({ method, path: pathOnly, userId: assertUser, attempt });
       let answer: RawAnswer;
       try {
-        answer = await this.queue.add(() =>
-          this.timed(method, pathOnly, () => this.attempt(url, method, headers, body, limit, request)),
-        );
+        answer = await this.queue.add(() => this.timed(method, pathOnly, () => this.attempt(out, how)));
       } catch (err) {
         if (err instanceof ResponseTooLargeError) throw err;
+        if (opts.signal?.aborted) throw opts.signal.reason;
         if (attempt >= policy.maxAttempts) throw new HomeserverUnreachableError(request, attempt, err);
         const wait = backoffDelay(attempt - 1, policy);
         this.log.warn(
@@ -264,24 +285,58 @@ export class Transport {
     }
   }
 
-  private async attempt(
-    url: string,
-    method: string,
-    headers: Record<string, string>,
-    body: string | Uint8Array | undefined,
-    limit: number,
-    request: string,
-  ): Promise<RawAnswer> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.requestTimeoutMs), this.closing.signal]);
-    const init: RequestInit = { method, headers, signal, redirect: "error" };
-    if (body !== undefined) init.body = body;
-    const res = await this.fetchImpl(url, init);
-    const declared = Number(res.headers.get("content-length"));
-    if (Number.isFinite(declared) && declared > limit) {
-      await res.body?.cancel().catch(() => undefined);
-      throw new ResponseTooLargeError(request, limit);
-    }
+  private async attempt(out: Outgoing, how: AttemptOptions): Promise<RawAnswer> {
+    const { limit, request } = how;
+    if (how.stream) return this.streamingAttempt(out, how);
+    const res = await this.fetchImpl(
+      out.url,
+      await this.init(out, AbortSignal.timeout(this.requestTimeoutMs), how),
+    );
+    await refuseDeclaredOverLimit(res, limit, request);
     return { status: res.status, headers: res.headers, body: await readLimited(res, limit, request) };
+  }
+
+  /**
+   * An attempt whose 2xx body is handed over unread: the time limit runs until the headers
+   * arrive; afterwards only the caller's signal and the transport's closing stop the body.
+   */
+  private async streamingAttempt(out: Outgoing, how: AttemptOptions): Promise<RawAnswer> {
+    const { limit, request } = how;
+    const headersTimeout = new AbortController();
+    const timer = setTimeout(
+      () => headersTimeout.abort(new Error(`${request}: no answer within ${this.requestTimeoutMs} ms`)),
+      this.requestTimeoutMs,
+    );
+    let res: Response;
+    try {
+      res = await this.fetchImpl(out.url, await this.init(out, headersTimeout.signal, how));
+    } finally {
+      clearTimeout(timer);
+    }
+    await refuseDeclaredOverLimit(res, limit, request);
+    if (res.status < 200 || res.status >= 300 || res.body === null) {
+      return { status: res.status, headers: res.headers, body: await readLimited(res, limit, request) };
+    }
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: new Uint8Array(0),
+      stream: res.body as ReadableStream<Uint8Array>,
+    };
+  }
+
+  /** fetch's init: no redirects; stopped by `timeout`, the transport's closing or the caller's signal. */
+  private async init(out: Outgoing, timeout: AbortSignal, how: AttemptOptions): Promise<RequestInit> {
+    const signals = [timeout, this.closing.signal];
+    if (how.signal) signals.push(how.signal);
+    const { method, headers, body } = out;
+    const init: RequestInit = { method, headers, signal: AbortSignal.any(signals), redirect: "error" };
+    if (typeof body === "function") {
+      // A stream is read once: each attempt opens its own.
+      init.body = await body();
+      (init as RequestInit & { duplex: "half" }).duplex = "half";
+    } else if (body !== undefined) init.body = body;
+    return init;
   }
 
   private async wait(ms: number): Promise<void> {
@@ -292,6 +347,8 @@ export class Transport {
     }
   }
 }
+
+type Body = string | Uint8Array | (() => Promise<ReadableStream<Uint8Array>>) | undefined;
 
 /** The base URL without a trailing slash; refuses a relative URL, another scheme, a query or credentials. */
 function baseUrlOf(homeserverUrl: string): string {
@@ -310,6 +367,30 @@ function baseUrlOf(homeserverUrl: string): string {
   return url.toString().replace(/\/+$/, "");
 }
 
+/** One request as sent, the same for every attempt. */
+interface Outgoing {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: Body;
+}
+
+interface AttemptOptions {
+  limit: number;
+  request: string;
+  stream: boolean;
+  signal: AbortSignal | undefined;
+}
+
+/** Fails (after dropping the body) when the answer's Content-Length says more than `limit`. */
+async function refuseDeclaredOverLimit(res: Response, limit: number, request: string): Promise<void> {
+  const declared = Number(res.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > limit) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new ResponseTooLargeError(request, limit);
+  }
+}
+
 async function readLimited(res: Response, limit: number, request: string): Promise<Uint8Array> {
   if (res.body === null) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
@@ -325,13 +406,7 @@ async function readLimited(res: Response, limit: number, request: string): Promi
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, size);
 }
 
 function parseJson(body: Uint8Array, request: string): unknown {

@@ -396,28 +396,6 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       doc: "Enables the API: callers send it as a Bearer token with ?user_id= (16+ characters); absent: the API is off",
     }),
   }),
-  media: section(
-    "Matrix files the bridge serves as links (ctx.mediaLink), for networks that carry only text",
-    {
-      publicUrl: key({
-        type: "string",
-        format: httpUrl,
-        doc: "The base URL the bridge's appservice listener is reachable at from the remote network (e.g. behind a reverse proxy); links are <publicUrl>/_bridgekit/media/v1/...; absent: ctx.mediaLink throws",
-      }),
-      linkKey: key({
-        type: "string",
-        format: secretKey,
-        secret: true,
-        doc: "Signs the links (HMAC-SHA256; 16+ characters, e.g. from openssl rand -base64 32); required with media.publicUrl; changing it ends every link given out",
-      }),
-      linkTtlMs: key({
-        type: "integer",
-        default: 604_800_000,
-        min: 1_000,
-        doc: "How long a link works (default 7 days)",
-      }),
-    },
-  ),
   doublePuppet: section(
     "double puppeting: what a user sends from another remote client appears as themselves",
     {
@@ -457,6 +435,37 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       min: 0,
       max: 65535,
       doc: "A separate port for /metrics; absent: /metrics is served on the appservice port",
+    }),
+  }),
+  media: section("files between Matrix and the remote network, and the links the bridge serves to them", {
+    spoolDir: key({
+      type: "string",
+      default: "media-spool",
+      format: nonEmpty,
+      doc: "Where attachments wait until they reached Matrix (relative to the config file's folder)",
+    }),
+    maxBytes: key({
+      type: "integer",
+      default: 104_857_600,
+      min: 1,
+      doc: "The largest file the bridge handles either way (to Matrix, and read with ctx.openMedia or ctx.downloadMedia), in bytes (default 100 MiB); larger ones are refused",
+    }),
+    publicUrl: key({
+      type: "string",
+      format: httpUrl,
+      doc: "The base URL the bridge's appservice listener is reachable at from the remote network (e.g. behind a reverse proxy); links are <publicUrl>/_bridgekit/media/v1/...; absent: ctx.mediaLink throws",
+    }),
+    linkKey: key({
+      type: "string",
+      format: secretKey,
+      secret: true,
+      doc: "Signs the links (HMAC-SHA256; 16+ characters, e.g. from openssl rand -base64 32); required with media.publicUrl; changing it ends every link given out",
+    }),
+    linkTtlMs: key({
+      type: "integer",
+      default: 604_800_000,
+      min: 1_000,
+      doc: "How long a link works (default 7 days)",
     }),
   }),
   client: section("the outbound client-server API client", {

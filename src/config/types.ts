@@ -63,13 +63,6 @@ export interface BridgeConfig {
     /** Undefined: the provisioning API is off. */
     sharedSecret?: string;
   };
-  media: {
-    /** Undefined: ctx.mediaLink throws (no links are served). */
-    publicUrl?: string;
-    /** Set whenever publicUrl is. */
-    linkKey?: string;
-    linkTtlMs: number;
-  };
   doublePuppet: {
     /** Absolute path of the double-puppet registration, when one is configured. */
     registration?: string;
@@ -88,6 +81,16 @@ export interface BridgeConfig {
     host: string;
     /** Undefined: /metrics is served on the appservice port. */
     port?: number;
+  };
+  media: {
+    /** Absolute path of the spool folder. */
+    spoolDir: string;
+    maxBytes: number;
+    /** Undefined: ctx.mediaLink throws (no links are served). */
+    publicUrl?: string;
+    /** Set whenever publicUrl is. */
+    linkKey?: string;
+    linkTtlMs: number;
   };
   client: {
     concurrency: number;

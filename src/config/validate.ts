@@ -241,6 +241,7 @@ export function validateConfig(
   config.permissions ??= { "*": "relay", [config.homeserver.domain]: "user" };
   if (config.doublePuppet.registration !== undefined)
     config.doublePuppet.registration = resolve(configDir, config.doublePuppet.registration);
+  config.media.spoolDir = resolve(configDir, config.media.spoolDir);
   config.configDir = configDir;
   config.warnings = warnings;
   return config;

@@ -96,6 +96,9 @@ type Handler = (req: RecordedRequest, m: string[]) => [number, unknown];
 
 const MAX_BODY = 10 * 1024 * 1024;
 
+/** `/_matrix/(client/v1/media|media/v3)/(download|thumbnail)/{server}/{id}`. */
+const MEDIA_PATH = /^\/_matrix\/(client\/v1\/media|media\/v3)\/(?:download|thumbnail)\/([^/]+)\/([^/]+)$/;
+
 export class FakeHomeserver {
   readonly requests: RecordedRequest[] = [];
   readonly registered = new Set<string>();
@@ -103,6 +106,10 @@ export class FakeHomeserver {
   readonly aliases = new Map<string, string>();
   readonly profiles = new Map<string, { displayname?: string; avatar_url?: string }>();
   readonly media = new Map<string, { data: Buffer; contentType: string }>();
+  /** Answer /_matrix/client/v1/media/... with 404 M_UNRECOGNIZED, as a server without authenticated media does. */
+  mediaV1Missing = false;
+  /** Send media without Content-Length (chunked), so that only the bytes read tell the size. */
+  mediaWithoutLength = false;
   /** Room ids listed per network: "networkId roomId" -> visibility. */
   readonly directory = new Map<string, string>();
   readonly domain: string;
@@ -286,19 +293,36 @@ export class FakeHomeserver {
         return;
       }
     }
-    const download = /^\/_matrix\/client\/v1\/media\/download\/([^/]+)\/([^/]+)$/.exec(rec.rawPath);
-    if (rec.method === "GET" && download) {
-      const item = this.media.get(
-        `mxc://${decodeURIComponent(download[1]!)}/${decodeURIComponent(download[2]!)}`,
-      );
-      if (!item) send(res, 404, { errcode: "M_NOT_FOUND", error: "no such media" });
-      else {
-        res.writeHead(200, { "Content-Type": item.contentType, "Content-Length": item.data.length });
-        res.end(item.data);
-      }
+    const media = MEDIA_PATH.exec(rec.rawPath);
+    if (rec.method === "GET" && media) {
+      this.serveMedia(res, media[1] === "client/v1/media", media[2]!, media[3]!);
       return;
     }
     send(res, 404, { errcode: "M_UNRECOGNIZED", error: `fake homeserver: no route ${rec.method} ${path}` });
+  }
+
+  /**
+   * Media downloads and thumbnails (the thumbnail is the file itself), authenticated
+   * (/_matrix/client/v1/media) and, for older clients, /_matrix/media/v3. With `mediaV1Missing`
+   * the authenticated ones answer 404 M_UNRECOGNIZED, like a server that predates them.
+   */
+  private serveMedia(res: ServerResponse, v1: boolean, server: string, id: string): void {
+    if (v1 && this.mediaV1Missing) {
+      send(res, 404, { errcode: "M_UNRECOGNIZED", error: "Unrecognized request" });
+      return;
+    }
+    const item = this.media.get(`mxc://${decodeURIComponent(server)}/${decodeURIComponent(id)}`);
+    if (!item) {
+      send(res, 404, { errcode: "M_NOT_FOUND", error: "no such media" });
+      return;
+    }
+    const headers: Record<string, string | number> = { "Content-Type": item.contentType };
+    if (!this.mediaWithoutLength) headers["Content-Length"] = item.data.length;
+    res.writeHead(200, headers);
+    // In pieces, so that a reader sees the body arrive as a stream.
+    for (let at = 0; at < item.data.length; at += 16 * 1024)
+      res.write(item.data.subarray(at, at + 16 * 1024));
+    res.end();
   }
 
   private takeScript(rec: RecordedRequest): ScriptedAnswer | undefined {

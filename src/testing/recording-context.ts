@@ -9,7 +9,9 @@ import type {
   AdapterKeyValue,
   BridgeContext,
   GhostDirectory,
+  MatrixFile,
   MessageContent,
+  OpenedMedia,
   Portal,
   PortalDirectory,
   PortalSpec,
@@ -19,6 +21,14 @@ import type {
 import { IdTemplate } from "../registration/index.js";
 import { silentLogger } from "../common/logger.js";
 import { MediaLinks, type MediaLinkOptions, type MediaLinkSource } from "../media/media-links.js";
+import {
+  DEFAULT_MEDIA_MAX_BYTES,
+  openMedia as openMatrixMedia,
+  parseMxc,
+  type MediaSource,
+  type OpenMediaOptions,
+} from "../media/open-media.js";
+import { readAll } from "../media/size-cap.js";
 
 /** One recorded call: the method name and its arguments. */
 export interface RecordedCall {
@@ -39,6 +49,9 @@ export class RecordingContext implements BridgeContext {
   private readonly kvData = new Map<string, unknown>();
   private readonly portalMap = new Map<string, Portal>();
   private readonly links: MediaLinks;
+  private readonly media = new Map<string, { data: Uint8Array; contentType: string }>();
+  /** The size cap of openMedia and downloadMedia (config media.maxBytes on the real bridge). */
+  mediaMaxBytes = DEFAULT_MEDIA_MAX_BYTES;
 
   /** `mediaPublicUrl`: the base of ctx.mediaLink's links (default https://bridge.example.org). */
   constructor(opts: { domain?: string; ghosts?: string; portals?: string; mediaPublicUrl?: string } = {}) {
@@ -160,9 +173,55 @@ export class RecordingContext implements BridgeContext {
   remoteNetworkUp(): void {
     void this.record("remoteNetworkUp", undefined, undefined, []);
   }
-  downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
+  /**
+   * Serves `data` at an mxc:// URL to openMedia and downloadMedia. For an encrypted file,
+   * register the ciphertext under the MatrixFile's url: openMedia decrypts it as the real
+   * bridge does. Returns the URL.
+   */
+  addMedia(mxcUrl: string, data: Uint8Array, contentType = "application/octet-stream"): string {
+    parseMxc(mxcUrl);
+    this.media.set(mxcUrl, { data, contentType });
+    return mxcUrl;
+  }
+
+  /**
+   * The registered media (see addMedia), whole into memory; an unregistered URL gets the
+   * text "media <url>" (text/plain), as before addMedia existed.
+   */
+  async downloadMedia(mxcUrl: string): Promise<{ data: Uint8Array; contentType: string }> {
     void this.record("downloadMedia", undefined, undefined, [mxcUrl]);
-    return Promise.resolve({ data: new TextEncoder().encode(`media ${mxcUrl}`), contentType: "text/plain" });
+    if (!this.media.has(mxcUrl)) {
+      return { data: new TextEncoder().encode(`media ${mxcUrl}`), contentType: "text/plain" };
+    }
+    const media = await this.serveMedia(mxcUrl, {});
+    return { data: await readAll(media.stream), contentType: media.contentType };
+  }
+
+  /**
+   * Media registered with addMedia, with the real rules: the size cap (`mediaMaxBytes`,
+   * default 100 MiB, or opts.maxBytes), decryption of an encrypted MatrixFile. A thumbnail
+   * is the file itself. An unregistered URL rejects, like the homeserver's 404.
+   */
+  openMedia(
+    media: string | MatrixFile,
+    opts: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal } = {},
+  ): Promise<OpenedMedia> {
+    void this.record("openMedia", undefined, undefined, [media, opts]);
+    return this.serveMedia(media, opts);
+  }
+
+  private serveMedia(media: string | MatrixFile, opts: OpenMediaOptions): Promise<OpenedMedia> {
+    const source: MediaSource = (mxc) => {
+      const item = this.media.get(mxc);
+      if (!item)
+        return Promise.reject(new Error(`no media at ${mxc} (register it with RecordingContext.addMedia)`));
+      return Promise.resolve({
+        stream: new Blob([item.data]).stream(),
+        contentType: item.contentType,
+        size: item.data.byteLength,
+      });
+    };
+    return openMatrixMedia(source, media, opts, this.mediaMaxBytes);
   }
   /** A real signed link (as the bridge makes them) under `mediaPublicUrl`; recorded. */
   mediaLink(media: MediaLinkSource, opts?: MediaLinkOptions): string {

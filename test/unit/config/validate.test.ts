@@ -65,6 +65,7 @@ describe("config validation", () => {
     for (const key of ["concurrency", "retryAttempts", "maxBackoffMs", "requestTimeoutMs"] as const) {
       assert.ok(Number.isInteger(config.client[key]), key);
     }
+    assert.equal(config.media.maxBytes, 100 * 1024 * 1024);
   });
 
   it("gives a BridgeConfig with exactly the schema's keys (types.ts cannot drift from schema.ts)", () => {
@@ -200,10 +201,13 @@ describe("config validation", () => {
     ["metrics.enabled", 1, /must be true or false, got number 1/],
     ["metrics.host", "a b", /must be a host name or IP address/],
     ["metrics.port", 65536, /must be between 0 and 65535/],
+    ["media.spoolDir", "", /must not be empty/],
+    ["media.maxBytes", 0, /must be at least 1/],
     ["client.concurrency", 0, /must be at least 1/],
     ["client.retryAttempts", -1, /must be at least 0/],
     ["client.maxBackoffMs", 0, /must be at least 1/],
     ["client.requestTimeoutMs", "30s", /must be an integer, got "30s"/],
+    ["media.maxBytes", 0, /must be at least 1/],
     ["permissions", ["@a:b"], /must be a mapping, got a list/],
     ["commands.prefix", " ", /must not be empty/],
     ["logins.encryptionKey", "short", /must be at least 16 characters, got a secret of 5 characters/],
