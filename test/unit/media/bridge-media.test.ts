@@ -3,6 +3,7 @@ import { mkdtemp, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import type { MatrixMessage } from "../../../src/adapter/index.js";
 import { MediaTooLargeError } from "../../../src/media/index.js";
 import { openStore } from "../../../src/store/index.js";
 import {
@@ -246,5 +247,34 @@ describe("avatars by URL", () => {
     } finally {
       await files.close();
     }
+  });
+});
+
+describe("a Matrix user's file the adapter cannot take", () => {
+  it("is not retried, and its sender is told it is too large", async () => {
+    await withHarness(
+      async (h) => {
+        const portal = await h.portal("lobby");
+        h.hs.media.set("mxc://example.org/big", { data: Buffer.alloc(5000, 1), contentType: "image/png" });
+        let tries = 0;
+        h.adapter.onMessage = async (message) => {
+          tries++;
+          const opened = await h.bridge.context.openMedia((message as MatrixMessage).file!);
+          for await (const _ of opened.stream as unknown as AsyncIterable<Uint8Array>) void _;
+          return "never";
+        };
+        await h.push([
+          {
+            room_id: portal.roomId,
+            content: { msgtype: "m.image", body: "big.png", url: "mxc://example.org/big" },
+          },
+        ]);
+        await h.bridge.appservice.drain();
+        assert.equal(tries, 1, "a PermanentError: not retried");
+        const notice = h.hs.events(portal.roomId, "m.room.message").at(-1)!.content.body;
+        assert.equal(notice, "not bridged: the file is too large (over 1 kB; the bridge takes at most 1 kB)");
+      },
+      { configure: (c) => (c.media.maxBytes = 1000) },
+    );
   });
 });
