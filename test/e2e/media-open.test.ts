@@ -89,6 +89,11 @@ function filesAdapter(received: Received[]): RemoteNetworkAdapter {
           }
         } catch (err) {
           got.error = err;
+          // Relayed by a real adapter, the error goes out of the handler: the sender is told.
+          if (err instanceof MediaTooLargeError && message.body === "big.bin") {
+            received.push(got);
+            throw err;
+          }
         }
       }
       received.push(got);
@@ -213,6 +218,15 @@ describe("Matrix files reach the adapter through ctx.openMedia on Synapse", () =
       `${url} is too large: more than ${MAX_BYTES} bytes; the bridge (media.maxBytes) allows ${MAX_BYTES}`,
     );
     assert.equal(got.opened, undefined);
+    const notice = await alice.waitForEvent(
+      room,
+      (e) => e.content.msgtype === "m.notice" && e.content["m.relates_to"] !== undefined,
+      "the notice to the sender",
+    );
+    assert.equal(
+      notice.content.body,
+      `not bridged: the file is too large (over ${(MAX_BYTES / 1000).toFixed(0)} kB; the bridge takes at most ${(MAX_BYTES / 1000).toFixed(0)} kB)`,
+    );
 
     const small = await upload(new TextEncoder().encode("still fine"), "text/plain", "ok.txt");
     const next = await receivedFor(
