@@ -35,6 +35,7 @@ import { RemoteContext } from "./remote-context.js";
 import { Readiness } from "./readiness.js";
 import { RemoteDelivery } from "./remote-delivery.js";
 import { BRIDGEKIT_VERSION } from "../common/version.js";
+import { sweepSpool } from "../media/spool.js";
 import { Commands } from "../commands/commands.js";
 import { createProvisioning } from "../provisioning/index.js";
 import { LoginProcesses } from "../users/login-processes.js";
@@ -104,6 +105,8 @@ export class Bridge {
   private readonly loginProcesses: LoginProcesses | undefined;
   private readonly notices: DeadLetterNotices;
   private readonly actionWorker: OutboxWorker<JsonValue>;
+  /** Remote -> Matrix actions not yet delivered (read at start for the spool sweep). */
+  private readonly actions: Outbox<JsonValue>;
   private readonly profileWorker: OutboxWorker<JsonValue>;
   private readonly log: Logger;
   private readonly readiness: Readiness;
@@ -235,6 +238,7 @@ export class Bridge {
       avatars,
     );
     const actions = new Outbox<JsonValue>(store, { namespace: "outbox" });
+    this.actions = actions;
     const profiles = new Outbox<JsonValue>(store, { namespace: "outbox-profiles" });
     const deadLetters = store.namespace<never>("outbox-dead");
     this.actionWorker = new OutboxWorker({
@@ -511,6 +515,7 @@ export class Bridge {
         this.log.warn({ err }, "could not set the bot's display name");
       });
     }
+    await this.sweepSpool();
     await this.actionWorker.start();
     await this.profileWorker.start();
     try {
@@ -534,6 +539,25 @@ export class Bridge {
         () => undefined,
         (err: unknown) => this.log.error({ err }, "could not reconnect the stored logins"),
       );
+    }
+  }
+
+  /**
+   * Deletes spool files no queued action refers to (left by a crash between reading an
+   * attachment and queueing it). Before anything can spool: the workers and the adapter have
+   * not started. A failure is logged, never fatal: the files only take disk space.
+   */
+  private async sweepSpool(): Promise<void> {
+    try {
+      const keep = new Set<string>();
+      for await (const item of this.actions.pending()) {
+        const path = (item.payload as { media?: { path?: unknown } } | null)?.media?.path;
+        if (typeof path === "string") keep.add(path);
+      }
+      const deleted = await sweepSpool(this.o.config.media.spoolDir, keep);
+      if (deleted > 0) this.log.info({ deleted }, "deleted spool files left by a crash");
+    } catch (err) {
+      this.log.warn({ err }, "could not sweep the media spool");
     }
   }
 

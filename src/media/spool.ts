@@ -5,7 +5,7 @@
  * first 64 KiB are kept for sniffing and image headers.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { mkdir, open, rm } from "node:fs/promises";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Attachment } from "../adapter/adapter.js";
 import { MediaTooLargeError } from "./errors.js";
@@ -101,4 +101,28 @@ export async function spool(
   };
   if (servedType !== undefined) out.servedType = servedType;
   return out;
+}
+
+/**
+ * Deletes the spool files nothing refers to any more: left by a crash between reading an
+ * attachment and queueing it. Only `*.spool` files directly in `dir`; `keep` holds the paths
+ * still queued. Call it before anything can spool (at start, before the adapter runs).
+ * Returns how many it deleted; a missing folder is an empty one.
+ */
+export async function sweepSpool(dir: string, keep: ReadonlySet<string>): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
+  }
+  let deleted = 0;
+  for (const name of names) {
+    const path = join(dir, name);
+    if (!name.endsWith(".spool") || keep.has(path)) continue;
+    await rm(path, { force: true });
+    deleted++;
+  }
+  return deleted;
 }

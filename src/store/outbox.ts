@@ -155,6 +155,24 @@ export class Outbox<T extends JsonValue = JsonValue> {
     return { items, rooms: heads.length, oldestEnqueuedAt };
   }
 
+  /**
+   * Every item not yet acknowledged, room by room in order, read in pages of 256 (for start-up
+   * checks such as which spooled files are still needed). Reads, never writes.
+   */
+  async *pending(): AsyncGenerator<OutboxItem<T>> {
+    const rooms = await this.rooms();
+    const cursors = await this.cursors.getMany(rooms);
+    for (const [i, room] of rooms.entries()) {
+      const cursor = cursors[i];
+      if (!cursor) continue;
+      for (let from = cursor.head; from < cursor.tail; from += 256) {
+        const keys: string[] = [];
+        for (let seq = from; seq < Math.min(cursor.tail, from + 256); seq++) keys.push(itemKey(room, seq));
+        for (const item of await this.items.getMany(keys)) if (item) yield item;
+      }
+    }
+  }
+
   /** Room keys that may hold items (read this at start-up and deliver each). */
   async rooms(): Promise<string[]> {
     return [...((await this.index.get("rooms")) ?? [])];

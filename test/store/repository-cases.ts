@@ -207,6 +207,20 @@ export function outboxCases(backend: Backend): void {
       await box.ack("r2", 0);
       assert.deepEqual(await box.rooms(), ["r1"]);
     });
+    it("pending: every unacknowledged item, room by room in order, across pages", async () => {
+      const box = new Outbox<number>(store(), { namespace: "pending" });
+      for (let i = 0; i < 300; i++) await box.enqueue("big", i);
+      await box.enqueue("small", 1000);
+      await box.ack("big", 0);
+      const seen: number[] = [];
+      for await (const item of box.pending()) seen.push(item.payload);
+      assert.equal(seen.length, 300);
+      assert.deepEqual(
+        seen.filter((n) => n < 1000),
+        Array.from({ length: 299 }, (_, i) => i + 1),
+      );
+      assert.ok(seen.includes(1000));
+    });
     it("stats: items, rooms with items and the oldest head's enqueue time", async () => {
       const box = new Outbox<number>(store(), { namespace: "stats" });
       assert.deepEqual(await box.stats(), { items: 0, rooms: 0, oldestEnqueuedAt: undefined });

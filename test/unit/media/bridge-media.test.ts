@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir } from "node:fs/promises";
+import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -275,6 +275,20 @@ describe("a Matrix user's file the adapter cannot take", () => {
         assert.equal(notice, "not bridged: the file is too large (over 1 kB; the bridge takes at most 1 kB)");
       },
       { configure: (c) => (c.media.maxBytes = 1000) },
+    );
+  });
+});
+
+describe("the media spool at start", () => {
+  it("deletes spool files no queued send refers to, and nothing else", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "bk-sweep-"));
+    await writeFile(join(dir, "left-by-a-crash.spool"), "orphan");
+    await writeFile(join(dir, "notes.txt"), "not ours");
+    await withHarness(
+      async () => {
+        assert.deepEqual((await readdir(dir)).sort(), ["notes.txt"]);
+      },
+      { configure: (c) => (c.media.spoolDir = dir) },
     );
   });
 });
