@@ -11,6 +11,7 @@ import type { BridgeContext, Portal, RemoteNetworkAdapter } from "../../src/adap
 import { Bridge } from "../../src/bridge/index.js";
 import { silentLogger, type Logger } from "../../src/common/logger.js";
 import type { BridgeConfig } from "../../src/config/types.js";
+import { validateConfig } from "../../src/config/validate.js";
 import { generateRegistration, type Registration } from "../../src/registration/index.js";
 import { openStore, type Store } from "../../src/store/index.js";
 import type { MatrixEvent } from "../../src/matrix/events.js";
@@ -18,50 +19,32 @@ import { FakeHomeserver } from "./fake-homeserver.js";
 
 export const DOMAIN = "example.org";
 
+/**
+ * The test bridge's config: the schema's defaults (so a new config key needs no edit here),
+ * with what tests want faster or smaller (retries in milliseconds, fewer rooms at once).
+ */
 export function testConfig(hsUrl: string, overrides: Partial<BridgeConfig["bridge"]> = {}): BridgeConfig {
-  return {
-    homeserver: { url: hsUrl, domain: DOMAIN },
-    appservice: {
-      registration: "/unused",
-      host: "127.0.0.1",
-      port: 0,
-      maxBodyBytes: 16 * 1024 * 1024,
-      handlerTimeoutMs: 10_000,
-      roomConcurrency: 8,
+  const config = validateConfig(
+    {
+      homeserver: { url: hsUrl, domain: DOMAIN },
+      appservice: { registration: "/unused", port: 0, handlerTimeoutMs: 10_000, roomConcurrency: 8 },
+      inbox: {
+        transactions: 1000,
+        maxDeadLetters: 1000,
+        retry: { firstDelayMs: 10, maxDelayMs: 100, maxAttempts: 5, maxAgeMs: 60_000 },
+      },
+      store: "memory://",
+      bridge: { ghosts: "test_{id}", portals: "test_{id}" },
+      adapter: { module: "unused" },
+      logging: { level: "silent" },
+      media: { spoolDir: join(tmpdir(), `bridgekit-spool-${process.pid}`) },
+      client: { concurrency: 10, retryAttempts: 2, maxBackoffMs: 20, requestTimeoutMs: 5000 },
     },
-    inbox: {
-      transactions: 1000,
-      maxPendingItems: 10_000,
-      retry: { firstDelayMs: 10, maxDelayMs: 100, maxAttempts: 5, maxAgeMs: 60_000, unexpectedAttempts: 3 },
-      maxDeadLetters: 1000,
-      deadLetterNotice: true,
-    },
-    lease: { standby: false, ttlMs: 5_000 },
-    store: "memory://",
-    bridge: { ghosts: "test_{id}", portals: "test_{id}", unsupportedNotice: true, ...overrides },
-    permissions: { "*": "relay", [DOMAIN]: "user" },
-    commands: {},
-    logins: {
-      connectConcurrency: 32,
-      processTimeoutMs: 900_000,
-      waitTimeoutMs: 300_000,
-      relayFormat: "<{name}> {body}",
-      relayEmoteFormat: "* {name} {body}",
-    },
-    provisioning: {},
-    doublePuppet: {},
-    adapter: { module: "unused", config: {} },
-    logging: { level: "silent" },
-    metrics: { enabled: false, host: "127.0.0.1" },
-    media: {
-      spoolDir: join(tmpdir(), `bridgekit-spool-${process.pid}`),
-      maxBytes: 104_857_600,
-      linkTtlMs: 604_800_000,
-    },
-    client: { concurrency: 10, retryAttempts: 2, maxBackoffMs: 20, requestTimeoutMs: 5000 },
-    configDir: tmpdir(),
-    warnings: [],
-  };
+    "test config",
+    { configDir: tmpdir() },
+  );
+  Object.assign(config.bridge, overrides);
+  return config;
 }
 
 /** An adapter whose handlers record their calls; tests replace methods as needed. */
