@@ -1,8 +1,8 @@
 import type { MatrixHandlers, MatrixMessage, Portal, RemoteNetworkAdapter } from "../adapter/adapter.js";
 import { PermanentError, RetryableError } from "../inbox/errors.js";
-import type { LiveLogin, Logins } from "../users/logins.js";
+import { stateWords, type LiveLogin, type Logins } from "../users/logins.js";
 import type { Permissions } from "../users/permissions.js";
-import { escapeHtml } from "../commands/notice.js";
+import { escapeHtml } from "../formatting/entities.js";
 
 /** Who carries a Matrix user's event to the remote network. */
 export type Carrier =
@@ -109,9 +109,7 @@ export class Carriers {
         userMessage: "your login is not connected yet",
       });
     if (quiet) return undefined;
-    throw new PermanentError(
-      `your login ${owner.name} is ${owner.state.replace(/_/g, " ")}: ${this.o.loginHint}`,
-    );
+    throw new PermanentError(`your login ${owner.name} is ${stateWords(owner.state)}: ${this.o.loginHint}`);
   }
 }
 

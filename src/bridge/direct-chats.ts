@@ -5,7 +5,7 @@ import type { Logger } from "../common/logger.js";
 import { PermanentError } from "../inbox/errors.js";
 import type { MatrixEvent } from "../matrix/events.js";
 import { UserFacingError } from "../users/errors.js";
-import type { LiveLogin, Logins } from "../users/logins.js";
+import { stateWords, type LiveLogin, type Logins } from "../users/logins.js";
 import { atLeast, type Permissions } from "../users/permissions.js";
 import type { Ghosts } from "./ghosts.js";
 import type { Portals } from "./portals.js";
@@ -112,10 +112,7 @@ export class DirectChats {
       const login = this.o.logins.get(loginId);
       if (login?.userId !== userId) throw new UserFacingError("not_found", `you have no login "${loginId}"`);
       if (login.state !== "connected" || !login.session)
-        throw new UserFacingError(
-          "bad_state",
-          `your login ${login.name} is ${login.state.replace(/_/g, " ")}`,
-        );
+        throw new UserFacingError("bad_state", `your login ${login.name} is ${stateWords(login.state)}`);
       return login;
     }
     const own = this.o.logins.connectedOf(userId);

@@ -2,6 +2,7 @@ import { LRUCache } from "lru-cache";
 import type { Logger } from "../common/logger.js";
 import { DoublePuppetError, type DoublePuppets, type PuppetIntent } from "../users/double-puppet.js";
 import type { Logins } from "../users/logins.js";
+import { capitalise } from "../commands/notice.js";
 
 export interface PuppetActorsOptions {
   puppets: DoublePuppets;
@@ -43,7 +44,7 @@ export class PuppetActors {
       this.o.log.warn({ userId, failure: err.failure }, "double puppeting failed; sending as the ghost");
       await this.o.tell(
         userId,
-        `${err.message.charAt(0).toUpperCase()}${err.message.slice(1)}. What you send from your other clients appears as your ghost until it works again` +
+        `${capitalise(err.message)}. What you send from your other clients appears as your ghost until it works again` +
           (err.failure === "invalidated" || err.failure === "wrong_user" || err.failure === "refused"
             ? "; send `login-matrix <token>` with a fresh access token."
             : "."),

@@ -1,4 +1,4 @@
-import type { LoginStatus } from "../users/logins.js";
+import { stateWords, type LoginStatus } from "../users/logins.js";
 import { UserFacingError } from "../users/errors.js";
 import { atLeast } from "../users/permissions.js";
 import type { ChatLogins } from "./chat-login.js";
@@ -7,7 +7,7 @@ import type { Command, CommandServices, Invocation } from "./types.js";
 
 /** How `logins` shows one login. */
 export function describeLogin(s: LoginStatus): string {
-  const state = s.state.replace(/_/g, " ");
+  const state = stateWords(s.state);
   return `${s.name} (${s.id}): ${state}${s.message ? ` (${s.message})` : ""}`;
 }
 
@@ -20,7 +20,8 @@ async function mayManageRoom(s: CommandServices, inv: Invocation): Promise<boole
   return typeof level === "number" && level >= 50;
 }
 
-function needLogins(s: CommandServices): NonNullable<CommandServices["logins"]> {
+/** The logins capability, or the answer that the bridge has none. */
+export function needLogins(s: CommandServices): NonNullable<CommandServices["logins"]> {
   if (!s.logins) throw new UserFacingError("unsupported", `the ${s.adapter.name} bridge has no logins`);
   return s.logins;
 }

@@ -2,7 +2,9 @@ import { LRUCache } from "lru-cache";
 import type { BridgeUser, CallContext, LoginField, LoginStep } from "../adapter/adapter.js";
 import { UserFacingError } from "../users/errors.js";
 import { checkField, isSecretField, type ProcessStep } from "../users/login-processes.js";
-import { redactSecret } from "./builtins.js";
+import { needLogins, redactSecret } from "./builtins.js";
+import { capitalise } from "./notice.js";
+import { stateWords } from "../users/logins.js";
 import type { CommandServices, Invocation } from "./types.js";
 
 /** A login the user is walking through in chat: which process, and which field comes next. */
@@ -90,7 +92,7 @@ export class ChatLogins {
       case "complete": {
         this.byUser.delete(inv.user.userId);
         const status = this.logins().live.get(step.login.id)?.status();
-        const state = status && status.state !== "connected" ? ` (${status.state.replace(/_/g, " ")})` : "";
+        const state = status && status.state !== "connected" ? ` (${stateWords(status.state)})` : "";
         await inv.reply(`Logged in as ${step.login.name ?? step.login.id}${state}.`);
         return;
       }
@@ -161,9 +163,7 @@ export class ChatLogins {
   }
 
   private logins(): NonNullable<CommandServices["logins"]> {
-    if (!this.s.logins)
-      throw new UserFacingError("unsupported", `the ${this.s.adapter.name} bridge has no logins`);
-    return this.s.logins;
+    return needLogins(this.s);
   }
 }
 
@@ -174,8 +174,4 @@ function ask(field: LoginField): string {
   const fallback = field.defaultValue !== undefined ? `; send \`-\` for ${field.defaultValue}` : "";
   const secret = isSecretField(field) ? " I will remove your message from the room once I have read it." : "";
   return `${field.name}${about}${choices}${fallback}?${secret}`;
-}
-
-function capitalise(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }

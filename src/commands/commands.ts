@@ -9,7 +9,7 @@ import { atLeast } from "../users/permissions.js";
 import { builtinCommands } from "./builtins.js";
 import { ChatLogins } from "./chat-login.js";
 import { commandLine, parseArguments } from "./parse.js";
-import { noticeContent } from "./notice.js";
+import { capitalise, noticeContent } from "./notice.js";
 import type { Command, CommandServices, Invocation } from "./types.js";
 
 /**
@@ -80,9 +80,11 @@ export class Commands {
     const body = event.content.body;
     if (typeof body !== "string") return false;
     const managementRoom = portal === null && (await this.ownerOf(event.room_id)) === event.sender;
+    // Most messages (in portals) are no command: answered before any lookup or allocation.
+    if (!managementRoom && commandLine(body, this.s.prefix) === null) return false;
     const level = this.s.permissions.level(event.sender);
     if (level === null) {
-      if (commandLine(body, this.s.prefix) === null) return false;
+      if (managementRoom && commandLine(body, this.s.prefix) === null) return false;
       await this.reply(event.room_id, "You are not allowed to use this bridge.");
       return true;
     }
@@ -268,7 +270,3 @@ export class Commands {
 
 /** `login-matrix <token>`, with or without a prefix: a command that carries a secret. */
 const SECRET_COMMAND = /^\s*(?:\S+\s+)?login-matrix(?:\s|$)/i;
-
-function capitalise(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}

@@ -29,6 +29,11 @@ export interface LoginRepository {
   allLogins(): AsyncIterable<StoredLogin>;
 }
 
+/** A state as a sentence says it: "transient disconnect", "bad credentials". Pure. */
+export function stateWords(state: LoginState): string {
+  return state.replace(/_/g, " ");
+}
+
 /** A login's state as the user sees it. */
 export interface LoginStatus {
   id: string;
