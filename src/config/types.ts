@@ -92,6 +92,15 @@ export interface BridgeConfig {
     linkKey?: string;
     linkTtlMs: number;
   };
+  backfill: {
+    enabled: boolean;
+    maxOnCreate: number;
+    maxAfterGap: number;
+    /** 0: no age limit. */
+    maxAgeMs: number;
+    concurrency: number;
+    timeoutMs: number;
+  };
   client: {
     concurrency: number;
     retryAttempts: number;

@@ -53,8 +53,8 @@ export interface LoginsOptions {
   contextFor(login: LiveLogin): SessionContext;
   /** Tells a user something about their login, in their management room. Must not throw. */
   tell(userId: string, text: string): Promise<void>;
-  /** The network is back for a login: rooms waiting to retry try at once. */
-  onConnected(): void;
+  /** The network is back for a login: rooms waiting to retry try at once (and its waiting backfills run). */
+  onConnected(login: LiveLogin): void;
   log: Logger;
   /** Logins connected at once at start. */
   concurrency: number;
@@ -260,7 +260,7 @@ export class Logins {
     this.mark(login, state, message);
     if (state === "connected") {
       login.failures = 0;
-      if (was !== "connected") this.o.onConnected();
+      if (was !== "connected") this.o.onConnected(login);
       return;
     }
     if (state === "bad_credentials" || state === "logged_out") {
