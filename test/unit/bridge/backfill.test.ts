@@ -9,7 +9,12 @@ import assert from "node:assert/strict";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { HistoryMessage, HistoryQuery } from "../../../src/adapter/index.js";
+import type {
+  HistoryMessage,
+  HistoryQuery,
+  LoginsCapability,
+  RemoteNetworkAdapter,
+} from "../../../src/adapter/index.js";
 import type { BridgeConfig } from "../../../src/config/types.js";
 import { openStore } from "../../../src/store/index.js";
 import {
@@ -20,6 +25,7 @@ import {
   withHarness,
 } from "../../support/bridge-harness.js";
 import { FakeHomeserver } from "../../support/fake-homeserver.js";
+import { dmRoom, FakeNetwork, loginsAdapter } from "../../support/fake-network.js";
 
 class HistoryAdapter extends TestAdapter {
   /** The remote room's whole history; fetchHistory returns all of it (the framework filters). */
@@ -312,5 +318,64 @@ describe("backfill across a restart", () => {
       await store.close();
       await hs.close();
     }
+  });
+});
+
+describe("backfill by a login's session", () => {
+  it("fills the login's DM portal when it is made, and a shared portal when the session asks", async () => {
+    const network = new FakeNetwork();
+    network.addAccount("alice", "pw");
+    network.addAccount("bob", "pw2");
+    const base = loginsAdapter(network);
+    const asked: Array<{ account: string; room: string; query: HistoryQuery }> = [];
+    const connect = base.logins!.connect.bind(base.logins);
+    const logins: LoginsCapability = {
+      ...base.logins!,
+      async connect(login, ctx, call) {
+        const session = await connect(login, ctx, call);
+        session.fetchHistory = (room, query) => {
+          asked.push({ account: login.id, room, query });
+          return Promise.resolve(
+            [hist(1, "bob"), hist(2, "alice")].map((m) => ({ ...m, remoteId: `${room}/${m.remoteId}` })),
+          );
+        };
+        return session;
+      },
+    };
+    const adapter = { ...base, logins };
+    await withHarness<RemoteNetworkAdapter>(
+      async (h) => {
+        const lobby = await h.portal("lobby"); // the adapter has no fetchHistory: nothing yet
+        await h.bridge.flush();
+        assert.deepEqual(messages(h.hs, lobby.roomId), []);
+        await h.bridge.logins!.add(`@alice:${DOMAIN}`, {
+          id: "alice",
+          data: { token: network.accounts.get("alice")!.token },
+        });
+        const session = network.sessions.get("alice")!;
+        const dm = await session.ctx.portals.ensure(dmRoom("alice", "bob"), {
+          direct: true,
+          members: ["bob"],
+        });
+        await session.ctx.backfill("lobby");
+        await h.bridge.flush();
+        assert.deepEqual(
+          asked.map((a) => [a.account, a.room]),
+          [
+            ["alice", dmRoom("alice", "bob")],
+            ["alice", "lobby"],
+          ],
+        );
+        for (const roomId of [dm.roomId, lobby.roomId])
+          assert.deepEqual(
+            messages(h.hs, roomId).map((m) => [m.body, m.sender]),
+            [
+              ["history 1", `@test_bob:${DOMAIN}`],
+              ["history 2", `@test_alice:${DOMAIN}`],
+            ],
+          );
+      },
+      { adapter, configure: configure() },
+    );
   });
 });
