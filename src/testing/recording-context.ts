@@ -38,6 +38,18 @@ export interface RecordedCall {
   args: unknown[];
 }
 
+/** How a RecordingContext names things: its domain, id templates and media link base. */
+export interface RecordingContextOptions {
+  /** The homeserver's server name (default example.org). */
+  domain?: string;
+  /** The ghost id template (default "test_{id}"). */
+  ghosts?: string;
+  /** The portal alias template (default "test_{id}"). */
+  portals?: string;
+  /** The base of ctx.mediaLink's links (default https://bridge.example.org). */
+  mediaPublicUrl?: string;
+}
+
 export class RecordingContext implements BridgeContext {
   readonly calls: RecordedCall[] = [];
   readonly log = silentLogger();
@@ -53,8 +65,7 @@ export class RecordingContext implements BridgeContext {
   /** The size cap of openMedia and downloadMedia (config media.maxBytes on the real bridge). */
   mediaMaxBytes = DEFAULT_MEDIA_MAX_BYTES;
 
-  /** `mediaPublicUrl`: the base of ctx.mediaLink's links (default https://bridge.example.org). */
-  constructor(opts: { domain?: string; ghosts?: string; portals?: string; mediaPublicUrl?: string } = {}) {
+  constructor(opts: RecordingContextOptions = {}) {
     this.domain = opts.domain ?? "example.org";
     this.links = new MediaLinks({
       publicUrl: opts.mediaPublicUrl ?? "https://bridge.example.org",
@@ -129,7 +140,8 @@ export class RecordingContext implements BridgeContext {
     });
   }
 
-  private record(
+  /** Records one call (and wakes waitFor); subclasses record their own methods with it. */
+  protected record(
     method: string,
     room: string | undefined,
     from: string | undefined,
