@@ -506,6 +506,43 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       }),
     },
   ),
+  backfill: section("history: missed remote messages fetched (fetchHistory) and sent before live ones", {
+    enabled: key({
+      type: "boolean",
+      default: true,
+      doc: "Fetch history when a portal is made and when the adapter asks (ctx.backfill) after a gap; only with an adapter or session that has fetchHistory",
+    }),
+    maxOnCreate: key({
+      type: "integer",
+      default: 50,
+      min: 0,
+      doc: "Messages fetched for a portal with nothing bridged yet (the newest ones); 0: none",
+    }),
+    maxAfterGap: key({
+      type: "integer",
+      default: 500,
+      min: 0,
+      doc: "Messages fetched after the newest bridged one when a gap is filled (the newest ones, when more were missed); 0: none",
+    }),
+    maxAgeMs: key({
+      type: "integer",
+      default: 0,
+      min: 0,
+      doc: "Messages older than this (by their remote time) are not backfilled; 0: no limit",
+    }),
+    concurrency: key({
+      type: "integer",
+      default: 4,
+      min: 1,
+      doc: "Rooms whose history is fetched at once",
+    }),
+    timeoutMs: key({
+      type: "integer",
+      default: 60_000,
+      min: 1_000,
+      doc: "Time limit of one fetchHistory call; a fetch that fails or times out is tried 3 times in all, then given up (the room's live messages wait meanwhile)",
+    }),
+  }),
   client: section("the outbound client-server API client", {
     concurrency: key({
       type: "integer",

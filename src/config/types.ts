@@ -101,6 +101,15 @@ export interface BridgeConfig {
     deviceName: string;
     trust: "untrusted" | "crossSignedOrLegacy" | "crossSigned";
   };
+  backfill: {
+    enabled: boolean;
+    maxOnCreate: number;
+    maxAfterGap: number;
+    /** 0: no age limit. */
+    maxAgeMs: number;
+    concurrency: number;
+    timeoutMs: number;
+  };
   client: {
     concurrency: number;
     retryAttempts: number;

@@ -173,6 +173,10 @@ export class RecordingContext implements BridgeContext {
   remoteNetworkUp(): void {
     void this.record("remoteNetworkUp", undefined, undefined, []);
   }
+  /** Recorded as a call; the real bridge fetches the room's history with fetchHistory. */
+  backfill(room: string): Promise<void> {
+    return this.record("backfill", room, undefined, []);
+  }
   /**
    * Serves `data` at an mxc:// URL to openMedia and downloadMedia. For an encrypted file,
    * register the ciphertext under the MatrixFile's url: openMedia decrypts it as the real

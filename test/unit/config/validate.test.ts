@@ -228,6 +228,12 @@ describe("config validation", () => {
     ["encryption.pickleKey", "short", /must be at least 16 characters, got a secret of 5 characters/],
     ["encryption.deviceName", " ", /must not be empty/],
     ["encryption.trust", "verified", /must be one of/],
+    ["backfill.enabled", "yes", /must be true or false/],
+    ["backfill.maxOnCreate", -1, /must be at least 0/],
+    ["backfill.maxAfterGap", 1.5, /must be an integer/],
+    ["backfill.maxAgeMs", -5, /must be at least 0/],
+    ["backfill.concurrency", 0, /must be at least 1/],
+    ["backfill.timeoutMs", 10, /must be at least 1000/],
   ];
   for (const [path, value, expected] of cases) {
     it(`rejects ${path}: ${JSON.stringify(value)}`, () => {
