@@ -53,6 +53,7 @@ import { UserFacingError } from "../users/errors.js";
 import type { DoublePuppetCheck } from "../commands/types.js";
 import { MediaLinks } from "../media/media-links.js";
 import { createMediaLinkRoute } from "../media/link-route.js";
+import { BridgeCrypto } from "./bridge-crypto.js";
 import { Backfill } from "../backfill/backfill.js";
 
 export interface BridgeOptions {
@@ -114,6 +115,8 @@ export class Bridge {
   /** History fills (src/backfill). */
   private readonly backfill: Backfill;
   private readonly log: Logger;
+  /** End-to-bridge encryption; undefined unless encryption.allow. */
+  private readonly crypto: BridgeCrypto | undefined;
   private readonly readiness: Readiness;
   private readonly metrics: BridgeMetrics;
   private started = false;
@@ -199,6 +202,14 @@ export class Bridge {
       ...(o.onRequest ? { onRequest: o.onRequest } : {}),
       onResponse: (info) => this.metrics.observeResponse(info),
     });
+    this.crypto = config.encryption.allow
+      ? new BridgeCrypto({
+          config: config.encryption,
+          store,
+          client: this.client,
+          log: this.log.child({ part: "crypto" }),
+        })
+      : undefined;
     const ghostTemplate = new IdTemplate(config.bridge.ghosts, domain);
     const portalTemplate =
       config.bridge.portals !== undefined ? new IdTemplate(config.bridge.portals, domain) : undefined;
@@ -550,6 +561,11 @@ export class Bridge {
         this.log.warn({ err }, "could not set the bot's display name");
       });
     }
+    try {
+      await this.crypto?.start();
+    } catch (err) {
+      throw await this.abortStart(err, "end-to-bridge encryption could not start");
+    }
     await this.sweepSpool();
     // Stored history fills first: each runs before its room's next queued item.
     if (this.backfill.enabled) {
@@ -628,6 +644,7 @@ export class Bridge {
     this.backfill.stop();
     await this.actionWorker.stop();
     await this.profileWorker.stop();
+    await this.crypto?.stop();
     await this.client.close();
     await this.lease
       ?.release()
@@ -669,8 +686,16 @@ export class Bridge {
 
   private handlers(): AppserviceHandlers {
     const adapter = this.o.adapter;
+    const routed = this.router.handlers();
+    const crypto = this.crypto;
     const handlers: AppserviceHandlers = {
-      ...this.router.handlers(),
+      ...routed,
+      ...(crypto
+        ? {
+            ...crypto.handlers(),
+            onEvent: async (event, call) => routed.onEvent(await crypto.plain(event), call),
+          }
+        : {}),
       holdsSecret: (event) => this.commands.holdsSecret(event),
       queryUser: async (userId, call) => {
         const remoteId = this.ghosts.remoteId(userId);
