@@ -4,6 +4,7 @@
  *   const as = await startAppserviceStub(reg.hs_token);           // or your real appservice
  *   const reg = generateRegistration({ id: "t", url: as.url, domain: "localhost", ... });
  *   const synapse = await startSynapse({ registrations: [reg] });   // doublePuppet: true adds a second one
+ *                                                                     // encryption: true the MSC2409/3202 flags
  *   ... new HomeserverClient({ homeserverUrl: synapse.url, domain: synapse.serverName, ... })
  *   await synapse.stop();
  *
@@ -41,6 +42,14 @@ export interface StartSynapseOptions {
    * when their registration says `rate_limited: true`.
    */
   rateLimits?: Record<string, unknown>;
+  /**
+   * Turn on the experimental features an appservice needs for end-to-bridge encryption:
+   * to-device messages in transactions (MSC2409), device lists and one-time-key counts in
+   * transactions (MSC3202). Device management without /login (MSC4190) needs no flag on
+   * this Synapse (1.141+ allows it; its config has no msc4190 key any more). Default false:
+   * other tests keep Synapse's stock behaviour.
+   */
+  encryption?: boolean;
   /** Any other homeserver.yaml keys, applied last. */
   config?: Record<string, unknown>;
   /** How long to wait for /_matrix/client/versions. Default 120 000 ms. */
@@ -93,6 +102,12 @@ const GENEROUS_LIMITS: Record<string, unknown> = {
   rc_room_creation: { per_second: 10_000, burst_count: 10_000 },
   rc_presence: { per_user: { per_second: 10_000, burst_count: 10_000 } },
   rc_media_create: { per_second: 10_000, burst_count: 10_000 },
+};
+
+/** homeserver.yaml `experimental_features` for an appservice that bridges encrypted rooms. */
+export const ENCRYPTION_FEATURES: Readonly<Record<string, boolean>> = {
+  msc2409_to_device_messages_enabled: true,
+  msc3202_transaction_extensions: true,
 };
 
 /** The provisioned Debian root with Synapse in it; throws naming the fix when it is missing. */
@@ -201,6 +216,7 @@ export async function startSynapse(opts: StartSynapseOptions): Promise<SynapseIn
         presence: { enabled: true },
       },
       GENEROUS_LIMITS,
+      opts.encryption === true ? { experimental_features: ENCRYPTION_FEATURES } : {},
       opts.rateLimits ?? {},
       opts.config ?? {},
     );
