@@ -4,22 +4,21 @@
 // registering or joining anyone again; `bridgekit ping` tells a running bridge from a stopped one.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { loadRegistration, type Registration } from "../../src/registration/index.js";
+import type { Registration } from "../../src/registration/index.js";
 import {
-  REPO_ROOT,
   runBridgekit,
   startBridgeProcess,
   type BridgeProcess,
   type LogLine,
 } from "./support/bridge-process.js";
+import { prepareEchoBridgeFiles } from "./support/echo-bridge-files.js";
 import { freePort, startSynapse, type SynapseInstance, type TestUser } from "./support/synapse.js";
 
 const DOMAIN = "localhost";
-const ECHO = join(REPO_ROOT, "examples", "echo", "src", "adapter.ts");
 
 interface RoomEvent {
   event_id: string;
@@ -40,18 +39,7 @@ describe("the echo bridge through Synapse (bridgekit start as a child process)",
   let roomId: string;
   const ghost = `@echo_alice:${DOMAIN}`;
 
-  const writeConfig = (hsUrl: string) =>
-    writeFile(
-      config,
-      [
-        `homeserver: { url: "${hsUrl}", domain: ${DOMAIN} }`,
-        `appservice: { host: 127.0.0.1, port: ${port} }`,
-        "store: sqlite://data/echo.db",
-        "bridge: { ghosts: 'echo_{id}', portals: 'echo_{id}', botDisplayName: Echo bridge bot }",
-        `adapter: { module: "${ECHO}", config: { prefix: "echo: " } }`,
-        "client: { retryAttempts: 4, maxBackoffMs: 500 }",
-      ].join("\n"),
-    );
+  let pointAt: (hsUrl: string) => Promise<void>;
 
   /** A client-server call as a user (or as the appservice with `asUser`). */
   async function cs(
@@ -115,16 +103,13 @@ describe("the echo bridge through Synapse (bridgekit start as a child process)",
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "bk-e2e-echo-"));
-    config = join(dir, "config.yaml");
     port = await freePort();
-    await writeConfig("http://127.0.0.1:1"); // the real URL once Synapse runs
-    const gen = await runBridgekit(["generate-registration", "--config", config]);
-    assert.equal(gen.code, 0, gen.stderr);
-    reg = await loadRegistration(join(dir, "registration.yaml"));
+    const files = await prepareEchoBridgeFiles({ dir, domain: DOMAIN, port });
+    ({ configPath: config, registration: reg, pointAt } = files);
     assert.equal(reg.url, `http://127.0.0.1:${port}`, "the registration points at the bridge's port");
     assert.equal(reg.rate_limited, false, "the bridge is not rate limited");
     synapse = await startSynapse({ registrations: [reg], serverName: DOMAIN });
-    await writeConfig(synapse.url);
+    await pointAt(synapse.url);
     alice = await synapse.registerUser("alice");
   });
 
