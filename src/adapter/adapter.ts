@@ -281,6 +281,35 @@ export interface PortalSpec {
   direct?: boolean;
 }
 
+/** One part of a room's bridge info (MSC2346 `m.bridge`): the protocol, the network or the room. */
+export interface BridgeInfoSection {
+  /** A stable id, e.g. "irc", "libera", "#chan". */
+  id: string;
+  /** How people call it, e.g. "IRC", "Libera.Chat". */
+  displayName?: string;
+  /** mxc:// or http(s):// (uploaded once). */
+  avatarUrl?: string;
+  /** A link to it on the web, e.g. "https://libera.chat". */
+  externalUrl?: string;
+}
+
+/**
+ * How portals describe the remote network in their bridge info (`m.bridge` and
+ * `uk.half-shot.bridge` state, MSC2346), so clients can show what a room is bridged to. The
+ * room's own section comes from the portal: its remote id, name and avatar as set on Matrix.
+ */
+export interface BridgeInfoDescription {
+  /** The protocol; `id` defaults to the adapter's name. */
+  protocol?: Partial<BridgeInfoSection>;
+  /** The network (a server, a workspace), when the protocol has several. */
+  network?: BridgeInfoSection;
+  /**
+   * Per remote room: a link to it, and its network when portals are on different ones (it
+   * then replaces `network`). Must not do I/O.
+   */
+  room?(remoteId: RemoteRoomId): { externalUrl?: string; network?: BridgeInfoSection } | undefined;
+}
+
 /** Where a third-party lookup found something: the protocol, and the fields naming it there. */
 export interface ThirdPartyMatch {
   /** A protocol id, one of `protocols`' keys. */
@@ -394,6 +423,8 @@ export interface RemoteNetworkAdapter extends MatrixHandlers {
    */
   formatMention?(user: { userId: string; remoteId?: RemoteUserId; displayName: string }): string;
 
+  /** What portals' bridge info says about the network; absent: the protocol is the adapter's name. */
+  readonly bridgeInfo?: BridgeInfoDescription;
   /**
    * Per-user logins: Matrix users log in to their own remote accounts and talk through their
    * own connections ("puppeting"). See LoginsCapability.

@@ -53,6 +53,7 @@ import { UserFacingError } from "../users/errors.js";
 import type { DoublePuppetCheck } from "../commands/types.js";
 import { MediaLinks } from "../media/media-links.js";
 import { createMediaLinkRoute } from "../media/link-route.js";
+import { BridgeInfo } from "../rooms/bridge-info.js";
 
 export interface BridgeOptions {
   config: BridgeConfig;
@@ -227,6 +228,8 @@ export class Bridge {
       avatars,
     );
     const messages = new MessageMap(store);
+    const bridgeInfo = new BridgeInfo({ bridgeId: registration.id, client: this.client, adapter, avatars });
+    this.portals.bridgeInfo = bridgeInfo;
     const delivery = new RemoteDelivery(
       this.client,
       adapter,
@@ -237,6 +240,7 @@ export class Bridge {
       uploads,
       avatars,
     );
+    delivery.bridgeInfo = bridgeInfo;
     const actions = new Outbox<JsonValue>(store, { namespace: "outbox" });
     this.actions = actions;
     const profiles = new Outbox<JsonValue>(store, { namespace: "outbox-profiles" });

@@ -11,6 +11,8 @@ import { MatrixError } from "../client/matrix-error.js";
 import type { Logger } from "../common/logger.js";
 import type { Avatars } from "../media/avatars.js";
 import type { IdTemplate } from "../registration/localpart.js";
+import type { BridgeInfo } from "../rooms/bridge-info.js";
+import type { InitialStateEvent } from "../client/types.js";
 import { portalKey, type PortalRecord, type PortalStore } from "../store/portal-store.js";
 import type { Ghosts } from "./ghosts.js";
 
@@ -57,6 +59,8 @@ export class Portals implements PortalDirectory {
    * puppet when they have one. Set by the Bridge; failures are its own to log.
    */
   onDmCreated: ((login: string, roomId: string) => Promise<void>) | undefined = undefined;
+  /** Puts bridge info (m.bridge) in the initial state of the rooms made. Set by the Bridge. */
+  bridgeInfo: BridgeInfo | undefined = undefined;
 
   constructor(
     private readonly template: IdTemplate | undefined,
@@ -174,6 +178,7 @@ export class Portals implements PortalDirectory {
     const bot = this.client.intent(this.client.botUserId);
     const alias = this.template?.alias(remoteId);
     const localpart = this.template?.localpart(remoteId);
+    const initialState = await this.initialState(remoteId, spec);
     let roomId: string;
     try {
       roomId = await bot.createRoom({
@@ -183,6 +188,7 @@ export class Portals implements PortalDirectory {
         preset: spec.visibility === "private" ? "private_chat" : "public_chat",
         visibility: "private", // the server-wide directory; the per-network one is below
         power_level_content_override: { users: { [this.client.botUserId]: 100 } },
+        initial_state: initialState,
       });
     } catch (err) {
       // Someone (an earlier run that crashed before linking) made the alias already: adopt it.
@@ -213,6 +219,7 @@ export class Portals implements PortalDirectory {
       is_direct: true,
       invite: [owner.userId],
       power_level_content_override: { users: { [this.client.botUserId]: 100, [owner.userId]: 100 } },
+      initial_state: await this.initialState(remoteId, spec, owner.userId),
     });
     const portal = this.remember(await this.store.link({ remoteId, roomId, login: owner.login }));
     this.log.info({ remoteId, roomId, login: owner.login }, "DM portal created");
@@ -221,12 +228,28 @@ export class Portals implements PortalDirectory {
     return portal;
   }
 
+  /** The avatar (uploaded once) and the bridge info, set as the room is made. */
+  private async initialState(
+    remoteId: string,
+    spec: PortalSpec,
+    creator?: string,
+  ): Promise<InitialStateEvent[]> {
+    const state: InitialStateEvent[] = [];
+    const avatar =
+      spec.avatarUrl !== undefined && spec.avatarUrl !== ""
+        ? await this.avatars.mxcFor(spec.avatarUrl, this.client.botUserId)
+        : undefined;
+    if (avatar !== undefined) state.push({ type: "m.room.avatar", state_key: "", content: { url: avatar } });
+    const info = await this.bridgeInfo?.initialState({
+      remoteId,
+      ...(spec.name !== undefined ? { name: spec.name } : {}),
+      ...(avatar !== undefined ? { avatarMxc: avatar } : {}),
+      ...(creator !== undefined ? { creator } : {}),
+    });
+    return [...state, ...(info ?? [])];
+  }
+
   private async joinMembers(roomId: string, spec: PortalSpec): Promise<void> {
-    const bot = this.client.intent(this.client.botUserId);
-    if (spec.avatarUrl !== undefined && spec.avatarUrl !== "") {
-      const url = await this.avatars.mxcFor(spec.avatarUrl, bot.userId);
-      if (url !== undefined) await bot.sendState(roomId, "m.room.avatar", "", { url });
-    }
     for (const member of spec.members ?? []) {
       const ghost = await this.ghosts.ensure(member);
       await ghost.ensureJoined(roomId);

@@ -14,6 +14,7 @@ import type { Ghosts } from "./ghosts.js";
 import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
 import { isPermanent } from "./outbox-worker.js";
 import { keyOf, type Portals } from "./portals.js";
+import type { BridgeInfo } from "../rooms/bridge-info.js";
 
 /** An action whose target the bridge never saw; it cannot succeed on a retry. */
 export class UnknownTargetError extends TypeError {
@@ -34,6 +35,8 @@ export class RemoteDelivery {
    * own account; undefined (or no puppet) sends as the ghost. Set by the Bridge.
    */
   asUser: ((loginId: string) => Promise<Sender | undefined>) | undefined = undefined;
+  /** Updates a portal's bridge info when its name or avatar changed. Set by the Bridge. */
+  bridgeInfo: BridgeInfo | undefined = undefined;
 
   constructor(
     private readonly client: HomeserverClient,
@@ -152,6 +155,8 @@ export class RemoteDelivery {
           if (url !== undefined) sets.push(["m.room.avatar", { url }]);
         }
         for (const [type, content] of sets) await this.setState(actor, roomId, type, content, a.ts);
+        if (a.info.name !== undefined || a.info.avatarUrl !== undefined)
+          await this.bridgeInfo?.refresh(roomId, portal.remoteId);
         return;
       }
     }
