@@ -54,6 +54,7 @@ import type { DoublePuppetCheck } from "../commands/types.js";
 import { MediaLinks } from "../media/media-links.js";
 import { createMediaLinkRoute } from "../media/link-route.js";
 import { BridgeInfo } from "../rooms/bridge-info.js";
+import { RoomUpgrades } from "../rooms/room-upgrades.js";
 
 export interface BridgeOptions {
   config: BridgeConfig;
@@ -405,8 +406,15 @@ export class Bridge {
             log: this.log.child({ part: "provisioning" }),
             bodyLimitBytes: 64 * 1024,
           });
+    const upgrades = new RoomUpgrades({
+      client: this.client,
+      portals: this.portals,
+      bridgeInfo,
+      log: this.log.child({ part: "room-upgrades" }),
+    });
     this.router = new MatrixRouter({
       adapter,
+      onTombstone: (portal, event) => upgrades.follow(portal, event),
       carriers,
       commands: this.commands,
       doublePuppetMarker: registration.id,

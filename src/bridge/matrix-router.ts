@@ -35,6 +35,8 @@ export interface MatrixRouterOptions {
   commands?: Commands;
   /** What the bridge's double puppets mark their events with; such events are its own echoes. */
   doublePuppetMarker?: string;
+  /** A portal's room was upgraded (m.room.tombstone); see RoomUpgrades. */
+  onTombstone?: (portal: Portal, event: MatrixEvent) => Promise<void>;
   /** A ghost was invited by a Matrix user (a DM to start); see DirectChats. */
   onGhostInvite?: (event: MatrixEvent, call: CallContext) => Promise<void>;
   client: HomeserverClient;
@@ -118,6 +120,10 @@ export class MatrixRouter {
         event.state_key === event.sender
       )
         await this.o.commands?.onLeave(event.sender, event.room_id);
+      return;
+    }
+    if (event.type === "m.room.tombstone" && event.state_key === "") {
+      await this.o.onTombstone?.(portal, event);
       return;
     }
 

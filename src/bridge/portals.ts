@@ -100,6 +100,13 @@ export class Portals implements PortalDirectory {
     return removed;
   }
 
+  /** Moves a portal to its upgraded room; the old room is no portal any more. */
+  async move(portal: Portal, roomId: string): Promise<Portal> {
+    const moved = this.remember(await this.store.move(portal.remoteId, portal.login, roomId));
+    this.byRoom.set(portal.roomId, "none");
+    return moved;
+  }
+
   /** Sets or clears the login relaying in a portal. */
   async setRelay(portal: Portal, relay: string | undefined): Promise<Portal> {
     await this.store.setRelay(portal.remoteId, portal.login, relay);

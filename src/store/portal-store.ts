@@ -104,6 +104,29 @@ export class PortalStore<M extends JsonValue = JsonValue> {
     });
   }
 
+  /**
+   * Moves a linked portal to another Matrix room (its room was upgraded): relay, alias and
+   * metadata stay. Throws if there is no such portal or the new room is another's portal.
+   * Returns the moved record.
+   */
+  move(remoteId: string, login: string | undefined, roomId: string): Promise<PortalRecord<M>> {
+    return this.writes.run("write", async () => {
+      const key = portalKey(remoteId, login);
+      const record = await this.byRemote.get(key);
+      if (!record) throw new Error(`portal ${describe({ remoteId, login })} is not linked`);
+      const other = await this.getByRoomId(roomId);
+      if (other && portalKey(other.remoteId, other.login) !== key)
+        throw new Error(
+          `room ${roomId} is already the portal of ${describe(other)}, not ${describe(record)}`,
+        );
+      const moved = { ...record, roomId };
+      await this.byRoom.set(roomId, key);
+      await this.byRemote.set(key, moved);
+      if (record.roomId !== roomId) await this.byRoom.delete(record.roomId);
+      return moved;
+    });
+  }
+
   /** The portal of a remote room (a shared one, or with `login`, that login's DM portal). */
   async getByRemoteId(remoteId: string, login?: string): Promise<PortalRecord<M> | undefined> {
     return this.byRemote.get(portalKey(remoteId, login));

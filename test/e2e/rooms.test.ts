@@ -1,5 +1,6 @@
 // Rooms that look and behave bridged (issue #17), on a real Synapse: a portal's bridge info
-// (m.bridge, uk.half-shot.bridge) set at creation and updated by setRoomInfo. An in-process
+// (m.bridge, uk.half-shot.bridge) set at creation and updated by setRoomInfo; a portal
+// upgraded by a user (POST /upgrade) keeps bridging both ways in the new room. An in-process
 // Bridge with the fake logins-capable network (test/support/fake-network.ts) and its relay
 // bot; real Matrix users speak the client-server API. The steps share one Synapse and run in
 // order. The same paths on the fake homeserver: test/unit/rooms/*.test.ts.
@@ -20,7 +21,7 @@ const DOMAIN = "localhost";
 const BOT = `@fakebot:${DOMAIN}`;
 const INFO_KEY = "fake-rooms://fake/main/lobby";
 
-describe("rooms on Synapse: bridge info", () => {
+describe("rooms on Synapse: bridge info, upgrades", () => {
   let dir: string;
   let synapse: SynapseInstance | undefined;
   let bridge: Bridge | undefined;
@@ -34,6 +35,8 @@ describe("rooms on Synapse: bridge info", () => {
     },
   });
   let alice: MatrixUser;
+  /** The appservice's bot, through the client-server API with the as_token. */
+  let bot: MatrixUser;
   let lobby = "";
   const log = capturedLog();
   const { sentMatching } = loginsWaits({ network, botUserId: BOT, logTail: log.tail });
@@ -58,6 +61,7 @@ describe("rooms on Synapse: bridge info", () => {
     network.addAccount("alice", "alice-remote-pw");
     const a = await synapse.registerUser("alice");
     alice = new MatrixUser(synapse.url, a.userId, a.accessToken);
+    bot = new MatrixUser(synapse.url, BOT, reg.as_token);
     bridge = await Bridge.fromConfig(await loadConfig(configPath, {}), {
       registration: reg,
       adapter,
@@ -98,5 +102,50 @@ describe("rooms on Synapse: bridge info", () => {
     assert.deepEqual(await alice.state(lobby, "m.room.name"), { name: "The Lobby" });
     await alice.send(lobby, "hello lobby");
     await sentMatching("alice's relayed message", (s) => s.text.endsWith("hello lobby"));
+  });
+
+  it("a portal upgraded by a user follows to the new room and keeps bridging both ways", async () => {
+    // Upgrading takes power level 100 (the tombstone's); the bot grants it to Alice.
+    const levels = (await bot.state(lobby, "m.room.power_levels"))!;
+    await bot.request(
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(lobby)}/state/m.room.power_levels/`,
+      {
+        ...levels,
+        users: { ...(levels.users as Record<string, number>), [alice.userId]: 100 },
+      },
+    );
+    const { replacement_room: next } = await alice.request<{ replacement_room: string }>(
+      "POST",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(lobby)}/upgrade`,
+      { new_version: "10" },
+    );
+    // The bot leaving the old room is the upgrade's last step.
+    await poll(
+      async () => ((await alice.joinedMembers(lobby)).includes(BOT) ? undefined : true),
+      () => `the bot did not leave the old room\n${log.tail()}`,
+    );
+    assert.equal((await bridge!.portals.get("lobby"))?.roomId, next);
+    assert.ok((await alice.joinedMembers(next)).includes(BOT), "the bot is in the new room");
+    const notice = (await alice.timeline(lobby)).find((e) => e.sender === BOT && e.type === "m.room.message");
+    assert.match(
+      String(notice?.content.body),
+      /^This room was upgraded: the bridge goes on in https:\/\/matrix\.to/,
+    );
+    assert.equal(
+      ((await alice.state(next, "m.bridge", INFO_KEY))?.channel as { id?: string } | undefined)?.id,
+      "lobby",
+    );
+
+    await alice.send(next, "hello new room");
+    await sentMatching("alice's message in the new room", (s) => s.text.endsWith("hello new room"));
+    await adapter.ctx!.send("lobby", "bob", "bob in the new room", { remoteId: "b1" });
+    const fromBob = await alice.waitForEvent(
+      next,
+      (e) => e.content.body === "bob in the new room",
+      "bob's message",
+    );
+    assert.equal(fromBob.sender, `@fake_bob:${DOMAIN}`);
+    lobby = next;
   });
 });
