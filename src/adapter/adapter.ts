@@ -241,6 +241,17 @@ export interface MatrixReceipt {
   ts?: number;
 }
 
+/** A Matrix user's presence, as the homeserver pushed it (for users with a login). */
+export interface MatrixPresence {
+  userId: string;
+  presence: "online" | "unavailable" | "offline";
+  /** The user's status message, when set. */
+  statusMsg?: string;
+  /** How long ago the user was last active (ms), when the homeserver said. */
+  lastActiveAgoMs?: number;
+  currentlyActive?: boolean;
+}
+
 export interface MatrixRoomChange {
   eventId: string;
   sender: MatrixSender;
@@ -573,6 +584,11 @@ export interface RemoteSession extends MatrixHandlers {
    * the remote id, or null when there is none. Used by `resolve_identifier` and `create_dm`.
    */
   resolveIdentifier?(identifier: string, call: CallContext): Promise<RemoteUserId | null>;
+  /**
+   * The user's Matrix presence changed (online, away, offline, a status message): show it on
+   * the remote account. Best effort: not retried; needs `receive_ephemeral` in the registration.
+   */
+  onPresence?(presence: MatrixPresence, call: CallContext): Promise<void>;
   /** Logs out on the remote side (revoke tokens). Called on `logout`, before `disconnect`. */
   logout?(call: CallContext): Promise<void>;
   /** Closes the connection (shutdown, logout, a replaced login). Must not throw. */
@@ -740,6 +756,23 @@ export interface BridgeContext {
   ): Promise<void>;
   /** Shows or clears a typing notice. Best effort, not durable. */
   typing(room: RemoteRoomId, from: RemoteUserId, typing: boolean): Promise<void>;
+  /**
+   * `opts.user` read the room up to the message with remote id `message`: an `m.read` receipt
+   * from their ghost, or, from a SessionContext when `user` is the login's own account (the
+   * user read it in another client), from the Matrix user themselves by double puppet (the
+   * ghost when that is not set up). Best effort, not durable, like `typing`: a message the
+   * bridge never saw is skipped; the homeserver's failures are logged, never retried.
+   */
+  markRead(room: RemoteRoomId, message: RemoteMessageId, opts: { user: RemoteUserId }): Promise<void>;
+  /**
+   * Sets a ghost's presence (and status message). Best effort, not durable, like `typing`;
+   * the homeserver must have presence on.
+   */
+  setPresence(
+    user: RemoteUserId,
+    presence: "online" | "unavailable" | "offline",
+    statusMsg?: string,
+  ): Promise<void>;
   /** Joins a remote user's ghost to a portal (durable, ordered with messages). */
   join(room: RemoteRoomId, user: RemoteUserId): Promise<void>;
   /** Makes a remote user's ghost leave a portal (durable, ordered with messages). */

@@ -1,4 +1,4 @@
-import type { RemoteNetworkAdapter, ThirdPartyMatch } from "../adapter/adapter.js";
+import type { RemoteNetworkAdapter, RemoteSession, ThirdPartyMatch } from "../adapter/adapter.js";
 import { loadAdapter } from "../adapter/load-adapter.js";
 import type { AppserviceHandlers, ThirdPartyHandlers } from "../appservice/handlers.js";
 import { createAppservice, type Appservice } from "../appservice/app.js";
@@ -31,7 +31,7 @@ import { Ghosts } from "./ghosts.js";
 import { MatrixRouter } from "./matrix-router.js";
 import { OutboxWorker } from "./outbox-worker.js";
 import { Portals } from "./portals.js";
-import { RemoteContext } from "./remote-context.js";
+import { RemoteContext, type RemoteContextParts } from "./remote-context.js";
 import { Readiness } from "./readiness.js";
 import { RemoteDelivery } from "./remote-delivery.js";
 import { BRIDGEKIT_VERSION } from "../common/version.js";
@@ -270,8 +270,9 @@ export class Bridge {
       publicUrl !== undefined && linkKey !== undefined
         ? new MediaLinks({ publicUrl, linkKey, ttlMs: linkTtlMs })
         : undefined;
-    const contextParts = {
+    const contextParts: RemoteContextParts = {
       adapter,
+      messages,
       client: this.client,
       portals: this.portals,
       ghosts: this.ghosts,
@@ -338,6 +339,7 @@ export class Bridge {
         log: this.log.child({ part: "double-puppets" }),
       });
       delivery.asUser = (loginId) => actors.forLogin(loginId);
+      contextParts.puppet = (loginId) => actors.forLogin(loginId);
       this.portals.onDmCreated = (loginId, roomId) => actors.join(loginId, roomId);
       checkDoublePuppet = async (userId, token) => {
         actors.reset(userId);
@@ -415,6 +417,7 @@ export class Bridge {
     this.router = new MatrixRouter({
       adapter,
       onTombstone: (portal, event) => upgrades.follow(portal, event),
+      ...(this.logins ? { sessionsOf: (userId: string) => this.sessionsOf(userId) } : {}),
       carriers,
       commands: this.commands,
       doublePuppetMarker: registration.id,
@@ -606,6 +609,14 @@ export class Bridge {
     if (this.o.ownsStore) await this.o.store.close();
     this.started = false;
     this.log.info("bridge stopped");
+  }
+
+  /** The connected sessions of a Matrix user's logins. */
+  private sessionsOf(userId: string): RemoteSession[] {
+    const out: RemoteSession[] = [];
+    for (const login of this.logins?.liveOf(userId) ?? [])
+      if (login.state === "connected" && login.session) out.push(login.session);
+    return out;
   }
 
   /** Resolves once every stored login was tried once after start (tests, benchmarks). */

@@ -158,6 +158,12 @@ export class RecordingContext implements BridgeContext {
   typing(room: string, from: string, typing: boolean) {
     return this.record("typing", room, from, [typing]);
   }
+  markRead(room: string, message: string, opts: { user: string }) {
+    return this.record("markRead", room, opts.user, [message]);
+  }
+  setPresence(user: string, presence: "online" | "unavailable" | "offline", statusMsg?: string) {
+    return this.record("setPresence", undefined, user, [presence, statusMsg]);
+  }
   join(room: string, user: string) {
     return this.record("join", room, user, []);
   }

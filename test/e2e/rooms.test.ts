@@ -1,6 +1,7 @@
 // Rooms that look and behave bridged (issue #17), on a real Synapse: a portal's bridge info
 // (m.bridge, uk.half-shot.bridge) set at creation and updated by setRoomInfo; a portal
-// upgraded by a user (POST /upgrade) keeps bridging both ways in the new room. An in-process
+// upgraded by a user (POST /upgrade) keeps bridging both ways in the new room; a remote read
+// receipt moves the ghost's read marker as the user's /sync shows it; presence both ways. An in-process
 // Bridge with the fake logins-capable network (test/support/fake-network.ts) and its relay
 // bot; real Matrix users speak the client-server API. The steps share one Synapse and run in
 // order. The same paths on the fake homeserver: test/unit/rooms/*.test.ts.
@@ -21,7 +22,7 @@ const DOMAIN = "localhost";
 const BOT = `@fakebot:${DOMAIN}`;
 const INFO_KEY = "fake-rooms://fake/main/lobby";
 
-describe("rooms on Synapse: bridge info, upgrades", () => {
+describe("rooms on Synapse: bridge info, upgrades, receipts and presence", () => {
   let dir: string;
   let synapse: SynapseInstance | undefined;
   let bridge: Bridge | undefined;
@@ -38,6 +39,8 @@ describe("rooms on Synapse: bridge info, upgrades", () => {
   /** The appservice's bot, through the client-server API with the as_token. */
   let bot: MatrixUser;
   let lobby = "";
+  /** Bob's message in the upgraded room (remote id b1). */
+  let bobsMessage = "";
   const log = capturedLog();
   const { sentMatching } = loginsWaits({ network, botUserId: BOT, logTail: log.tail });
 
@@ -147,5 +150,60 @@ describe("rooms on Synapse: bridge info, upgrades", () => {
     );
     assert.equal(fromBob.sender, `@fake_bob:${DOMAIN}`);
     lobby = next;
+    bobsMessage = fromBob.event_id;
+  });
+
+  it("a remote read receipt moves the ghost's read marker in the user's /sync", async () => {
+    await adapter.ctx!.markRead("lobby", "b1", { user: "carol" });
+    const carol = `@fake_carol:${DOMAIN}`;
+    const read = await poll(
+      async () => {
+        const sync = await alice.request<{
+          rooms?: {
+            join?: Record<
+              string,
+              {
+                ephemeral?: {
+                  events?: Array<{
+                    type: string;
+                    content: Record<string, Record<string, Record<string, unknown>>>;
+                  }>;
+                };
+              }
+            >;
+          };
+        }>("GET", "/_matrix/client/v3/sync?timeout=0");
+        const events = sync.rooms?.join?.[lobby]?.ephemeral?.events ?? [];
+        return events.find(
+          (e) => e.type === "m.receipt" && e.content[bobsMessage]?.["m.read"]?.[carol] !== undefined,
+        );
+      },
+      () => `no receipt of ${carol} on ${bobsMessage} in alice's /sync\n${log.tail()}`,
+    );
+    assert.equal(typeof (read.content[bobsMessage]!["m.read"]![carol] as { ts?: unknown }).ts, "number");
+  });
+
+  it("a ghost's presence is set; a Matrix user's presence reaches their login's session", async () => {
+    await adapter.ctx!.setPresence("bob", "unavailable", "out for lunch");
+    const ghostPresence = await alice.request<Record<string, unknown>>(
+      "GET",
+      `/_matrix/client/v3/presence/${encodeURIComponent(`@fake_bob:${DOMAIN}`)}/status`,
+    );
+    assert.deepEqual([ghostPresence.presence, ghostPresence.status_msg], ["unavailable", "out for lunch"]);
+
+    await bridge!.logins!.add(alice.userId, {
+      id: "alice",
+      data: { token: network.accounts.get("alice")!.token },
+    });
+    const session = network.sessions.get("alice")!;
+    await alice.request("PUT", `/_matrix/client/v3/presence/${encodeURIComponent(alice.userId)}/status`, {
+      presence: "unavailable",
+      status_msg: "in a meeting",
+    });
+    const told = await poll(
+      () => Promise.resolve(session.presences.find((p) => p.statusMsg === "in a meeting")),
+      () => `alice's session was told no presence: ${JSON.stringify(session.presences)}\n${log.tail()}`,
+    );
+    assert.deepEqual([told.userId, told.presence], [alice.userId, "unavailable"]);
   });
 });
