@@ -72,6 +72,8 @@ export interface Portal {
   login?: LoginId;
   /** The login that carries messages of senders without a login of their own (`relay set`). */
   relay?: LoginId;
+  /** "private" for an invite-only portal (PortalSpec.visibility); absent for a public one. */
+  visibility?: "private";
 }
 
 /** Who did something on Matrix, as far as the adapter needs to know. */
@@ -278,7 +280,11 @@ export interface PortalSpec {
   topic?: string;
   /** mxc:// or http(s):// (uploaded once). */
   avatarUrl?: string;
-  /** "public": anyone on the homeserver may join (the default); "private": invite only. */
+  /**
+   * "public": anyone on the homeserver may join (the default); "private": invite only. The
+   * Matrix users of logins get invited: a `members` entry that is a login's remote id, the
+   * login whose session ensures the portal, and a login's remote id that `ctx.join`s it.
+   */
   visibility?: "public" | "private";
   /** Remote users already in the room: their ghosts are joined when the portal is made. */
   members?: RemoteUserId[];

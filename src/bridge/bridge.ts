@@ -55,6 +55,7 @@ import { MediaLinks } from "../media/media-links.js";
 import { createMediaLinkRoute } from "../media/link-route.js";
 import { BridgeInfo } from "../rooms/bridge-info.js";
 import { RoomUpgrades } from "../rooms/room-upgrades.js";
+import { PrivatePortals } from "../rooms/private-portals.js";
 
 export interface BridgeOptions {
   config: BridgeConfig;
@@ -312,6 +313,12 @@ export class Bridge {
         concurrency: config.logins.connectConcurrency,
       });
       this.logins = live;
+      const invites = new PrivatePortals({
+        client: this.client,
+        userOfLogin: (loginId) => live.get(loginId)?.userId,
+        log: this.log.child({ part: "private-portals" }),
+      });
+      this.portals.inviteLogins = (portal, remoteIds) => invites.invite(portal, remoteIds);
       this.loginProcesses = new LoginProcesses({
         capability,
         complete: async (user, login) => (await live.add(user.userId, login)).id,

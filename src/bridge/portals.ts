@@ -24,6 +24,7 @@ function toPortal(record: PortalRecord): Portal {
   if (record.alias !== undefined) portal.alias = record.alias;
   if (record.login !== undefined) portal.login = record.login;
   if (record.relay !== undefined) portal.relay = record.relay;
+  if (record.visibility !== undefined) portal.visibility = record.visibility;
   return portal;
 }
 
@@ -59,6 +60,11 @@ export class Portals implements PortalDirectory {
    * puppet when they have one. Set by the Bridge; failures are its own to log.
    */
   onDmCreated: ((login: string, roomId: string) => Promise<void>) | undefined = undefined;
+  /**
+   * Invites the Matrix users of the logins among these remote ids to a portal (see `admit`).
+   * Set by the Bridge when the adapter has logins.
+   */
+  inviteLogins: ((portal: Portal, remoteIds: readonly string[]) => Promise<void>) | undefined = undefined;
   /** Puts bridge info (m.bridge) in the initial state of the rooms made. Set by the Bridge. */
   bridgeInfo: BridgeInfo | undefined = undefined;
 
@@ -105,6 +111,15 @@ export class Portals implements PortalDirectory {
     const moved = this.remember(await this.store.move(portal.remoteId, portal.login, roomId));
     this.byRoom.set(portal.roomId, "none");
     return moved;
+  }
+
+  /**
+   * Remote users gained access to a portal (its members at creation, a login's session
+   * ensuring it, a `ctx.join`): in a private portal, those who are logins get their Matrix
+   * user invited, since nobody can join it uninvited.
+   */
+  async admit(portal: Portal, remoteIds: readonly string[]): Promise<void> {
+    if (portal.visibility === "private" && remoteIds.length > 0) await this.inviteLogins?.(portal, remoteIds);
   }
 
   /** Sets or clears the login relaying in a portal. */
@@ -207,11 +222,13 @@ export class Portals implements PortalDirectory {
     }
     const record: PortalRecord = { remoteId, roomId };
     if (alias !== undefined) record.alias = alias;
+    if (spec.visibility === "private") record.visibility = "private";
     const portal = this.remember(await this.store.link(record));
     this.log.info({ remoteId, roomId, alias }, "portal created");
     if (spec.publishToDirectory)
       await this.client.setRoomDirectoryVisibility(this.adapter.name, roomId, "public");
     await this.joinMembers(roomId, spec);
+    await this.admit(portal, spec.members ?? []);
     return portal;
   }
 

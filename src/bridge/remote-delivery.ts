@@ -142,6 +142,7 @@ export class RemoteDelivery {
       }
       case "join":
         await actor.ensureJoined(roomId);
+        if (a.from !== undefined) await this.portals.admit(portal, [a.from]);
         return;
       case "leave":
         await actor.leave(roomId, a.reason);

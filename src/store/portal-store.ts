@@ -24,6 +24,8 @@ export interface PortalRecord<M extends JsonValue = JsonValue> {
   relay?: string;
   /** The room's canonical alias, e.g. `#irc_chan:example.org`. */
   alias?: string;
+  /** "private" for an invite-only portal (PortalSpec.visibility): logins' users are invited. */
+  visibility?: "private";
   /** Small adapter-defined data (at most MAX_PORTAL_METADATA_BYTES as JSON). */
   metadata?: M;
 }
@@ -76,6 +78,7 @@ export class PortalStore<M extends JsonValue = JsonValue> {
       if (portal.login !== undefined) record.login = portal.login;
       if (portal.relay !== undefined) record.relay = portal.relay;
       if (portal.alias !== undefined) record.alias = portal.alias;
+      if (portal.visibility !== undefined) record.visibility = portal.visibility;
       if (portal.metadata !== undefined) record.metadata = portal.metadata;
       await this.byRoom.set(record.roomId, key);
       if (record.alias !== undefined) await this.byAlias.set(record.alias, key);

@@ -1,7 +1,8 @@
 // Rooms that look and behave bridged (issue #17), on a real Synapse: a portal's bridge info
 // (m.bridge, uk.half-shot.bridge) set at creation and updated by setRoomInfo; a portal
 // upgraded by a user (POST /upgrade) keeps bridging both ways in the new room; a remote read
-// receipt moves the ghost's read marker as the user's /sync shows it; presence both ways. An in-process
+// receipt moves the ghost's read marker as the user's /sync shows it; presence both ways; a
+// private portal a login's session makes invites the login's user. An in-process
 // Bridge with the fake logins-capable network (test/support/fake-network.ts) and its relay
 // bot; real Matrix users speak the client-server API. The steps share one Synapse and run in
 // order. The same paths on the fake homeserver: test/unit/rooms/*.test.ts.
@@ -22,7 +23,7 @@ const DOMAIN = "localhost";
 const BOT = `@fakebot:${DOMAIN}`;
 const INFO_KEY = "fake-rooms://fake/main/lobby";
 
-describe("rooms on Synapse: bridge info, upgrades, receipts and presence", () => {
+describe("rooms on Synapse: bridge info, upgrades, receipts and presence, private portals", () => {
   let dir: string;
   let synapse: SynapseInstance | undefined;
   let bridge: Bridge | undefined;
@@ -205,5 +206,26 @@ describe("rooms on Synapse: bridge info, upgrades, receipts and presence", () =>
       () => `alice's session was told no presence: ${JSON.stringify(session.presences)}\n${log.tail()}`,
     );
     assert.deepEqual([told.userId, told.presence], [alice.userId, "unavailable"]);
+  });
+
+  it("a private portal made by a login's session invites the login's user, who can then join and talk", async () => {
+    const session = network.sessions.get("alice")!;
+    const portal = await session.ctx.portals.ensure("hideout", { visibility: "private", name: "Hideout" });
+    assert.deepEqual(await bot.state(portal.roomId, "m.room.join_rules"), { join_rule: "invite" });
+    // Synapse caches an initial /sync a while: the invite is read from the room's state instead.
+    await poll(
+      async () =>
+        (await bot.state(portal.roomId, "m.room.member", alice.userId))?.membership === "invite"
+          ? true
+          : undefined,
+      () => `alice was not invited to ${portal.roomId}\n${log.tail()}`,
+    );
+    assert.equal(await alice.join(portal.roomId), portal.roomId);
+    await alice.send(portal.roomId, "psst");
+    assert.deepEqual(await sentMatching("alice's message in the private portal", (s) => s.text === "psst"), {
+      as: "alice",
+      room: "hideout",
+      text: "psst",
+    });
   });
 });
