@@ -56,6 +56,7 @@ import { createMediaLinkRoute } from "../media/link-route.js";
 import { BridgeInfo } from "../rooms/bridge-info.js";
 import { RoomUpgrades } from "../rooms/room-upgrades.js";
 import { PrivatePortals } from "../rooms/private-portals.js";
+import { Spaces } from "../rooms/spaces.js";
 
 export interface BridgeOptions {
   config: BridgeConfig;
@@ -415,11 +416,24 @@ export class Bridge {
             log: this.log.child({ part: "provisioning" }),
             bodyLimitBytes: 64 * 1024,
           });
+    const spaces =
+      config.bridge.spaces === "off"
+        ? undefined
+        : new Spaces({
+            mode: config.bridge.spaces,
+            client: this.client,
+            records: store.namespace<string>("spaces"),
+            networkName: adapter.bridgeInfo?.protocol?.displayName ?? adapter.name,
+            loginOf: (loginId) => this.logins?.get(loginId),
+            log: this.log.child({ part: "spaces" }),
+          });
+    if (spaces) this.portals.onPortalFor = (portal, login) => spaces.portalFor(portal, login);
     const upgrades = new RoomUpgrades({
       client: this.client,
       portals: this.portals,
       bridgeInfo,
       log: this.log.child({ part: "room-upgrades" }),
+      ...(spaces ? { onMoved: (before, after) => spaces.moved(before, after) } : {}),
     });
     this.router = new MatrixRouter({
       adapter,

@@ -65,6 +65,11 @@ export class Portals implements PortalDirectory {
    * Set by the Bridge when the adapter has logins.
    */
   inviteLogins: ((portal: Portal, remoteIds: readonly string[]) => Promise<void>) | undefined = undefined;
+  /**
+   * Called once a portal was made (`login`: a DM portal's) or a login's session used one
+   * (`usedBy`): puts it in its space. Set by the Bridge with config bridge.spaces.
+   */
+  onPortalFor: ((portal: Portal, login: string | undefined) => Promise<void>) | undefined = undefined;
   /** Puts bridge info (m.bridge) in the initial state of the rooms made. Set by the Bridge. */
   bridgeInfo: BridgeInfo | undefined = undefined;
 
@@ -120,6 +125,12 @@ export class Portals implements PortalDirectory {
    */
   async admit(portal: Portal, remoteIds: readonly string[]): Promise<void> {
     if (portal.visibility === "private" && remoteIds.length > 0) await this.inviteLogins?.(portal, remoteIds);
+  }
+
+  /** A login's session ensured a shared portal: in a private one its user is invited; it goes in the login's space. */
+  async usedBy(portal: Portal, login: string): Promise<void> {
+    await this.admit(portal, [login]);
+    await this.onPortalFor?.(portal, login);
   }
 
   /** Sets or clears the login relaying in a portal. */
@@ -229,6 +240,7 @@ export class Portals implements PortalDirectory {
       await this.client.setRoomDirectoryVisibility(this.adapter.name, roomId, "public");
     await this.joinMembers(roomId, spec);
     await this.admit(portal, spec.members ?? []);
+    await this.onPortalFor?.(portal, undefined);
     return portal;
   }
 
@@ -249,6 +261,7 @@ export class Portals implements PortalDirectory {
     this.log.info({ remoteId, roomId, login: owner.login }, "DM portal created");
     await this.joinMembers(roomId, spec);
     await this.onDmCreated?.(owner.login, roomId);
+    await this.onPortalFor?.(portal, owner.login);
     return portal;
   }
 

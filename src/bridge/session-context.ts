@@ -29,12 +29,12 @@ class LoginPortals implements PortalDirectory {
     return this.portals.byRoomId(roomId);
   }
 
-  /** A shared portal: when private, this login's user is invited (they have access through the login). */
+  /** A shared portal: when private, this login's user is invited (they have access through the login); see Portals.usedBy. */
   async ensure(remoteId: string, spec?: PortalSpec): Promise<Portal> {
     if (spec?.direct)
       return this.portals.ensure(remoteId, spec, { login: this.login.id, userId: this.login.userId });
     const portal = await this.portals.ensure(remoteId, spec);
-    await this.portals.admit(portal, [this.login.id]);
+    await this.portals.usedBy(portal, this.login.id);
     return portal;
   }
 

@@ -2,7 +2,8 @@
 // (m.bridge, uk.half-shot.bridge) set at creation and updated by setRoomInfo; a portal
 // upgraded by a user (POST /upgrade) keeps bridging both ways in the new room; a remote read
 // receipt moves the ghost's read marker as the user's /sync shows it; presence both ways; a
-// private portal a login's session makes invites the login's user. An in-process
+// private portal a login's session makes invites the login's user and sits in the login's
+// space. An in-process
 // Bridge with the fake logins-capable network (test/support/fake-network.ts) and its relay
 // bot; real Matrix users speak the client-server API. The steps share one Synapse and run in
 // order. The same paths on the fake homeserver: test/unit/rooms/*.test.ts.
@@ -23,7 +24,7 @@ const DOMAIN = "localhost";
 const BOT = `@fakebot:${DOMAIN}`;
 const INFO_KEY = "fake-rooms://fake/main/lobby";
 
-describe("rooms on Synapse: bridge info, upgrades, receipts and presence, private portals", () => {
+describe("rooms on Synapse: bridge info, upgrades, receipts and presence, private portals, spaces", () => {
   let dir: string;
   let synapse: SynapseInstance | undefined;
   let bridge: Bridge | undefined;
@@ -66,7 +67,8 @@ describe("rooms on Synapse: bridge info, upgrades, receipts and presence, privat
     const a = await synapse.registerUser("alice");
     alice = new MatrixUser(synapse.url, a.userId, a.accessToken);
     bot = new MatrixUser(synapse.url, BOT, reg.as_token);
-    bridge = await Bridge.fromConfig(await loadConfig(configPath, {}), {
+    // One space per login (config bridge.spaces), through its env override.
+    bridge = await Bridge.fromConfig(await loadConfig(configPath, { BRIDGEKIT_BRIDGE_SPACES: "login" }), {
       registration: reg,
       adapter,
       logger: log.logger,
@@ -227,5 +229,29 @@ describe("rooms on Synapse: bridge info, upgrades, receipts and presence, privat
       room: "hideout",
       text: "psst",
     });
+  });
+
+  it("the login's space holds the portals its session uses, and its user is invited to it", async () => {
+    const hideout = (await bridge!.portals.get("hideout"))!;
+    const [parent] = (
+      await bot.request<Array<{ type: string; state_key: string }>>(
+        "GET",
+        `/_matrix/client/v3/rooms/${encodeURIComponent(hideout.roomId)}/state`,
+      )
+    ).filter((e) => e.type === "m.space.parent");
+    assert.ok(parent, "the private portal names its space");
+    const space = parent.state_key;
+    assert.deepEqual(await bot.state(space, "m.room.create").then((c) => c?.type), "m.space");
+    assert.deepEqual(await bot.state(space, "m.space.child", hideout.roomId), { via: [DOMAIN] });
+    assert.equal((await bot.state(space, "m.room.member", alice.userId))?.membership, "invite");
+    assert.equal(await alice.join(space), space);
+    const hierarchy = await alice.request<{ rooms: Array<{ room_id: string }> }>(
+      "GET",
+      `/_matrix/client/v1/rooms/${encodeURIComponent(space)}/hierarchy`,
+    );
+    assert.ok(
+      hierarchy.rooms.some((r) => r.room_id === hideout.roomId),
+      JSON.stringify(hierarchy),
+    );
   });
 });
