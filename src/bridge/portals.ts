@@ -230,6 +230,8 @@ export class Portals implements PortalDirectory {
       if (!resolved) throw err;
       roomId = resolved.roomId;
       await bot.ensureJoined(roomId);
+      // The initial state the crashed run may not have set: the avatar and the bridge info.
+      for (const e of initialState) await bot.sendState(roomId, e.type, e.state_key ?? "", e.content);
     }
     const record: PortalRecord = { remoteId, roomId };
     if (alias !== undefined) record.alias = alias;

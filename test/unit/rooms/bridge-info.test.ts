@@ -70,4 +70,17 @@ describe("bridge info (MSC2346)", () => {
       assert.equal(h.hs.requests.filter((r) => r.path.includes("/state/m.bridge/")).length, before);
     });
   });
+
+  it("a room left by a crashed creation (its alias taken) gets the bridge info when it is adopted", async () => {
+    await withHarness(async (h) => {
+      const roomId = h.hs.createRoomDirect(`@bot:${DOMAIN}`);
+      h.hs.aliases.set(`#test_crashed:${DOMAIN}`, roomId);
+      const portal = await h.portal("crashed");
+      assert.equal(portal.roomId, roomId);
+      assert.equal(
+        (state(h.hs, roomId, "m.bridge", "test://test/crashed")?.channel as { id?: string }).id,
+        "crashed",
+      );
+    });
+  });
 });
