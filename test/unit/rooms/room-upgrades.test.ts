@@ -72,6 +72,32 @@ describe("room upgrades: a portal follows its room's tombstone", () => {
     });
   });
 
+  it("a send queued for the old room (failing there meanwhile) is delivered to the new room", async () => {
+    await withHarness(async (h) => {
+      const old = await h.portal("queued");
+      // Every send into the old room fails, slowly: the send is still queued when the portal moves.
+      h.hs.script(
+        { method: "PUT", path: `/rooms/${old.roomId}/send/` },
+        { status: 500, body: { errcode: "M_UNKNOWN" }, delayMs: 500 },
+        100,
+      );
+      await h.adapter.ctx!.send("queued", "bob", "queued before the upgrade");
+      const next = replacement(h, old.roomId);
+      await h.push([tombstone(old.roomId, next)]);
+      await h.bridge.flush();
+      assert.equal((await h.bridge.portals.get("queued"))?.roomId, next);
+      const inNew = h.hs.rooms
+        .get(next)!
+        .timeline.filter((e) => e.content.body === "queued before the upgrade");
+      assert.equal(inNew.length, 1);
+      assert.equal(
+        h.hs.rooms.get(old.roomId)!.timeline.filter((e) => e.content.body === "queued before the upgrade")
+          .length,
+        0,
+      );
+    });
+  });
+
   it("ignores a tombstone without a replacement, and refuses a room that does not replace the portal", async () => {
     await withHarness(async (h) => {
       const old = await h.portal("stay");
