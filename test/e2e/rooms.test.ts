@@ -1,7 +1,8 @@
 // Rooms that look and behave bridged (issue #17), on a real Synapse: a portal's bridge info
 // (m.bridge, uk.half-shot.bridge) set at creation and updated by setRoomInfo; a portal
 // upgraded by a user (POST /upgrade) keeps bridging both ways in the new room; a remote read
-// receipt moves the ghost's read marker as the user's /sync shows it; presence both ways; a
+// receipt moves the ghost's read marker as the user's /sync shows it, and the user's own by
+// double puppet when their login's account read it; presence both ways; a
 // private portal a login's session makes invites the login's user and sits in the login's
 // space. An in-process
 // Bridge with the fake logins-capable network (test/support/fake-network.ts) and its relay
@@ -14,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Bridge } from "../../src/bridge/index.js";
 import { loadConfig } from "../../src/config/load.js";
-import type { Registration } from "../../src/registration/index.js";
+import { saveRegistration, type Registration } from "../../src/registration/index.js";
 import { FakeNetwork, loginsAdapter } from "../support/fake-network.js";
 import { capturedLog, loginsConfigYaml, loginsRegistration, loginsWaits } from "./support/logins-e2e.js";
 import { MatrixUser, poll } from "./support/matrix-user.js";
@@ -46,11 +47,35 @@ describe("rooms on Synapse: bridge info, upgrades, receipts and presence, privat
   const log = capturedLog();
   const { sentMatching } = loginsWaits({ network, botUserId: BOT, logTail: log.tail });
 
+  let syncs = 0;
+  /** The m.read receipt of `reader` on `eventId` in the portal, as alice's /sync shows it. */
+  function receiptSeen(reader: string, eventId: string): Promise<{ ts?: unknown }> {
+    type Receipts = Record<string, Record<string, Record<string, { ts?: unknown }>>>;
+    type Sync = {
+      rooms?: {
+        join?: Record<string, { ephemeral?: { events?: Array<{ type: string; content: Receipts }> } }>;
+      };
+    };
+    return poll(
+      async () => {
+        // Synapse caches an initial /sync for a while, by its filter: each poll asks with another.
+        const filter = encodeURIComponent(
+          JSON.stringify({ room: { timeline: { limit: 1 + (++syncs % 50) } } }),
+        );
+        const sync = await alice.request<Sync>("GET", `/_matrix/client/v3/sync?timeout=0&filter=${filter}`);
+        const events = sync.rooms?.join?.[lobby]?.ephemeral?.events ?? [];
+        return events.find((e) => e.type === "m.receipt")?.content[eventId]?.["m.read"]?.[reader];
+      },
+      () => `no receipt of ${reader} on ${eventId} in alice's /sync\n${log.tail()}`,
+    );
+  }
+
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "bk-e2e-rooms-"));
     const port = await freePort();
     reg = { ...loginsRegistration("fake-rooms", port, DOMAIN), receive_ephemeral: true };
-    synapse = await startSynapse({ registrations: [reg], serverName: DOMAIN });
+    synapse = await startSynapse({ registrations: [reg], doublePuppet: true, serverName: DOMAIN });
+    await saveRegistration(join(dir, "doublepuppet.yaml"), synapse.doublePuppet!);
     const configPath = join(dir, "config.yaml");
     await writeFile(
       configPath,
@@ -60,7 +85,10 @@ describe("rooms on Synapse: bridge info, upgrades, receipts and presence, privat
         port,
         store: "sqlite://data/rooms.db",
         encryptionKey: "e2e-rooms-encryption-key-0123456789",
-        extra: ["permissions: { '*': relay, localhost: admin }"],
+        extra: [
+          "permissions: { '*': relay, localhost: admin }",
+          "doublePuppet: { registration: doublepuppet.yaml }",
+        ],
       }),
     );
     network.addAccount("alice", "alice-remote-pw");
@@ -159,31 +187,8 @@ describe("rooms on Synapse: bridge info, upgrades, receipts and presence, privat
   it("a remote read receipt moves the ghost's read marker in the user's /sync", async () => {
     await adapter.ctx!.markRead("lobby", "b1", { user: "carol" });
     const carol = `@fake_carol:${DOMAIN}`;
-    const read = await poll(
-      async () => {
-        const sync = await alice.request<{
-          rooms?: {
-            join?: Record<
-              string,
-              {
-                ephemeral?: {
-                  events?: Array<{
-                    type: string;
-                    content: Record<string, Record<string, Record<string, unknown>>>;
-                  }>;
-                };
-              }
-            >;
-          };
-        }>("GET", "/_matrix/client/v3/sync?timeout=0");
-        const events = sync.rooms?.join?.[lobby]?.ephemeral?.events ?? [];
-        return events.find(
-          (e) => e.type === "m.receipt" && e.content[bobsMessage]?.["m.read"]?.[carol] !== undefined,
-        );
-      },
-      () => `no receipt of ${carol} on ${bobsMessage} in alice's /sync\n${log.tail()}`,
-    );
-    assert.equal(typeof (read.content[bobsMessage]!["m.read"]![carol] as { ts?: unknown }).ts, "number");
+    const read = await receiptSeen(carol, bobsMessage);
+    assert.equal(typeof read.ts, "number");
   });
 
   it("a ghost's presence is set; a Matrix user's presence reaches their login's session", async () => {
@@ -208,6 +213,12 @@ describe("rooms on Synapse: bridge info, upgrades, receipts and presence, privat
       () => `alice's session was told no presence: ${JSON.stringify(session.presences)}\n${log.tail()}`,
     );
     assert.deepEqual([told.userId, told.presence], [alice.userId, "unavailable"]);
+  });
+
+  it("the login's own account reading a message moves the user's own read marker, by double puppet", async () => {
+    await network.sessions.get("alice")!.ctx.markRead("lobby", "b1", { user: "alice" });
+    const read = await receiptSeen(alice.userId, bobsMessage);
+    assert.equal(typeof read.ts, "number");
   });
 
   it("a private portal made by a login's session invites the login's user, who can then join and talk", async () => {
