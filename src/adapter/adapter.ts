@@ -146,27 +146,37 @@ export interface Attachment {
   durationMs?: number;
 }
 
-/** A file a Matrix user sent. */
-export interface MatrixFile {
-  /** mxc:// URL (of the ciphertext, for an encrypted file). */
+/** Matrix media ctx.openMedia can open: a file a Matrix user sent, or its thumbnail. */
+export interface MatrixMedia {
+  /** mxc:// URL (of the ciphertext, when encrypted). */
   url: string;
-  /**
-   * The file's name (content `filename`, else `body`). When `filename` is set and differs
-   * from `body`, the message's `body` is a caption.
-   */
-  name: string;
   mimetype?: string;
   /** Bytes, as the sender's client said. */
   size?: number;
   width?: number;
   height?: number;
-  durationMs?: number;
-  /** A thumbnail's mxc:// URL, when the sender's client made one (unencrypted files only). */
-  thumbnailUrl?: string;
-  /** True for an encrypted attachment (content `file`); ctx.openMedia decrypts it. */
+  /** True when encrypted (content `file`, or `info.thumbnail_file`); ctx.openMedia decrypts it. */
   encrypted: boolean;
-  /** The event's content `file` (key, iv, hashes) for an encrypted attachment. */
+  /** The key, iv and hashes of an encrypted one (the content's `file` or `info.thumbnail_file`). */
   encryption?: JsonValue;
+}
+
+/** A file a Matrix user sent. */
+export interface MatrixFile extends MatrixMedia {
+  /**
+   * The file's name (content `filename`, else `body`). When `filename` is set and differs
+   * from `body`, the message's `body` is a caption.
+   */
+  name: string;
+  durationMs?: number;
+  /**
+   * The thumbnail the sender's client made (`info.thumbnail_url`, or `info.thumbnail_file`
+   * when encrypted) with what `info.thumbnail_info` says of it; open it with ctx.openMedia
+   * (decrypted when encrypted), or link it with ctx.mediaLink (unencrypted only).
+   */
+  thumbnail?: MatrixMedia;
+  /** The thumbnail's mxc:// URL when it is not encrypted (the same as `thumbnail.url`). */
+  thumbnailUrl?: string;
 }
 
 /** An open Matrix file (ctx.openMedia): read `stream` to its end or cancel it. */
@@ -745,14 +755,15 @@ export interface BridgeContext {
     opts?: { ttlMs?: number; fileName?: string },
   ): string;
   /**
-   * Streams a Matrix file (an mxc:// URL or a MatrixFile, decrypted when it is encrypted)
-   * through the homeserver's authenticated media API, refusing more than `maxBytes` (default:
-   * config media.maxBytes): up front from the Content-Length, else by erroring the stream
-   * ("larger than N bytes"). With `thumbnail`, a thumbnail of about that size instead (not
-   * for an encrypted file). Rejects with the homeserver's error (e.g. 404 M_NOT_FOUND).
+   * Streams a Matrix file (an mxc:// URL, a MatrixFile, or a MatrixFile's `thumbnail`;
+   * decrypted when it is encrypted) through the homeserver's authenticated media API, refusing
+   * more than `maxBytes` (default: config media.maxBytes): up front from the Content-Length,
+   * else by erroring the stream ("larger than N bytes"). With `thumbnail`, a thumbnail the
+   * homeserver makes of about that size instead (not for an encrypted file: open the
+   * sender's `file.thumbnail`). Rejects with the homeserver's error (e.g. 404 M_NOT_FOUND).
    */
   openMedia(
-    media: string | MatrixFile,
+    media: string | MatrixMedia,
     opts?: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal },
   ): Promise<OpenedMedia>;
 
