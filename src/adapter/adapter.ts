@@ -144,6 +144,23 @@ export interface Attachment {
   height?: number;
   /** Audio or video length, when the adapter knows it. */
   durationMs?: number;
+  /**
+   * A smaller image of the file that the remote network supplies (a photo's or a video's
+   * preview). Read with the file at the call, under the same limits, and kept and uploaded
+   * once with it: Matrix clients get it as `info.thumbnail_url` and `info.thumbnail_info`
+   * (mimetype, size, w, h). Optional: without one, clients make their own from the file.
+   */
+  thumbnail?: AttachmentThumbnail;
+}
+
+/** An attachment's thumbnail: an image, from the same kinds of source as the file. */
+export interface AttachmentThumbnail {
+  source: Attachment["source"];
+  /** An image/* type; sniffed from the bytes when absent (PNG, JPEG, GIF, WebP). */
+  mimetype?: string;
+  /** Read from PNG, JPEG, GIF and WebP headers when absent. */
+  width?: number;
+  height?: number;
 }
 
 /** Matrix media ctx.openMedia can open: a file a Matrix user sent, or its thumbnail. */

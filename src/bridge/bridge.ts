@@ -551,8 +551,10 @@ export class Bridge {
     try {
       const keep = new Set<string>();
       for await (const item of this.actions.pending()) {
-        const path = (item.payload as { media?: { path?: unknown } } | null)?.media?.path;
-        if (typeof path === "string") keep.add(path);
+        const media = (item.payload as { media?: { path?: unknown; thumbnail?: { path?: unknown } } } | null)
+          ?.media;
+        for (const path of [media?.path, media?.thumbnail?.path])
+          if (typeof path === "string") keep.add(path);
       }
       const deleted = await sweepSpool(this.o.config.media.spoolDir, keep);
       if (deleted > 0) this.log.info({ deleted }, "deleted spool files left by a crash");

@@ -157,14 +157,19 @@ export class RemoteDelivery {
     }
   }
 
-  /** The message content, with its attachment uploaded (once per item) as the acting ghost or bot. */
+  /**
+   * The message content, with its attachment and its thumbnail uploaded (once per item) as the
+   * acting ghost or bot.
+   */
   private async withMedia(
     a: { content: MessageContent; media?: SpooledMedia },
     txnId: string,
     actor: Intent,
   ): Promise<MessageContent> {
     if (!a.media) return a.content;
-    return withMedia(a.content, a.media, await this.uploads.mxcFor(txnId, a.media, actor.userId));
+    const mxc = await this.uploads.mxcFor(txnId, a.media, actor.userId);
+    const thumbnailMxc = await this.uploads.thumbnailMxcFor(txnId, a.media, actor.userId);
+    return withMedia(a.content, a.media, mxc, thumbnailMxc);
   }
 
   /** Mentioned remote users as ghosts, named by their display name as last set and their remote id. */
