@@ -5,11 +5,12 @@
  * buffer of up to 64 KiB for each read; they live outside V8's heap until its next garbage
  * collection, which an idle heap may not run for tens of MiB, and the allocator keeps the
  * pages: the process's RSS grows with the download's speed. Here the socket reads (net/tls
- * `onread`) into a fixed pool of buffers (POOL: 256 KiB per download): a buffer is read into
+ * `onread`) into a few buffers (POOL: at most 256 KiB per download): a buffer is read into
  * again only once every write of its bytes has completed, and reading pauses while too few
  * are free. A read that still finds none free (TLS handing over more records after a pause
- * than the reserve holds) gets a buffer of its own, dropped once written. The response is
- * parsed by http-response-reader.ts.
+ * than the reserve holds) gets a buffer of its own, dropped once written. Buffers a download
+ * is done with are kept for the next ones (at most IDLE_BYTES of each size), so a stream of
+ * small downloads does not allocate either. The response is parsed by http-response-reader.ts.
  */
 import { connect as netConnect, isIP, type OnReadOpts, type Socket } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
@@ -25,6 +26,23 @@ const POOL = {
   tcp: { bytes: 64 * 1024, count: 4, reserve: 1 },
   tls: { bytes: 16 * 1024, count: 16, reserve: 6 },
 } as const;
+
+/** Read buffers no download holds now, by size, for the next downloads (at most IDLE_BYTES each). */
+const idle = new Map<number, Buffer[]>();
+const IDLE_BYTES = 512 * 1024;
+/** What the socket is given to read into once a download is over (no read comes then). */
+const AFTER_THE_END = new Uint8Array(1);
+
+function takeIdle(size: number): Buffer {
+  return idle.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+}
+
+function keepIdle(buf: Buffer): void {
+  const list = idle.get(buf.length) ?? [];
+  if ((list.length + 1) * buf.length > IDLE_BYTES) return;
+  list.push(buf);
+  idle.set(buf.length, list);
+}
 
 /** Where body bytes go: a Node Writable (an http.ServerResponse, say) fits. */
 export interface BodyTarget {
@@ -64,7 +82,7 @@ export function pooledGet(url: URL, opts: PooledGetOptions = {}): Promise<Pooled
 interface ReadBuffer {
   bytes: Buffer;
   pending: number;
-  /** False for a buffer made for one read when the pool had none free (TLS only). */
+  /** False for a buffer made for one read when the pool had none free (TLS only): not kept. */
   pooled: boolean;
 }
 
@@ -73,9 +91,14 @@ type Queued = { slice: Buffer; from: ReadBuffer };
 
 class PooledDownload {
   private readonly pool: (typeof POOL)["tcp" | "tls"];
-  private readonly free: ReadBuffer[];
+  /** Pooled buffers this download holds, free or not; at most pool.count. */
+  private held = 0;
+  /** Held buffers with nothing pending. */
+  private free: ReadBuffer[] = [];
   /** The buffer the socket's next read goes into (taken out of `free`). */
   private next: ReadBuffer;
+  /** The download is over (read to its end, failed or closed): its buffers go back to `idle`. */
+  private over = false;
   private paused = false;
   private socket: Socket | undefined;
   private readonly reader: HttpResponseReader;
@@ -98,8 +121,7 @@ class PooledDownload {
     private readonly reject: (err: Error) => void,
   ) {
     this.pool = url.protocol === "https:" ? POOL.tls : POOL.tcp;
-    this.free = Array.from({ length: this.pool.count }, () => this.readBuffer(true));
-    this.next = this.free.pop()!;
+    this.next = this.take();
     this.reader = new HttpResponseReader({
       onHead: (head) => this.settleHead?.(head),
       onBody: (slice) => this.body(slice),
@@ -130,7 +152,7 @@ class PooledDownload {
     const port = Number(url.port || (tls ? 443 : 80));
     // Node calls `buffer` once at the start and once after each callback: the next read's buffer.
     const onread: OnReadOpts = {
-      buffer: () => this.next.bytes,
+      buffer: () => (this.over ? AFTER_THE_END : this.next.bytes),
       callback: (nread) => this.onRead(nread),
     };
     // tls.connect takes `onread` too (Node >= 12.18), though @types/node does not say so.
@@ -164,9 +186,9 @@ class PooledDownload {
 
   /** A read of `nread` bytes into `this.next`; false pauses reading. */
   private onRead(nread: number): boolean {
+    if (this.over) return false;
     const buf = this.next;
-    this.next = this.free.pop() ?? this.readBuffer(false);
-    if (this.failed) return false;
+    this.next = this.take();
     this.reading = buf;
     try {
       this.reader.push(buf.bytes.subarray(0, nread));
@@ -178,12 +200,23 @@ class PooledDownload {
     }
     this.release(buf, 0);
     // With fewer than the reserve free, wait for writes to complete.
-    this.paused = this.free.length < this.pool.reserve;
+    this.paused = this.available() < this.pool.reserve;
     return !this.paused;
   }
 
-  private readBuffer(pooled: boolean): ReadBuffer {
-    return { bytes: Buffer.allocUnsafeSlow(this.pool.bytes), pending: 0, pooled };
+  /** A free buffer: one held, else a new one from `idle`, else (too many held) one for this read only. */
+  private take(): ReadBuffer {
+    const free = this.free.pop();
+    if (free) return free;
+    const pooled = this.held < this.pool.count;
+    if (pooled) this.held++;
+    const bytes = pooled ? takeIdle(this.pool.bytes) : Buffer.allocUnsafeSlow(this.pool.bytes);
+    return { bytes, pending: 0, pooled };
+  }
+
+  /** How many more reads there is room for. */
+  private available(): number {
+    return this.free.length + this.pool.count - this.held;
   }
 
   private body(slice: Buffer): void {
@@ -199,7 +232,7 @@ class PooledDownload {
       if (err) return this.fail(err);
       this.writing--;
       this.release(from, 1);
-      if (this.paused && this.free.length >= this.pool.reserve) {
+      if (this.paused && this.available() >= this.pool.reserve) {
         this.paused = false;
         this.socket?.resume();
       }
@@ -208,27 +241,40 @@ class PooledDownload {
   }
 
   /**
-   * `written` more slices of `buf` are written out; a pooled buffer with none pending goes
-   * back to the pool, once the read into it has been parsed.
+   * `written` more slices of `buf` are written out; a pooled buffer with none pending is free
+   * again once the read into it has been parsed (back to `idle` when the download is over).
    */
   private release(buf: ReadBuffer, written: number): void {
     buf.pending -= written;
-    if (buf.pending === 0 && buf.pooled && buf !== this.reading && !this.free.includes(buf))
-      this.free.push(buf);
+    if (buf.pending > 0 || !buf.pooled || buf === this.reading || this.free.includes(buf)) return;
+    if (this.over) {
+      this.held--;
+      keepIdle(buf.bytes);
+    } else this.free.push(buf);
+  }
+
+  /** The download is over and its socket closed: free buffers go back to `idle`, the others once written. */
+  private end(): void {
+    if (this.over) return;
+    this.over = true;
+    this.socket?.destroy();
+    const next = this.next;
+    for (const buf of this.free.splice(0)) this.release(buf, 0);
+    this.release(next, 0);
   }
 
   private maybeFinish(): void {
     if (!this.ended || !this.settleBody || this.writing > 0) return;
     const { resolve } = this.settleBody;
     this.settleBody = undefined;
-    this.socket?.destroy();
+    this.end();
     resolve();
   }
 
   private fail(err: Error): void {
     if (this.failed) return;
     this.failed = err;
-    this.socket?.destroy();
+    this.end();
     if (this.settleHead) {
       this.settleHead = undefined;
       this.reject(err);

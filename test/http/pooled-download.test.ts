@@ -65,6 +65,7 @@ function slowTarget() {
   };
   return {
     target,
+    buffers,
     body: () => Buffer.concat(parts),
     stats: () => ({ overwritten, buffers: buffers.size, maxPending }),
   };
@@ -115,6 +116,20 @@ describe("pooledGet", () => {
     assert.equal(stats.overwritten, 0);
     assert.ok(stats.buffers <= 4, `slices came from ${stats.buffers} buffers`);
     assert.ok(stats.maxPending >= 1, "no write was pending");
+  });
+
+  it("reads the next download into the buffers of the one before", async () => {
+    const first = slowTarget();
+    await (await pooledGet(new URL(`${base}/big`))).pipeTo(first.target);
+    const second = slowTarget();
+    await (await pooledGet(new URL(`${base}/big`))).pipeTo(second.target);
+    assert.ok(second.body().equals(BIG), "the body differs");
+    assert.equal(second.stats().overwritten, 0);
+    assert.deepEqual(
+      [...second.buffers].filter((b) => !first.buffers.has(b)),
+      [],
+      "no buffer the first download did not use",
+    );
   });
 
   it("reads a chunked body", async () => {
