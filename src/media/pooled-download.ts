@@ -258,6 +258,11 @@ class PooledDownload {
     if (this.over) return;
     this.over = true;
     this.socket?.destroy();
+    // Slices read but never handed to a sink (a HEAD, an error answer): nothing holds them.
+    for (const q of this.queued.splice(0)) {
+      this.writing--;
+      this.release(q.from, 1);
+    }
     const next = this.next;
     for (const buf of this.free.splice(0)) this.release(buf, 0);
     this.release(next, 0);
