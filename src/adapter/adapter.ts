@@ -347,6 +347,61 @@ export interface ThirdPartyCapability {
 }
 
 // ---------------------------------------------------------------------------------------
+// History (optional capability: fetchHistory)
+// ---------------------------------------------------------------------------------------
+
+/** A remote message already bridged: where a gap fill starts. */
+export interface HistoryAnchor {
+  remoteId: RemoteMessageId;
+  /** Its remote time (ms), as it was sent with (or when it was queued, without `ts`). */
+  ts: number;
+}
+
+/** What `fetchHistory` is asked for. */
+export interface HistoryQuery {
+  /**
+   * Only messages after this one: the newest message the portal bridged (a gap fill after a
+   * reconnect). Absent for a portal with nothing bridged yet: the newest messages.
+   */
+  after?: HistoryAnchor;
+  /** At most this many, the newest of them when more match (config backfill.maxOnCreate / maxAfterGap). */
+  limit: number;
+  /** Only messages at or after this remote time (ms; config backfill.maxAgeMs); absent: any age. */
+  notBefore?: number;
+}
+
+/**
+ * One remote message of a room's history, as `fetchHistory` returns it. The framework sends it
+ * like `ctx.send(room, from, content, { remoteId, ts, replyTo, thread, externalUrl })`.
+ */
+export interface HistoryMessage {
+  /** Required: a message already bridged (live or by an earlier fill) is skipped by it. */
+  remoteId: RemoteMessageId;
+  from: RemoteUserId;
+  /** As for ctx.send, attachments included (read when the batch is queued). */
+  content: MessageContent;
+  /** Required: when it was sent on the remote network (ms); the event's origin_server_ts. */
+  ts: number;
+  replyTo?: RemoteMessageId;
+  thread?: RemoteMessageId;
+  externalUrl?: string;
+  /** The sender's profile, set on their ghost as ctx.setProfile would (once per batch). */
+  profile?: RemoteProfile;
+}
+
+/**
+ * Fetches a remote room's history (see docs/backfill.md). The framework filters what comes
+ * back (remote ids already bridged, older than `after` or `notBefore`, past `limit`), sorts it
+ * by `ts`, oldest first, and queues it ahead of the room's live messages. Throw (or reject) to
+ * fail the fetch: it is tried 3 times in all, then the room goes on without it.
+ */
+export type FetchHistory = (
+  room: RemoteRoomId,
+  query: HistoryQuery,
+  call: CallContext,
+) => Promise<HistoryMessage[]>;
+
+// ---------------------------------------------------------------------------------------
 // The adapter
 // ---------------------------------------------------------------------------------------
 
@@ -421,6 +476,12 @@ export interface RemoteNetworkAdapter extends MatrixHandlers {
    */
   formatMention?(user: { userId: string; remoteId?: RemoteUserId; displayName: string }): string;
 
+  /**
+   * History: the framework asks for a room's messages when its portal is made, and after a
+   * gap when the adapter calls `ctx.backfill(room)`. A login's session may have its own
+   * (history is often per account); for a login's DM portal only the session's is used.
+   */
+  fetchHistory?: FetchHistory;
   /**
    * Per-user logins: Matrix users log in to their own remote accounts and talk through their
    * own connections ("puppeting"). See LoginsCapability.
@@ -569,6 +630,11 @@ export interface RemoteSession extends MatrixHandlers {
    * the remote id, or null when there is none. Used by `resolve_identifier` and `create_dm`.
    */
   resolveIdentifier?(identifier: string, call: CallContext): Promise<RemoteUserId | null>;
+  /**
+   * History as this login sees it: used for its DM portals, and for a shared portal when
+   * this session asked (`ctx.backfill` through its SessionContext). See FetchHistory.
+   */
+  fetchHistory?: FetchHistory;
   /** Logs out on the remote side (revoke tokens). Called on `logout`, before `disconnect`. */
   logout?(call: CallContext): Promise<void>;
   /** Closes the connection (shutdown, logout, a replaced login). Must not throw. */
@@ -748,6 +814,15 @@ export interface BridgeContext {
     info: Pick<PortalSpec, "name" | "topic" | "avatarUrl">,
     from?: RemoteUserId,
   ): Promise<void>;
+  /**
+   * Fills a gap in a room's portal (after a reconnect): the messages after the newest one it
+   * bridged are fetched (`fetchHistory`, config backfill) and sent, oldest first, before
+   * anything sent into the room after this call. Resolves once the request is stored (a
+   * restart resumes it). Call it before sending the room's live messages after a reconnect.
+   * Through a SessionContext: the login's DM portal of the room when it has one, and the
+   * session's fetchHistory first. Does nothing without a portal or with backfill disabled.
+   */
+  backfill(room: RemoteRoomId): Promise<void>;
   /**
    * Tells the framework the remote network is reachable again: every room waiting to retry
    * an event (after a RetryableError or a timeout) tries at once instead of at its backoff.

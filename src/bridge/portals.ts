@@ -57,6 +57,11 @@ export class Portals implements PortalDirectory {
    * puppet when they have one. Set by the Bridge; failures are its own to log.
    */
   onDmCreated: ((login: string, roomId: string) => Promise<void>) | undefined = undefined;
+  /**
+   * Called once any portal was made (after its members joined), before `ensure` resolves:
+   * backfill records its history request here. Set by the Bridge; must not reject.
+   */
+  onCreated: ((portal: Portal) => Promise<void>) | undefined = undefined;
 
   constructor(
     private readonly template: IdTemplate | undefined,
@@ -199,6 +204,7 @@ export class Portals implements PortalDirectory {
     if (spec.publishToDirectory)
       await this.client.setRoomDirectoryVisibility(this.adapter.name, roomId, "public");
     await this.joinMembers(roomId, spec);
+    await this.onCreated?.(portal);
     return portal;
   }
 
@@ -218,6 +224,7 @@ export class Portals implements PortalDirectory {
     this.log.info({ remoteId, roomId, login: owner.login }, "DM portal created");
     await this.joinMembers(roomId, spec);
     await this.onDmCreated?.(owner.login, roomId);
+    await this.onCreated?.(portal);
     return portal;
   }
 

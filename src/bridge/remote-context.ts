@@ -48,6 +48,8 @@ export interface RemoteContextParts {
   retryNow: () => void;
   /** Makes ctx.mediaLink's links; undefined without config media.publicUrl. */
   mediaLinks?: MediaLinks;
+  /** Records ctx.backfill's requests (src/backfill); undefined: ctx.backfill does nothing. */
+  backfill?: { request(room: string, opts: { dm?: string; via?: string }): Promise<void> };
 }
 
 function checkId(kind: string, value: unknown): void {
@@ -184,6 +186,18 @@ export class RemoteContext implements BridgeContext {
     const ghost = await this.p.ghosts.ensure(from);
     await ghost.ensureJoined(portal.roomId);
     await ghost.setTyping(portal.roomId, typing);
+  }
+
+  /** A fill of the room's portal (this login's DM portal of it, when it has one), run before what is sent after. */
+  async backfill(room: string): Promise<void> {
+    checkId("remote room id", room);
+    if (!this.p.backfill) return;
+    const login = this.loginId;
+    const dm = login !== undefined && (await this.p.portals.get(room, login)) ? login : undefined;
+    await this.p.backfill.request(room, {
+      ...(dm !== undefined ? { dm } : {}),
+      ...(login !== undefined ? { via: login } : {}),
+    });
   }
 
   remoteNetworkUp(): void {

@@ -83,6 +83,39 @@ export class ServerEndpoints {
     return this.call("GET", `${CLIENT_V3}/account/whoami`, { userId });
   }
 
+  // ---- devices (end-to-end encryption) -----------------------------------------------------
+
+  /**
+   * Creates a device of one of our users without `/login` (MSC4190: `PUT /devices/{deviceId}`
+   * as the application service), or renames it if it exists. Needs a homeserver with MSC4190
+   * (Synapse 1.141+).
+   */
+  async putDevice(userId: string, deviceId: string, displayName: string): Promise<void> {
+    await this.call("PUT", `${CLIENT_V3}/devices/${enc(deviceId)}`, {
+      json: { display_name: displayName },
+      ...asUser(userId, this.botUserId),
+    });
+  }
+
+  /**
+   * A JSON request as one device of one of our users (device masquerading: `?user_id=` and
+   * `?device_id=`, with MSC3202's unstable `org.matrix.msc3202.device_id` too), for the
+   * requests the crypto machine makes (keys, to-device messages). `path` is the full path.
+   */
+  callAsDevice<T>(
+    method: string,
+    path: string,
+    device: { userId: string; deviceId: string },
+    json: unknown,
+  ): Promise<T> {
+    const { userId, query } = asUser(device.userId, this.botUserId);
+    return this.call<T>(method, path, {
+      userId,
+      json,
+      query: { ...query, device_id: device.deviceId, "org.matrix.msc3202.device_id": device.deviceId },
+    });
+  }
+
   // ---- users -----------------------------------------------------------------------------
 
   /**
@@ -285,4 +318,12 @@ export class ServerEndpoints {
     const media = await this.openMedia(mxc, open);
     return { data: await readAll(media.stream), contentType: media.contentType };
   }
+}
+
+/**
+ * Acting as `userId`: the transport asserts `?user_id=` for anyone but the bot; the bot's
+ * own id is sent too where a device is named, so the homeserver knows whose device it is.
+ */
+function asUser(userId: string, botUserId: string): { userId: string; query: Record<string, string> } {
+  return { userId, query: userId === botUserId ? { user_id: userId } : {} };
 }
