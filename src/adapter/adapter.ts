@@ -146,29 +146,56 @@ export interface Attachment {
   height?: number;
   /** Audio or video length, when the adapter knows it. */
   durationMs?: number;
+  /**
+   * A smaller image of the file that the remote network supplies (a photo's or a video's
+   * preview). Read with the file at the call, under the same limits, and kept and uploaded
+   * once with it: Matrix clients get it as `info.thumbnail_url` and `info.thumbnail_info`
+   * (mimetype, size, w, h). Optional: without one, clients make their own from the file.
+   */
+  thumbnail?: AttachmentThumbnail;
 }
 
-/** A file a Matrix user sent. */
-export interface MatrixFile {
-  /** mxc:// URL (of the ciphertext, for an encrypted file). */
+/** An attachment's thumbnail: an image, from the same kinds of source as the file. */
+export interface AttachmentThumbnail {
+  source: Attachment["source"];
+  /** An image/* type; sniffed from the bytes when absent (PNG, JPEG, GIF, WebP). */
+  mimetype?: string;
+  /** Read from PNG, JPEG, GIF and WebP headers when absent. */
+  width?: number;
+  height?: number;
+}
+
+/** Matrix media ctx.openMedia can open: a file a Matrix user sent, or its thumbnail. */
+export interface MatrixMedia {
+  /** mxc:// URL (of the ciphertext, when encrypted). */
   url: string;
-  /**
-   * The file's name (content `filename`, else `body`). When `filename` is set and differs
-   * from `body`, the message's `body` is a caption.
-   */
-  name: string;
   mimetype?: string;
   /** Bytes, as the sender's client said. */
   size?: number;
   width?: number;
   height?: number;
-  durationMs?: number;
-  /** A thumbnail's mxc:// URL, when the sender's client made one (unencrypted files only). */
-  thumbnailUrl?: string;
-  /** True for an encrypted attachment (content `file`); ctx.openMedia decrypts it. */
+  /** True when encrypted (content `file`, or `info.thumbnail_file`); ctx.openMedia decrypts it. */
   encrypted: boolean;
-  /** The event's content `file` (key, iv, hashes) for an encrypted attachment. */
+  /** The key, iv and hashes of an encrypted one (the content's `file` or `info.thumbnail_file`). */
   encryption?: JsonValue;
+}
+
+/** A file a Matrix user sent. */
+export interface MatrixFile extends MatrixMedia {
+  /**
+   * The file's name (content `filename`, else `body`). When `filename` is set and differs
+   * from `body`, the message's `body` is a caption.
+   */
+  name: string;
+  durationMs?: number;
+  /**
+   * The thumbnail the sender's client made (`info.thumbnail_url`, or `info.thumbnail_file`
+   * when encrypted) with what `info.thumbnail_info` says of it; open it with ctx.openMedia
+   * (decrypted when encrypted), or link it with ctx.mediaLink (unencrypted only).
+   */
+  thumbnail?: MatrixMedia;
+  /** The thumbnail's mxc:// URL when it is not encrypted (the same as `thumbnail.url`). */
+  thumbnailUrl?: string;
 }
 
 /** An open Matrix file (ctx.openMedia): read `stream` to its end or cancel it. */
@@ -366,6 +393,61 @@ export interface ThirdPartyCapability {
 }
 
 // ---------------------------------------------------------------------------------------
+// History (optional capability: fetchHistory)
+// ---------------------------------------------------------------------------------------
+
+/** A remote message already bridged: where a gap fill starts. */
+export interface HistoryAnchor {
+  remoteId: RemoteMessageId;
+  /** Its remote time (ms), as it was sent with (or when it was queued, without `ts`). */
+  ts: number;
+}
+
+/** What `fetchHistory` is asked for. */
+export interface HistoryQuery {
+  /**
+   * Only messages after this one: the newest message the portal bridged (a gap fill after a
+   * reconnect). Absent for a portal with nothing bridged yet: the newest messages.
+   */
+  after?: HistoryAnchor;
+  /** At most this many, the newest of them when more match (config backfill.maxOnCreate / maxAfterGap). */
+  limit: number;
+  /** Only messages at or after this remote time (ms; config backfill.maxAgeMs); absent: any age. */
+  notBefore?: number;
+}
+
+/**
+ * One remote message of a room's history, as `fetchHistory` returns it. The framework sends it
+ * like `ctx.send(room, from, content, { remoteId, ts, replyTo, thread, externalUrl })`.
+ */
+export interface HistoryMessage {
+  /** Required: a message already bridged (live or by an earlier fill) is skipped by it. */
+  remoteId: RemoteMessageId;
+  from: RemoteUserId;
+  /** As for ctx.send, attachments included (read when the batch is queued). */
+  content: MessageContent;
+  /** Required: when it was sent on the remote network (ms); the event's origin_server_ts. */
+  ts: number;
+  replyTo?: RemoteMessageId;
+  thread?: RemoteMessageId;
+  externalUrl?: string;
+  /** The sender's profile, set on their ghost as ctx.setProfile would (once per batch). */
+  profile?: RemoteProfile;
+}
+
+/**
+ * Fetches a remote room's history (see docs/backfill.md). The framework filters what comes
+ * back (remote ids already bridged, older than `after` or `notBefore`, past `limit`), sorts it
+ * by `ts`, oldest first, and queues it ahead of the room's live messages. Throw (or reject) to
+ * fail the fetch: it is tried 3 times in all, then the room goes on without it.
+ */
+export type FetchHistory = (
+  room: RemoteRoomId,
+  query: HistoryQuery,
+  call: CallContext,
+) => Promise<HistoryMessage[]>;
+
+// ---------------------------------------------------------------------------------------
 // The adapter
 // ---------------------------------------------------------------------------------------
 
@@ -442,6 +524,12 @@ export interface RemoteNetworkAdapter extends MatrixHandlers {
 
   /** What portals' bridge info says about the network; absent: the protocol is the adapter's name. */
   readonly bridgeInfo?: BridgeInfoDescription;
+  /**
+   * History: the framework asks for a room's messages when its portal is made, and after a
+   * gap when the adapter calls `ctx.backfill(room)`. A login's session may have its own
+   * (history is often per account); for a login's DM portal only the session's is used.
+   */
+  fetchHistory?: FetchHistory;
   /**
    * Per-user logins: Matrix users log in to their own remote accounts and talk through their
    * own connections ("puppeting"). See LoginsCapability.
@@ -595,6 +683,12 @@ export interface RemoteSession extends MatrixHandlers {
    * the remote account. Best effort: not retried; needs `receive_ephemeral` in the registration.
    */
   onPresence?(presence: MatrixPresence, call: CallContext): Promise<void>;
+
+  /**
+   * History as this login sees it: used for its DM portals, and for a shared portal when
+   * this session asked (`ctx.backfill` through its SessionContext). See FetchHistory.
+   */
+  fetchHistory?: FetchHistory;
   /** Logs out on the remote side (revoke tokens). Called on `logout`, before `disconnect`. */
   logout?(call: CallContext): Promise<void>;
   /** Closes the connection (shutdown, logout, a replaced login). Must not throw. */
@@ -792,6 +886,15 @@ export interface BridgeContext {
     from?: RemoteUserId,
   ): Promise<void>;
   /**
+   * Fills a gap in a room's portal (after a reconnect): the messages after the newest one it
+   * bridged are fetched (`fetchHistory`, config backfill) and sent, oldest first, before
+   * anything sent into the room after this call. Resolves once the request is stored (a
+   * restart resumes it). Call it before sending the room's live messages after a reconnect.
+   * Through a SessionContext: the login's DM portal of the room when it has one, and the
+   * session's fetchHistory first. Does nothing without a portal or with backfill disabled.
+   */
+  backfill(room: RemoteRoomId): Promise<void>;
+  /**
    * Tells the framework the remote network is reachable again: every room waiting to retry
    * an event (after a RetryableError or a timeout) tries at once instead of at its backoff.
    */
@@ -815,14 +918,15 @@ export interface BridgeContext {
     opts?: { ttlMs?: number; fileName?: string },
   ): string;
   /**
-   * Streams a Matrix file (an mxc:// URL or a MatrixFile, decrypted when it is encrypted)
-   * through the homeserver's authenticated media API, refusing more than `maxBytes` (default:
-   * config media.maxBytes): up front from the Content-Length, else by erroring the stream
-   * ("larger than N bytes"). With `thumbnail`, a thumbnail of about that size instead (not
-   * for an encrypted file). Rejects with the homeserver's error (e.g. 404 M_NOT_FOUND).
+   * Streams a Matrix file (an mxc:// URL, a MatrixFile, or a MatrixFile's `thumbnail`;
+   * decrypted when it is encrypted) through the homeserver's authenticated media API, refusing
+   * more than `maxBytes` (default: config media.maxBytes): up front from the Content-Length,
+   * else by erroring the stream ("larger than N bytes"). With `thumbnail`, a thumbnail the
+   * homeserver makes of about that size instead (not for an encrypted file: open the
+   * sender's `file.thumbnail`). Rejects with the homeserver's error (e.g. 404 M_NOT_FOUND).
    */
   openMedia(
-    media: string | MatrixFile,
+    media: string | MatrixMedia,
     opts?: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal },
   ): Promise<OpenedMedia>;
 

@@ -51,6 +51,7 @@ const OPTIONAL_METHODS = [
   "queryRoom",
   "userFromUri",
   "roomFromUri",
+  "fetchHistory",
 ] as const;
 
 /** True if the spec is a path (relative, absolute or file: URL) rather than a package name. */

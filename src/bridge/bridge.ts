@@ -57,6 +57,8 @@ import { BridgeInfo } from "../rooms/bridge-info.js";
 import { RoomUpgrades } from "../rooms/room-upgrades.js";
 import { PrivatePortals } from "../rooms/private-portals.js";
 import { Spaces } from "../rooms/spaces.js";
+import { BridgeCrypto } from "./bridge-crypto.js";
+import { Backfill } from "../backfill/backfill.js";
 
 export interface BridgeOptions {
   config: BridgeConfig;
@@ -73,6 +75,8 @@ export interface BridgeOptions {
   onRequest?: ConstructorParameters<typeof HomeserverClient>[0]["onRequest"];
   /** Outbox retry delays (defaults 500 ms doubling to 60 s). */
   outboxRetry?: { minDelayMs?: number; maxDelayMs?: number };
+  /** Wait after a failed history fetch, doubling (default 1000 ms). */
+  backfillRetryDelayMs?: number;
   /** `/ready`: how long a homeserver check counts (default 5000 ms), how long a check may take (3000 ms). */
   readiness?: { homeserverIntervalMs?: number; timeoutMs?: number };
 }
@@ -112,7 +116,11 @@ export class Bridge {
   /** Remote -> Matrix actions not yet delivered (read at start for the spool sweep). */
   private readonly actions: Outbox<JsonValue>;
   private readonly profileWorker: OutboxWorker<JsonValue>;
+  /** History fills (src/backfill). */
+  private readonly backfill: Backfill;
   private readonly log: Logger;
+  /** End-to-bridge encryption; undefined unless encryption.allow. */
+  private readonly crypto: BridgeCrypto | undefined;
   private readonly readiness: Readiness;
   private readonly metrics: BridgeMetrics;
   private started = false;
@@ -198,6 +206,14 @@ export class Bridge {
       ...(o.onRequest ? { onRequest: o.onRequest } : {}),
       onResponse: (info) => this.metrics.observeResponse(info),
     });
+    this.crypto = config.encryption.allow
+      ? new BridgeCrypto({
+          config: config.encryption,
+          store,
+          client: this.client,
+          log: this.log.child({ part: "crypto" }),
+        })
+      : undefined;
     const ghostTemplate = new IdTemplate(config.bridge.ghosts, domain);
     const portalTemplate =
       config.bridge.portals !== undefined ? new IdTemplate(config.bridge.portals, domain) : undefined;
@@ -248,9 +264,35 @@ export class Bridge {
     this.actions = actions;
     const profiles = new Outbox<JsonValue>(store, { namespace: "outbox-profiles" });
     const deadLetters = store.namespace<never>("outbox-dead");
+    const backfill = new Backfill({
+      config: config.backfill,
+      store,
+      outbox: actions,
+      kick: (key) => this.actionWorker.kick(key),
+      portals: this.portals,
+      messages,
+      adapter,
+      sessionOf: (login) => {
+        const live = this.logins?.get(login);
+        if (live === undefined) return undefined;
+        return live.state === "connected" ? (live.session ?? null) : null;
+      },
+      checkUser: (remoteId) => void this.ghosts.userId(remoteId),
+      attachments,
+      setProfile: (user, profile) => this.context.setProfile(user, profile),
+      ready: () => this.adapterStarted,
+      log: this.log.child({ part: "backfill" }),
+      ...(o.backfillRetryDelayMs !== undefined ? { retryDelayMs: o.backfillRetryDelayMs } : {}),
+    });
+    this.backfill = backfill;
+    if (backfill.enabled) {
+      delivery.history = backfill;
+      this.portals.onCreated = (portal) => backfill.portalCreated(portal);
+    }
     this.actionWorker = new OutboxWorker({
       outbox: actions,
       deliver: (item) => delivery.deliver(item),
+      ...(backfill.enabled ? { before: (key: string) => backfill.before(key) } : {}),
       deadLetters,
       log: this.log.child({ part: "outbox" }),
       onDeadLetter: () => this.metrics.countOutboxDeadLetter("actions"),
@@ -293,6 +335,7 @@ export class Bridge {
       mediaMaxBytes: config.media.maxBytes,
       retryNow: () => this.appservice.retryNow(),
       ...(mediaLinks ? { mediaLinks } : {}),
+      ...(backfill.enabled ? { backfill } : {}),
     };
     this.context = new RemoteContext(contextParts);
 
@@ -309,7 +352,10 @@ export class Bridge {
         store: this.users,
         contextFor: (login) => new LoginContext(contextParts, login, live),
         tell: (userId, text) => this.commands.tell(userId, text),
-        onConnected: () => this.appservice.retryNow(),
+        onConnected: (login) => {
+          this.appservice.retryNow();
+          this.backfill.loginConnected(login.id);
+        },
         log: this.log.child({ part: "logins" }),
         concurrency: config.logins.connectConcurrency,
       });
@@ -551,7 +597,17 @@ export class Bridge {
         this.log.warn({ err }, "could not set the bot's display name");
       });
     }
+    try {
+      await this.crypto?.start();
+    } catch (err) {
+      throw await this.abortStart(err, "end-to-bridge encryption could not start");
+    }
     await this.sweepSpool();
+    // Stored history fills first: each runs before its room's next queued item.
+    if (this.backfill.enabled) {
+      const tasks = await this.backfill.load();
+      if (tasks > 0) this.log.info({ tasks }, "backfills resumed");
+    }
     await this.actionWorker.start();
     await this.profileWorker.start();
     try {
@@ -587,8 +643,10 @@ export class Bridge {
     try {
       const keep = new Set<string>();
       for await (const item of this.actions.pending()) {
-        const path = (item.payload as { media?: { path?: unknown } } | null)?.media?.path;
-        if (typeof path === "string") keep.add(path);
+        const media = (item.payload as { media?: { path?: unknown; thumbnail?: { path?: unknown } } } | null)
+          ?.media;
+        for (const path of [media?.path, media?.thumbnail?.path])
+          if (typeof path === "string") keep.add(path);
       }
       const deleted = await sweepSpool(this.o.config.media.spoolDir, keep);
       if (deleted > 0) this.log.info({ deleted }, "deleted spool files left by a crash");
@@ -601,6 +659,7 @@ export class Bridge {
   private async abortStart(err: unknown, what: string): Promise<Error> {
     this.settleAdapterStart(new Error(`the ${this.o.adapter.name} adapter did not start`, { cause: err }));
     await this.appservice.close();
+    this.backfill.stop();
     await this.actionWorker.stop();
     await this.profileWorker.stop();
     return new Error(`${what}: ${(err as Error).message}`, { cause: err });
@@ -620,8 +679,10 @@ export class Bridge {
         this.log.error({ err }, "adapter stop failed");
       }
     }
+    this.backfill.stop();
     await this.actionWorker.stop();
     await this.profileWorker.stop();
+    await this.crypto?.stop();
     await this.client.close();
     await this.lease
       ?.release()
@@ -671,8 +732,16 @@ export class Bridge {
 
   private handlers(): AppserviceHandlers {
     const adapter = this.o.adapter;
+    const routed = this.router.handlers();
+    const crypto = this.crypto;
     const handlers: AppserviceHandlers = {
-      ...this.router.handlers(),
+      ...routed,
+      ...(crypto
+        ? {
+            ...crypto.handlers(),
+            onEvent: async (event, call) => routed.onEvent(await crypto.plain(event), call),
+          }
+        : {}),
       holdsSecret: (event) => this.commands.holdsSecret(event),
       queryUser: async (userId, call) => {
         const remoteId = this.ghosts.remoteId(userId);

@@ -23,6 +23,8 @@ interface Base {
   login?: string;
   /** Set when it goes to that login's DM portal of `room`, not the shared portal. */
   dm?: true;
+  /** History (src/backfill), queued ahead of the room's live actions. */
+  backfill?: true;
 }
 
 export type OutboxAction =

@@ -13,10 +13,25 @@ export interface OutboxWorkerOptions<T extends JsonValue> {
   log: Logger;
   /** Called after an item was moved to the dead letters (for metrics). Must not throw. */
   onDeadLetter?: () => void;
+  /**
+   * Runs in a key's drain loop before each peek, when no item of the key is in flight: work
+   * that must put items ahead of the queue (history, src/backfill) happens here. Returns
+   * undefined when there is nothing to do (no promise on the hot path). Must not reject.
+   */
+  before?: (key: string) => Promise<void> | undefined;
   /** First retry delay after a failure (default 500 ms); doubles up to maxDelayMs. */
   minDelayMs?: number;
   /** Longest wait between retries (default 60 s). */
   maxDelayMs?: number;
+}
+
+/**
+ * Thrown by `deliver` when the item was not delivered because something must go ahead of it
+ * (a portal just made, whose history comes first): the item is peeked again at once, after
+ * `before`, without counting as a failure.
+ */
+export class DeliverLater extends Error {
+  override readonly name = "DeliverLater";
 }
 
 /**
@@ -87,11 +102,17 @@ export class OutboxWorker<T extends JsonValue> {
     let delay = this.o.minDelayMs ?? 500;
     const maxDelay = this.o.maxDelayMs ?? 60_000;
     while (!this.stopping) {
+      const first = this.o.before?.(key);
+      if (first) {
+        await first;
+        if (this.stopping) return; // it may have been cut short: the queue must not go ahead of it
+      }
       const item = await this.o.outbox.peek(key);
       if (!item) return;
       try {
         await this.o.deliver(item, key);
       } catch (err) {
+        if (err instanceof DeliverLater) continue;
         if (isPermanent(err)) {
           this.o.log.error(
             { err, key, seq: item.seq },

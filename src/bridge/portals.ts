@@ -73,6 +73,12 @@ export class Portals implements PortalDirectory {
   /** Puts bridge info (m.bridge) in the initial state of the rooms made. Set by the Bridge. */
   bridgeInfo: BridgeInfo | undefined = undefined;
 
+  /**
+   * Called once any portal was made (after its members joined), before `ensure` resolves:
+   * backfill records its history request here. Set by the Bridge; must not reject.
+   */
+  onCreated: ((portal: Portal) => Promise<void>) | undefined = undefined;
+
   constructor(
     private readonly template: IdTemplate | undefined,
     private readonly client: HomeserverClient,
@@ -243,6 +249,7 @@ export class Portals implements PortalDirectory {
     await this.joinMembers(roomId, spec);
     await this.admit(portal, spec.members ?? []);
     await this.onPortalFor?.(portal, undefined);
+    await this.onCreated?.(portal);
     return portal;
   }
 
@@ -264,6 +271,7 @@ export class Portals implements PortalDirectory {
     await this.joinMembers(roomId, spec);
     await this.onDmCreated?.(owner.login, roomId);
     await this.onPortalFor?.(portal, owner.login);
+    await this.onCreated?.(portal);
     return portal;
   }
 

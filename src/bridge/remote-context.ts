@@ -55,6 +55,8 @@ export interface RemoteContextParts {
   messages: MessageMap;
   /** The double puppet of a login's user (markRead of their own account); set by the Bridge. */
   puppet?: (loginId: string) => Promise<PuppetIntent | undefined>;
+  /** Records ctx.backfill's requests (src/backfill); undefined: ctx.backfill does nothing. */
+  backfill?: { request(room: string, opts: { dm?: string; via?: string }): Promise<void> };
 }
 
 const PRESENCES: readonly string[] = ["online", "unavailable", "offline"];
@@ -251,6 +253,18 @@ export class RemoteContext implements BridgeContext {
       (this.loginId !== undefined ? await this.p.portals.get(room, this.loginId) : null) ??
       (await this.p.portals.get(room))
     );
+  }
+
+  /** A fill of the room's portal (this login's DM portal of it, when it has one), run before what is sent after. */
+  async backfill(room: string): Promise<void> {
+    checkId("remote room id", room);
+    if (!this.p.backfill) return;
+    const login = this.loginId;
+    const dm = login !== undefined && (await this.p.portals.get(room, login)) ? login : undefined;
+    await this.p.backfill.request(room, {
+      ...(dm !== undefined ? { dm } : {}),
+      ...(login !== undefined ? { via: login } : {}),
+    });
   }
 
   remoteNetworkUp(): void {

@@ -12,7 +12,7 @@ import { editContent, messageContent, reactionContent } from "./adapter-to-matri
 import type { PillTarget } from "../formatting/add-pills.js";
 import type { Ghosts } from "./ghosts.js";
 import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
-import { isPermanent } from "./outbox-worker.js";
+import { DeliverLater, isPermanent } from "./outbox-worker.js";
 import { keyOf, type Portals } from "./portals.js";
 import type { BridgeInfo } from "../rooms/bridge-info.js";
 
@@ -29,7 +29,22 @@ export class UnknownTargetError extends TypeError {
 /** Who sends a message event: a ghost's Intent, or a real user's double puppet. */
 export type Sender = Pick<Intent, "sendEvent" | "redact">;
 
+/** What delivery tells backfill (src/backfill), and asks it. Set by the Bridge when backfill is on. */
+export interface DeliveryHistory {
+  /** A fill of the portal key waits to run. Must not do I/O. */
+  isPending(key: string): boolean;
+  /** A message with a remote id reached the portal (its remote time, or when it was queued). */
+  delivered(key: string, remoteId: string, ts: number): Promise<void>;
+}
+
 export class RemoteDelivery {
+  /**
+   * With backfill on: a send whose remote id the portal already has is skipped (history and
+   * live overlap), the anchor follows what is delivered, and a portal made on demand lets its
+   * history go first.
+   */
+  history: DeliveryHistory | undefined = undefined;
+
   /**
    * The double puppet of the user behind a login, for what their session sends from their
    * own account; undefined (or no puppet) sends as the ghost. Set by the Bridge.
@@ -63,14 +78,25 @@ export class RemoteDelivery {
 
   private async perform(item: OutboxItem<JsonValue>): Promise<void> {
     const a = item.payload as unknown as OutboxAction;
-    const portal = a.dm
-      ? await this.portals.get(a.room, a.login)
-      : ((await this.portals.get(a.room)) ??
-        (this.adapter.createPortalsOnDemand ? await this.portals.ensure(a.room) : undefined));
+    const known = await this.portals.get(a.room, a.dm ? a.login : undefined);
+    const portal =
+      known ?? (!a.dm && this.adapter.createPortalsOnDemand ? await this.portals.ensure(a.room) : undefined);
     if (!portal) throw new UnknownTargetError(`remote room "${a.room}" has no portal`);
     const roomId = portal.roomId;
     // Message ids are kept per portal: a login's DM and the shared room never mix theirs.
     const room = keyOf(portal);
+    if (!known && this.history?.isPending(room))
+      throw new DeliverLater(`the new portal of "${a.room}" sends its history first`);
+    if (a.op === "send" && a.remoteId !== undefined && this.history) {
+      if (await this.messages.byRemoteId(room, a.remoteId)) {
+        this.log.debug(
+          { room, remoteId: a.remoteId, backfill: a.backfill },
+          "remote message already bridged; skipped",
+        );
+        if (a.media) await this.uploads.forget(item.txnId, a.media);
+        return;
+      }
+    }
     const actor: Intent =
       a.from !== undefined ? await this.ghosts.ensure(a.from) : this.client.intent(this.client.botUserId);
     const ts = a.ts !== undefined ? { ts: a.ts } : {};
@@ -107,8 +133,10 @@ export class RemoteDelivery {
           txnId: item.txnId,
         });
         if (a.media) await this.uploads.forget(item.txnId, a.media);
-        if (a.remoteId !== undefined)
+        if (a.remoteId !== undefined) {
           await this.messages.link({ remoteRoomId: room, remoteId: a.remoteId, roomId, eventId });
+          await this.history?.delivered(room, a.remoteId, a.ts ?? item.enqueuedAt);
+        }
         return;
       }
       case "edit": {
@@ -163,14 +191,19 @@ export class RemoteDelivery {
     }
   }
 
-  /** The message content, with its attachment uploaded (once per item) as the acting ghost or bot. */
+  /**
+   * The message content, with its attachment and its thumbnail uploaded (once per item) as the
+   * acting ghost or bot.
+   */
   private async withMedia(
     a: { content: MessageContent; media?: SpooledMedia },
     txnId: string,
     actor: Intent,
   ): Promise<MessageContent> {
     if (!a.media) return a.content;
-    return withMedia(a.content, a.media, await this.uploads.mxcFor(txnId, a.media, actor.userId));
+    const mxc = await this.uploads.mxcFor(txnId, a.media, actor.userId);
+    const thumbnailMxc = await this.uploads.thumbnailMxcFor(txnId, a.media, actor.userId);
+    return withMedia(a.content, a.media, mxc, thumbnailMxc);
   }
 
   /** Mentioned remote users as ghosts, named by their display name as last set and their remote id. */

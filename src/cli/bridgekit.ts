@@ -3,6 +3,7 @@ import { ValidationError } from "../common/validation-error.js";
 import { UsageError, type Command } from "./command.js";
 import { deadLettersCommand } from "./dead-letters.js";
 import { generateRegistrationCommand } from "./generate-registration.js";
+import { loginsCommand } from "./logins.js";
 import { pingCommand } from "./ping.js";
 import { startCommand } from "./start.js";
 import { validateCommand } from "./validate.js";
@@ -17,6 +18,7 @@ const commands: Record<string, Command> = {
   start: startCommand,
   ping: pingCommand,
   "dead-letters": deadLettersCommand,
+  logins: loginsCommand,
 };
 
 function help(): string {

@@ -5,11 +5,9 @@ import { loadConfig } from "../config/load.js";
 import type { BridgeConfig } from "../config/types.js";
 import { DeadLetters, type DeadLetter } from "../inbox/dead-letters.js";
 import { loadRegistration } from "../registration/load.js";
-import { silentLogger } from "../common/logger.js";
-import { openStore } from "../store/open-store.js";
-import { acquireWriterLease, fencedStore, LeaseHeldError, type WriterLease } from "../store/lease.js";
-import { migrateStore, STORE_AREAS } from "../store/schema-versions.js";
+import { LeaseHeldError } from "../store/lease.js";
 import { UsageError, type Command } from "./command.js";
+import { openStoreForCli } from "./store-access.js";
 
 /**
  * Where the dead letters are reached: the running bridge's HTTP API (with the registration's
@@ -55,34 +53,14 @@ function viaBridge(base: string, hsToken: string): DeadLetterAccess {
  * same store (another host or port) is never raced: then it refuses, naming the store.
  */
 async function viaStore(config: BridgeConfig, writes: boolean): Promise<DeadLetterAccess> {
-  const raw = await openStore(config.store, { baseDir: config.configDir });
-  let lease: WriterLease | undefined;
-  const close = async () => {
-    await lease?.release();
-    await raw.close();
-  };
-  try {
-    await migrateStore(raw, silentLogger(), STORE_AREAS, { checkOnly: true });
-    if (writes)
-      lease = await acquireWriterLease(config.store, raw, {
-        prefix: raw.prefix,
-        ttlMs: config.lease.ttlMs,
-        baseDir: config.configDir,
-      });
-  } catch (err) {
-    await close();
-    throw err;
-  }
-  const letters = new DeadLetters(
-    fencedStore(raw, () => lease),
-    { max: config.inbox.maxDeadLetters },
-  );
+  const access = await openStoreForCli(config, writes);
+  const letters = new DeadLetters(access.store, { max: config.inbox.maxDeadLetters });
   return {
-    where: `the store ${raw.description} (the bridge is not running; retries happen at its next start)`,
+    where: `the store ${access.description} (the bridge is not running; retries happen at its next start)`,
     list: () => letters.list(),
     retry: (id) => letters.requestRetry(id),
     drop: (id) => letters.remove(id),
-    close,
+    close: () => access.close(),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { MatrixStateEvent } from "../matrix/events.js";
+import type { MatrixEvent, MatrixStateEvent } from "../matrix/events.js";
 import { checkTs } from "./checks.js";
 import type { RoomEndpoints } from "./room-endpoints.js";
 import type { IntentState } from "./intent-state.js";
@@ -185,6 +185,14 @@ export class Intent {
 
   getStateEvent(roomId: string, type: string, stateKey = ""): Promise<Record<string, unknown> | undefined> {
     return this.client.getStateEvent(this.userId, roomId, type, stateKey);
+  }
+
+  /** A page of the room's timeline as this user sees it (see RoomEndpoints.messages). */
+  messages(
+    roomId: string,
+    opts: { dir: "b" | "f"; limit: number; from?: string },
+  ): Promise<{ chunk: MatrixEvent[]; end?: string }> {
+    return this.client.messages(this.userId, roomId, opts);
   }
 
   setTyping(roomId: string, typing: boolean, timeoutMs?: number): Promise<void> {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { MatrixStateEvent } from "../matrix/events.js";
+import type { MatrixEvent, MatrixStateEvent } from "../matrix/events.js";
 import type { Registration } from "../registration/types.js";
 import { KeyedLock } from "../store/keyed-lock.js";
 import { checkTs } from "./checks.js";
@@ -158,6 +158,20 @@ export class RoomEndpoints extends ServerEndpoints {
       if (err instanceof MatrixError && err.status === 404) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * A page of the room's timeline as the user sees it (`/messages`): newest first with
+   * `dir: "b"`. `end` is the token for the next page (absent at the timeline's end).
+   */
+  async messages(
+    userId: string,
+    roomId: string,
+    opts: { dir: "b" | "f"; limit: number; from?: string },
+  ): Promise<{ chunk: MatrixEvent[]; end?: string }> {
+    const query: Record<string, string | number> = { dir: opts.dir, limit: opts.limit };
+    if (opts.from !== undefined) query.from = opts.from;
+    return this.call("GET", `${CLIENT_V3}/rooms/${enc(roomId)}/messages`, { userId, query });
   }
 
   async setTyping(userId: string, roomId: string, typing: boolean, timeoutMs = 30_000): Promise<void> {

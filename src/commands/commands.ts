@@ -12,6 +12,9 @@ import { commandLine, parseArguments } from "./parse.js";
 import { capitalise, noticeContent } from "./notice.js";
 import type { Command, CommandServices, Invocation } from "./types.js";
 
+/** How far back the bot reads a room it was just invited to (see Commands.catchUp). */
+const CATCH_UP_LIMIT = 20;
+
 /**
  * The bot's commands: which messages are commands (all of the user's in their management
  * room, prefixed ones elsewhere), who may run which, and answering every one, errors
@@ -25,6 +28,8 @@ export class Commands {
   private readonly commands: Command[];
   /** Management room -> its user ("none" for rooms that are not one), so most rooms cost no store read. */
   private readonly owners = new LRUCache<string, string>({ max: 10_000 });
+  /** Messages handled by catchUp, so the same message pushed later is not handled twice. */
+  private readonly caughtUp = new LRUCache<string, true>({ max: 1_000 });
 
   constructor(private readonly s: CommandServices) {
     this.chat = new ChatLogins(s);
@@ -79,6 +84,17 @@ export class Commands {
     if (event.type !== "m.room.message" || event.content.msgtype !== "m.text") return false;
     const body = event.content.body;
     if (typeof body !== "string") return false;
+    if (this.caughtUp.has(event.event_id)) return true;
+    return this.handle(event, body, portal, call);
+  }
+
+  /** onMessage for a text message not handled before. */
+  private async handle(
+    event: MatrixEvent,
+    body: string,
+    portal: Portal | null,
+    call: CallContext,
+  ): Promise<boolean> {
     const managementRoom = portal === null && (await this.ownerOf(event.room_id)) === event.sender;
     // Most messages (in portals) are no command: answered before any lookup or allocation.
     if (!managementRoom && commandLine(body, this.s.prefix) === null) return false;
@@ -115,16 +131,54 @@ export class Commands {
       return;
     }
     await this.s.bot.join(event.room_id);
+    const call: CallContext = { signal: new AbortController().signal, log: this.s.log };
     if (event.content.is_direct === true) {
       await this.setManagementRoom(event.sender, event.room_id);
       const inv = this.invocation(event, { userId: event.sender, permission: level }, null, true);
       await inv.reply(
         `Hello! I am the ${this.s.adapter.name} bridge bot. This room is where you manage your bridging.`,
       );
-      await this.run("help", "", inv, { signal: new AbortController().signal, log: this.s.log });
+      await this.run("help", "", inv, call);
     } else {
       await this.reply(event.room_id, `Hello! Send \`${this.s.prefix} help\` for what I can do here.`);
     }
+    await this.catchUp(event, call);
+  }
+
+  /**
+   * Handles what the inviter wrote between the invite and the bot's join: the homeserver
+   * pushes a room's events to the bridge only once one of its users has joined, so a `login`
+   * typed right after opening the DM would otherwise never be answered. Reads the newest page
+   * of the timeline as the bot; when it reaches back to the invite, handles the inviter's
+   * messages after it, oldest first (nothing older: an old room's commands are never
+   * replayed). Best effort: history the room hides from the bot cannot be read.
+   */
+  private async catchUp(invite: MatrixEvent, call: CallContext): Promise<void> {
+    let page: { chunk: MatrixEvent[] };
+    try {
+      page = await this.s.bot.messages(invite.room_id, { dir: "b", limit: CATCH_UP_LIMIT });
+    } catch (err) {
+      this.s.log.warn({ err, roomId: invite.room_id }, "could not read what was said before the bot joined");
+      return;
+    }
+    const missed: MatrixEvent[] = [];
+    for (const event of page.chunk) {
+      if (event.event_id === invite.event_id) {
+        for (const message of missed.reverse()) {
+          const body = message.content.body;
+          if (message.content.msgtype !== "m.text" || typeof body !== "string") continue;
+          this.caughtUp.set(message.event_id, true);
+          await this.handle(message, body, null, call);
+        }
+        return;
+      }
+      if (event.sender === invite.sender && event.type === "m.room.message") missed.push(event);
+    }
+    if (missed.length > 0)
+      this.s.log.info(
+        { roomId: invite.room_id, messages: missed.length },
+        "messages before the bot joined were not handled: the invite is further back than the bot reads",
+      );
   }
 
   /** A user left a room: when it was their management room, it is one no longer. */

@@ -94,6 +94,24 @@ export interface BridgeConfig {
     linkKey?: string;
     linkTtlMs: number;
   };
+  encryption: {
+    allow: boolean;
+    default: boolean;
+    require: boolean;
+    /** Required when allow is true. */
+    pickleKey?: string;
+    deviceName: string;
+    trust: "untrusted" | "crossSignedOrLegacy" | "crossSigned";
+  };
+  backfill: {
+    enabled: boolean;
+    maxOnCreate: number;
+    maxAfterGap: number;
+    /** 0: no age limit. */
+    maxAgeMs: number;
+    concurrency: number;
+    timeoutMs: number;
+  };
   client: {
     concurrency: number;
     retryAttempts: number;

@@ -88,6 +88,41 @@ export class Outbox<T extends JsonValue = JsonValue> {
     });
   }
 
+  /**
+   * Puts items AHEAD of the room's queue, `payloads[0]` first (history that must reach Matrix
+   * before what is queued). Resolves once stored, with the items. Only call it when no item
+   * of the room is being delivered (the room's own drain loop, between items): the oldest
+   * item changes. The items are stored before the cursor makes them visible; a crash between
+   * leaves them unread. Rejects with OutboxFullError when they do not fit in maxPerRoom.
+   */
+  prepend(roomKey: string, payloads: readonly T[]): Promise<Array<OutboxItem<T>>> {
+    if (typeof roomKey !== "string" || roomKey === "")
+      return Promise.reject(new TypeError("Outbox.prepend: roomKey must be a non-empty string"));
+    if (payloads.some((p) => p === undefined))
+      return Promise.reject(new TypeError("Outbox.prepend: a payload is undefined"));
+    if (payloads.length === 0) return Promise.resolve([]);
+    return this.lock.run(roomKey, async () => {
+      const cursor = (await this.cursors.get(roomKey)) ?? { head: 0, tail: 0 };
+      const held = cursor.tail - cursor.head;
+      if (held + payloads.length > this.maxPerRoom)
+        throw new OutboxFullError(
+          `outbox for ${roomKey} holds ${held} items; ${payloads.length} more would pass maxPerRoom ${this.maxPerRoom}`,
+        );
+      const head = cursor.head - payloads.length;
+      const now = Date.now();
+      const items = payloads.map((payload, i) => ({
+        seq: head + i,
+        txnId: `bk.${randomUUID()}`,
+        enqueuedAt: now,
+        payload,
+      }));
+      if (held === 0) await this.addRoom(roomKey);
+      await this.items.setMany(items.map((item) => [itemKey(roomKey, item.seq), item] as const));
+      await this.cursors.set(roomKey, { head, tail: cursor.tail });
+      return items;
+    });
+  }
+
   /** The oldest unacknowledged item of the room, or undefined if none. Does not remove it. */
   peek(roomKey: string): Promise<OutboxItem<T> | undefined> {
     return this.lock.run(roomKey, async () => {

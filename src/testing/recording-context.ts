@@ -9,7 +9,7 @@ import type {
   AdapterKeyValue,
   BridgeContext,
   GhostDirectory,
-  MatrixFile,
+  MatrixMedia,
   MessageContent,
   OpenedMedia,
   Portal,
@@ -38,6 +38,18 @@ export interface RecordedCall {
   args: unknown[];
 }
 
+/** How a RecordingContext names things: its domain, id templates and media link base. */
+export interface RecordingContextOptions {
+  /** The homeserver's server name (default example.org). */
+  domain?: string;
+  /** The ghost id template (default "test_{id}"). */
+  ghosts?: string;
+  /** The portal alias template (default "test_{id}"). */
+  portals?: string;
+  /** The base of ctx.mediaLink's links (default https://bridge.example.org). */
+  mediaPublicUrl?: string;
+}
+
 export class RecordingContext implements BridgeContext {
   readonly calls: RecordedCall[] = [];
   readonly log = silentLogger();
@@ -53,8 +65,7 @@ export class RecordingContext implements BridgeContext {
   /** The size cap of openMedia and downloadMedia (config media.maxBytes on the real bridge). */
   mediaMaxBytes = DEFAULT_MEDIA_MAX_BYTES;
 
-  /** `mediaPublicUrl`: the base of ctx.mediaLink's links (default https://bridge.example.org). */
-  constructor(opts: { domain?: string; ghosts?: string; portals?: string; mediaPublicUrl?: string } = {}) {
+  constructor(opts: RecordingContextOptions = {}) {
     this.domain = opts.domain ?? "example.org";
     this.links = new MediaLinks({
       publicUrl: opts.mediaPublicUrl ?? "https://bridge.example.org",
@@ -129,7 +140,8 @@ export class RecordingContext implements BridgeContext {
     });
   }
 
-  private record(
+  /** Records one call (and wakes waitFor); subclasses record their own methods with it. */
+  protected record(
     method: string,
     room: string | undefined,
     from: string | undefined,
@@ -179,6 +191,10 @@ export class RecordingContext implements BridgeContext {
   remoteNetworkUp(): void {
     void this.record("remoteNetworkUp", undefined, undefined, []);
   }
+  /** Recorded as a call; the real bridge fetches the room's history with fetchHistory. */
+  backfill(room: string): Promise<void> {
+    return this.record("backfill", room, undefined, []);
+  }
   /**
    * Serves `data` at an mxc:// URL to openMedia and downloadMedia. For an encrypted file,
    * register the ciphertext under the MatrixFile's url: openMedia decrypts it as the real
@@ -205,18 +221,18 @@ export class RecordingContext implements BridgeContext {
 
   /**
    * Media registered with addMedia, with the real rules: the size cap (`mediaMaxBytes`,
-   * default 100 MiB, or opts.maxBytes), decryption of an encrypted MatrixFile. A thumbnail
-   * is the file itself. An unregistered URL rejects, like the homeserver's 404.
+   * default 100 MiB, or opts.maxBytes), decryption of encrypted MatrixMedia (a file or its
+   * thumbnail). A thumbnail asked for (opts.thumbnail) is the file itself. An unregistered URL rejects, like the homeserver's 404.
    */
   openMedia(
-    media: string | MatrixFile,
+    media: string | MatrixMedia,
     opts: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal } = {},
   ): Promise<OpenedMedia> {
     void this.record("openMedia", undefined, undefined, [media, opts]);
     return this.serveMedia(media, opts);
   }
 
-  private serveMedia(media: string | MatrixFile, opts: OpenMediaOptions): Promise<OpenedMedia> {
+  private serveMedia(media: string | MatrixMedia, opts: OpenMediaOptions): Promise<OpenedMedia> {
     const source: MediaSource = (mxc) => {
       const item = this.media.get(mxc);
       if (!item)

@@ -1,2 +1,9 @@
 export { SecretBox, isSealed, type SealedValue } from "./secret-box.js";
-export { UserStore, type UserRecord, type LoginRecord, type NewLogin } from "./user-store.js";
+export {
+  UserStore,
+  UnreadableSecretError,
+  type UserRecord,
+  type LoginRecord,
+  type LoginSummary,
+  type NewLogin,
+} from "./user-store.js";

@@ -10,6 +10,11 @@ import { ConcurrencyLimit } from "../appservice/concurrency-limit.js";
 import type { Logger } from "../common/logger.js";
 import { PermanentError } from "../inbox/errors.js";
 import type { JsonValue } from "../store/json.js";
+import { UnreadableSecretError } from "./user-store.js";
+
+/** What an operator can do when stored logins cannot be opened (the start error says it). */
+const FORGET_HINT =
+  "Restore the key the logins were written with, or, with the bridge stopped, run `bridgekit logins list` to see which cannot be opened and `bridgekit logins forget --unreadable` to delete them (their users will have to log in again)";
 
 /** A login as the store keeps it (src/users/user-store.ts). */
 export interface StoredLogin {
@@ -53,8 +58,8 @@ export interface LoginsOptions {
   contextFor(login: LiveLogin): SessionContext;
   /** Tells a user something about their login, in their management room. Must not throw. */
   tell(userId: string, text: string): Promise<void>;
-  /** The network is back for a login: rooms waiting to retry try at once. */
-  onConnected(): void;
+  /** The network is back for a login: rooms waiting to retry try at once (and its waiting backfills run). */
+  onConnected(login: LiveLogin): void;
   log: Logger;
   /** Logins connected at once at start. */
   concurrency: number;
@@ -143,11 +148,16 @@ export class Logins {
    */
   async load(): Promise<number> {
     let loaded = 0;
-    for await (const record of this.o.store.allLogins()) {
-      if (this.stopped) break;
-      if (this.live.has(record.id)) continue;
-      this.hold(new LiveLogin(record));
-      loaded++;
+    try {
+      for await (const record of this.o.store.allLogins()) {
+        if (this.stopped) break;
+        if (this.live.has(record.id)) continue;
+        this.hold(new LiveLogin(record));
+        loaded++;
+      }
+    } catch (err) {
+      if (!(err instanceof UnreadableSecretError)) throw err;
+      throw new UnreadableSecretError(`${err.message}. ${FORGET_HINT}`, { cause: err });
     }
     return loaded;
   }
@@ -260,7 +270,7 @@ export class Logins {
     this.mark(login, state, message);
     if (state === "connected") {
       login.failures = 0;
-      if (was !== "connected") this.o.onConnected();
+      if (was !== "connected") this.o.onConnected(login);
       return;
     }
     if (state === "bad_credentials" || state === "logged_out") {

@@ -5,6 +5,11 @@ import type { KeyValue, Store } from "../store/store.js";
 import { UserFacingError } from "./errors.js";
 import { isSealed, LOGINS_KEY_SOURCE, type SealedValue, type SecretBox } from "./secret-box.js";
 
+/** A stored secret (login data, a double-puppet token) that cannot be opened with the configured key. */
+export class UnreadableSecretError extends Error {
+  override name = "UnreadableSecretError";
+}
+
 /** A Matrix user who has used the bridge. */
 export interface UserRecord {
   userId: string;
@@ -26,6 +31,22 @@ export interface LoginRecord {
   data: JsonValue;
   createdAt: number;
   updatedAt: number;
+}
+
+/**
+ * A login as an operator sees it (`bridgekit logins list`): everything but its data, and
+ * whether the data can be opened with the configured key.
+ */
+export interface LoginSummary {
+  id: string;
+  userId: string;
+  name: string;
+  createdAt: number;
+  updatedAt: number;
+  /** Its data is sealed (written with a `logins.encryptionKey`). */
+  sealed: boolean;
+  /** Why its data cannot be opened with the configured key (absent when it can). */
+  unreadable?: string;
 }
 
 /** What `putLogin` takes: a login without its timestamps. */
@@ -151,6 +172,11 @@ export class UserStore {
     });
   }
 
+  /** The user's management room, without opening their sealed token (so it works without the key). */
+  async managementRoomOf(userId: string): Promise<string | undefined> {
+    return (await this.users.get(userId))?.managementRoom;
+  }
+
   /** The user whose management room this is; a stale index entry reads as none. */
   async userByManagementRoom(roomId: string): Promise<string | undefined> {
     return (await this.roomOwner(roomId))?.userId;
@@ -248,11 +274,39 @@ export class UserStore {
    * Throws (naming the login) when a login's data is sealed and cannot be opened.
    */
   async *allLogins(): AsyncGenerator<LoginRecord> {
+    for await (const login of this.storedLogins()) yield this.revealLogin(login);
+  }
+
+  /**
+   * Every login without its data, each once, for operators: a login whose data cannot be
+   * opened (no key, or another key) is listed with why, rather than thrown on.
+   */
+  async *loginSummaries(): AsyncGenerator<LoginSummary> {
+    for await (const login of this.storedLogins()) {
+      const summary: LoginSummary = {
+        id: login.id,
+        userId: login.userId,
+        name: login.name,
+        createdAt: login.createdAt,
+        updatedAt: login.updatedAt,
+        sealed: login.sealedData !== undefined,
+      };
+      try {
+        this.revealLogin(login);
+      } catch (err) {
+        summary.unreadable = (err as Error).message;
+      }
+      yield summary;
+    }
+  }
+
+  /** The stored logins: the index buckets in one `getMany`, then the logins in batches. */
+  private async *storedLogins(): AsyncGenerator<StoredLogin> {
     const buckets = await this.index.getMany(BUCKET_KEYS);
     const ids = [...new Set(buckets.flatMap((bucket) => bucket ?? []))];
     for (let start = 0; start < ids.length; start += READ_BATCH) {
       const found = await this.logins.getMany(ids.slice(start, start + READ_BATCH));
-      for (const login of found) if (login) yield this.revealLogin(login);
+      for (const login of found) if (login) yield login;
     }
   }
 
@@ -335,15 +389,15 @@ export class UserStore {
   /** Opens a sealed value, naming `what` and the key to configure when it cannot. */
   private open(what: string, sealed: SealedValue, context: string): JsonValue {
     if (!isSealed(sealed))
-      throw new Error(`${what} is neither plain nor a sealed value; the store was edited`);
+      throw new UnreadableSecretError(`${what} is neither plain nor a sealed value; the store was edited`);
     if (!this.box)
-      throw new Error(
+      throw new UnreadableSecretError(
         `${what} is encrypted, and no ${LOGINS_KEY_SOURCE} is configured: configure the key it was written with`,
       );
     try {
       return this.box.open(sealed, context);
     } catch (err) {
-      throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
+      throw new UnreadableSecretError(`${what}: ${(err as Error).message}`, { cause: err });
     }
   }
 }

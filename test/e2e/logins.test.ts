@@ -185,6 +185,30 @@ describe("per-user logins through Synapse: management room, provisioning, relay,
     );
   });
 
+  it("a command typed before the bot has joined a new DM is answered once it joins", async () => {
+    const t = await synapse!.registerUser("erin");
+    const erin = new MatrixUser(synapse!.url, t.userId, t.accessToken);
+    const room = await createDirectRoom(erin, BOT);
+    const ping = await erin.send(room, "ping");
+    await seen(
+      erin,
+      room,
+      (e) => isNotice(e) && e.content.body === "Pong. You have no logins.",
+      "the answer to ping",
+    );
+    const timeline = await erin.timeline(room, 100);
+    const order = (match: (e: MatrixEvent) => boolean) => timeline.findIndex(match);
+    const botJoin = order(
+      (e) => e.type === "m.room.member" && e.state_key === BOT && e.content.membership === "join",
+    );
+    assert.ok(
+      order((e) => e.event_id === ping) < botJoin,
+      "the ping was sent before the bot joined (else this test checks nothing)",
+    );
+    const pongs = timeline.filter((e) => isNotice(e) && e.content.body === "Pong. You have no logins.");
+    assert.equal(pongs.length, 1, "answered once");
+  });
+
   it("Bob logs in through the provisioning API on the bridge's port; logins and whoami show it", async () => {
     const flows = await provision("GET", "/login/flows", bob.userId);
     assert.equal(flows.status, 200, JSON.stringify(flows.body));

@@ -274,6 +274,38 @@ export function outboxCases(backend: Backend): void {
         items.map((_, i) => i),
       );
     });
+    it("prepend puts items ahead of the queue, in order, and refuses beyond maxPerRoom", async () => {
+      const box = new Outbox<string>(store(), { namespace: "prepend", maxPerRoom: 5 });
+      assert.deepEqual(await box.prepend("r", []), []);
+      assert.deepEqual(await box.rooms(), [], "nothing prepended, nothing listed");
+      await box.enqueue("r", "live 1");
+      const first = await box.peek("r");
+      await box.ack("r", first!.seq);
+      await box.enqueue("r", "live 2");
+      const history = await box.prepend("r", ["old 1", "old 2"]);
+      assert.deepEqual(
+        history.map((i) => i.seq),
+        [-1, 0],
+        "just ahead of the head (1)",
+      );
+      assert.notEqual(history[0]!.txnId, history[1]!.txnId);
+      await assert.rejects(
+        box.prepend("r", ["a", "b", "c"]),
+        (err: Error) => err instanceof OutboxFullError && /holds 3 items; 3 more/.test(err.message),
+      );
+      // "Restart": the prepended items are durable and come first.
+      const again = new Outbox<string>(store(), { namespace: "prepend", maxPerRoom: 5 });
+      const seen: string[] = [];
+      for (let item = await again.peek("r"); item; item = await again.peek("r")) {
+        seen.push(item.payload);
+        await again.ack("r", item.seq);
+      }
+      assert.deepEqual(seen, ["old 1", "old 2", "live 2"]);
+      assert.deepEqual(await again.rooms(), []);
+      await box.prepend("empty", ["only"]);
+      assert.deepEqual(await box.rooms(), ["empty"], "an empty room is listed once it holds history");
+      assert.equal((await box.peek("empty"))?.payload, "only");
+    });
     it("survives a crash between send and ack, and between ack's two writes", async () => {
       const box = new Outbox<string>(store(), { namespace: "crash" });
       const first = await box.enqueue("r", "one");
