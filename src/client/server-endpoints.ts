@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import type { NamespaceMatcher } from "../registration/namespaces.js";
 import { positive } from "./checks.js";
-import type { MatrixFile, OpenedMedia } from "../adapter/adapter.js";
+import type { MatrixMedia, OpenedMedia } from "../adapter/adapter.js";
 import { MediaTooLargeError } from "../media/errors.js";
 import {
   DEFAULT_MEDIA_MAX_BYTES,
@@ -245,7 +245,7 @@ export class ServerEndpoints {
   }
 
   /**
-   * Streams media by mxc:// URI (decrypted when `media` is an encrypted MatrixFile), through
+   * Streams media by mxc:// URI (decrypted when `media` is encrypted MatrixMedia), through
    * authenticated media (`/_matrix/client/v1/media/download|thumbnail`), falling back to
    * `/_matrix/media/v3` when the homeserver answers 404 M_UNRECOGNIZED (it predates
    * authenticated media). Refuses more than `maxBytes` (default 100 MiB) up front from the
@@ -255,7 +255,7 @@ export class ServerEndpoints {
    * when read, cancelled, on `signal`, or when the client closes.
    */
   openMedia(
-    media: string | MatrixFile,
+    media: string | MatrixMedia,
     opts: OpenMediaOptions & { userId?: string } = {},
   ): Promise<OpenedMedia> {
     const userId = opts.userId ?? this.botUserId;

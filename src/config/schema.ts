@@ -338,6 +338,12 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       default: true,
       doc: "Tell Matrix users (m.notice) when the adapter cannot bridge what they did",
     }),
+    spaces: key({
+      type: "string",
+      default: "off",
+      values: ["off", "network", "login"],
+      doc: "Matrix spaces holding the portals: network (one space of the shared portals, logins' users invited), login (one per login: its DMs and the portals its session uses, its user invited), or off",
+    }),
   }),
   permissions: key({
     type: "mapping",

@@ -9,7 +9,7 @@ import type {
   AdapterKeyValue,
   BridgeContext,
   GhostDirectory,
-  MatrixFile,
+  MatrixMedia,
   MessageContent,
   OpenedMedia,
   Portal,
@@ -170,6 +170,12 @@ export class RecordingContext implements BridgeContext {
   typing(room: string, from: string, typing: boolean) {
     return this.record("typing", room, from, [typing]);
   }
+  markRead(room: string, message: string, opts: { user: string }) {
+    return this.record("markRead", room, opts.user, [message]);
+  }
+  setPresence(user: string, presence: "online" | "unavailable" | "offline", statusMsg?: string) {
+    return this.record("setPresence", undefined, user, [presence, statusMsg]);
+  }
   join(room: string, user: string) {
     return this.record("join", room, user, []);
   }
@@ -215,18 +221,18 @@ export class RecordingContext implements BridgeContext {
 
   /**
    * Media registered with addMedia, with the real rules: the size cap (`mediaMaxBytes`,
-   * default 100 MiB, or opts.maxBytes), decryption of an encrypted MatrixFile. A thumbnail
-   * is the file itself. An unregistered URL rejects, like the homeserver's 404.
+   * default 100 MiB, or opts.maxBytes), decryption of encrypted MatrixMedia (a file or its
+   * thumbnail). A thumbnail asked for (opts.thumbnail) is the file itself. An unregistered URL rejects, like the homeserver's 404.
    */
   openMedia(
-    media: string | MatrixFile,
+    media: string | MatrixMedia,
     opts: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal } = {},
   ): Promise<OpenedMedia> {
     void this.record("openMedia", undefined, undefined, [media, opts]);
     return this.serveMedia(media, opts);
   }
 
-  private serveMedia(media: string | MatrixFile, opts: OpenMediaOptions): Promise<OpenedMedia> {
+  private serveMedia(media: string | MatrixMedia, opts: OpenMediaOptions): Promise<OpenedMedia> {
     const source: MediaSource = (mxc) => {
       const item = this.media.get(mxc);
       if (!item)

@@ -190,6 +190,7 @@ describe("config validation", () => {
     ["bridge.portals", "irc {id}", /may only use/],
     ["bridge.botDisplayName", "  ", /must not be empty/],
     ["bridge.unsupportedNotice", "yes", /must be true or false, got "yes"/],
+    ["bridge.spaces", "user", /must be one of off, network, login/],
     ["adapter.module", "", /must name a package or a file/],
     ["adapter.config", "server=irc.example.org", /must be a mapping, got "server=irc/],
     ["adapter.config", [1], /must be a mapping, got a list/],
