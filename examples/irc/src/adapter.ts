@@ -3,10 +3,11 @@
  * (`@irc_{nick}:domain`); Matrix users speak on IRC through the bot, each line carrying their
  * name. Channels are portals (`#irc_{channel without #}:domain`). See ../README.md.
  */
-import { LRUCache } from "lru-cache";
-import PQueue from "p-queue";
 import {
   defineAdapter,
+  OrderedQueue,
+  ProfileCache,
+  StartBarrier,
   type BridgeContext,
   type Logger,
   type MatrixEdit,
@@ -37,9 +38,6 @@ export type { IrcConfig } from "./config.js";
 
 /** Where the adapter remembers the channels it joined on demand, to rejoin them after a restart. */
 const JOINED_KEY = "joined-channels";
-/** Inbound IRC events waiting for the bridge beyond this pause reading from the server. */
-const INBOUND_HIGH_WATER = 1000;
-const INBOUND_LOW_WATER = 100;
 
 /** What the adapter knows about one joined channel. */
 interface ChannelState {
@@ -56,6 +54,9 @@ interface ChannelState {
   announceNames: boolean;
 }
 
+/** What an IRC event means for the bridge: tasks, each for the remote room whose order it keeps. */
+type RoomTasks = Array<[room: string, task: () => Promise<void>]>;
+
 export class IrcAdapter implements RemoteNetworkAdapter {
   readonly name = "irc";
   readonly createPortalsOnDemand = false;
@@ -64,22 +65,23 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   private conn: IrcConnection | null = null;
   private readonly channels = new Map<string, ChannelState>();
   /** Display names already set per ghost, so setProfile is not repeated for every message. */
-  private readonly profiles = new LRUCache<string, string>({ max: 10_000 });
-  /** Inbound IRC events are delivered to the bridge one at a time, in the order received. */
-  private readonly inbound = new PQueue({ concurrency: 1 });
-  private paused = false;
+  private readonly profiles = new ProfileCache();
+  /** Inbound IRC events reach the bridge per channel in the order received; reads pause above its high mark. */
+  private readonly inbound = new OrderedQueue({
+    pause: () => this.conn?.pause(),
+    resume: () => this.conn?.resume(),
+    onError: (err, room, type) =>
+      this.log.error({ err: String(err), room, type }, "relaying an IRC event failed"),
+  });
   private readonly fixedIds: Set<string>;
-  /** Resolves once start() has finished (connected, channels joined); never rejects. */
-  private readonly started: Promise<void>;
-  private markStarted: () => void = () => {};
-  private isStarted = false;
+  /** Opens once start() has finished (connected, channels joined). */
+  private readonly started = new StartBarrier();
 
   constructor(
     readonly config: ResolvedIrcConfig,
     private readonly log: Logger,
   ) {
     this.fixedIds = new Set(config.channels.map(channelToId));
-    this.started = new Promise((resolve) => (this.markStarted = resolve));
   }
 
   // -- lifecycle ------------------------------------------------------------------------------
@@ -108,7 +110,12 @@ export class IrcAdapter implements RemoteNetworkAdapter {
     conn.on("disconnected", () => {
       for (const state of this.channels.values()) state.joined = false;
     });
-    await conn.start();
+    try {
+      await conn.start();
+    } catch (err) {
+      this.started.fail(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
     // From now on every (re)registration rejoins what we were in.
     conn.on("registered", () => void this.rejoinAll());
 
@@ -117,6 +124,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
     } catch (err) {
       // Start-up is aborted: do not leave the connection (and its reconnects) behind.
       await conn.stop("bridge start-up failed");
+      this.started.fail(err instanceof Error ? err : new Error(String(err)));
       throw err;
     }
     const remembered = (await ctx.kv.get<string[]>(JOINED_KEY)) ?? [];
@@ -131,8 +139,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
         );
       }
     }
-    this.isStarted = true;
-    this.markStarted();
+    this.started.open();
   }
 
   /** Joins the configured channels, makes their portals and joins their members' ghosts. */
@@ -250,73 +257,67 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   // -- IRC -> Matrix --------------------------------------------------------------------------
 
-  /** Called synchronously per IRC event, in order: updates state now, queues the bridge calls. */
+  /** Called synchronously per IRC event, in order: updates state now, queues the bridge calls per room. */
   private onIrcEvent(event: IrcEvent): void {
-    const task = this.applyEvent(event);
-    if (!task) return;
-    this.inbound
-      .add(task)
-      .catch((err: unknown) =>
-        this.log.error({ err: String(err), type: event.type }, "relaying an IRC event failed"),
-      )
-      .finally(() => {
-        if (this.paused && this.inbound.size < INBOUND_LOW_WATER) {
-          this.paused = false;
-          this.conn?.resume();
-        }
-      });
-    if (!this.paused && this.inbound.size > INBOUND_HIGH_WATER) {
-      this.paused = true;
-      this.conn?.pause();
-    }
+    for (const [room, task] of this.applyEvent(event)) this.inbound.add(room, task, event.type);
   }
 
-  /** Updates the channel state for `event` and returns what to tell the bridge, if anything. */
-  private applyEvent(event: IrcEvent): (() => Promise<void>) | null {
+  /** Updates the channel state for `event` and returns what to tell the bridge, per remote room. */
+  private applyEvent(event: IrcEvent): RoomTasks {
     const ctx = this.ctx;
     const self = this.conn?.nick ?? this.config.nick;
-    if (!ctx) return null;
+    if (!ctx) return [];
     switch (event.type) {
       case "privmsg":
       case "action":
       case "notice": {
-        if (!event.target.startsWith("#") || ircEquals(event.nick, self)) return null;
+        if (!event.target.startsWith("#") || ircEquals(event.nick, self)) return [];
         const state = this.channels.get(channelToId(event.target));
-        if (!state) return null;
+        if (!state) return [];
         const body = stripFormatting(event.text);
-        if (body.trim() === "") return null;
+        if (body.trim() === "") return [];
         const content: MessageContent =
           event.type === "privmsg"
             ? body
             : { msgtype: event.type === "action" ? "m.emote" : "m.notice", body };
         const from = nickToId(event.nick);
-        return async () => {
-          if (!(await this.isRelayed(state))) return;
-          await this.ensureProfile(from, event.nick);
-          await ctx.send(state.id, from, content, { ts: event.time });
-        };
+        return [
+          [
+            state.id,
+            async () => {
+              if (!(await this.isRelayed(state))) return;
+              await this.ensureProfile(from, event.nick);
+              await ctx.send(state.id, from, content, { ts: event.time });
+            },
+          ],
+        ];
       }
       case "join": {
-        if (ircEquals(event.nick, self)) return null;
+        if (ircEquals(event.nick, self)) return [];
         const state = this.channels.get(channelToId(event.channel));
-        if (!state) return null;
+        if (!state) return [];
         const id = nickToId(event.nick);
         state.members.set(id, event.nick);
-        return async () => {
-          if (!(await this.isRelayed(state))) return;
-          await this.ensureProfile(id, event.nick);
-          await ctx.join(state.id, id);
-        };
+        return [
+          [
+            state.id,
+            async () => {
+              if (!(await this.isRelayed(state))) return;
+              await this.ensureProfile(id, event.nick);
+              await ctx.join(state.id, id);
+            },
+          ],
+        ];
       }
       case "part":
       case "kick": {
         const who = event.type === "kick" ? event.kicked : event.nick;
         const state = this.channels.get(channelToId(event.channel));
-        if (!state) return null;
+        if (!state) return [];
         if (ircEquals(who, self)) {
           this.log.warn({ channel: state.name, by: event.nick, reason: event.reason }, `left ${state.name}`);
           this.channels.delete(state.id);
-          return () => this.remember();
+          return [[state.id, () => this.remember()]];
         }
         const id = nickToId(who);
         state.members.delete(id);
@@ -324,35 +325,45 @@ export class IrcAdapter implements RemoteNetworkAdapter {
           event.type === "kick"
             ? `kicked by ${event.nick}${event.reason ? `: ${event.reason}` : ""}`
             : event.reason || undefined;
-        return async () => {
-          if (await this.isRelayed(state)) await ctx.leave(state.id, id, reason);
-        };
+        return [
+          [
+            state.id,
+            async () => {
+              if (await this.isRelayed(state)) await ctx.leave(state.id, id, reason);
+            },
+          ],
+        ];
       }
       case "quit": {
-        if (ircEquals(event.nick, self)) return null;
+        if (ircEquals(event.nick, self)) return [];
         const id = nickToId(event.nick);
         const shared = [...this.channels.values()].filter((s) => s.members.delete(id));
-        if (shared.length === 0) return null;
         const reason = event.reason ? `quit: ${event.reason}` : "quit";
-        return async () => {
-          for (const state of shared) {
+        return shared.map((state) => [
+          state.id,
+          async () => {
             if (await this.isRelayed(state)) await ctx.leave(state.id, id, reason);
-          }
-        };
+          },
+        ]);
       }
       case "nick":
         return this.applyNickChange(ctx, event.nick, event.newNick, self);
       case "topic": {
         const state = this.channels.get(channelToId(event.channel));
-        if (!state) return null;
+        if (!state) return [];
         state.topic = event.topic;
-        if (ircEquals(event.nick, self)) return null;
+        if (ircEquals(event.nick, self)) return [];
         const from = nickToId(event.nick);
-        return async () => {
-          if (!(await this.isRelayed(state))) return;
-          await this.ensureProfile(from, event.nick);
-          await ctx.setRoomInfo(state.id, { topic: event.topic }, from);
-        };
+        return [
+          [
+            state.id,
+            async () => {
+              if (!(await this.isRelayed(state))) return;
+              await this.ensureProfile(from, event.nick);
+              await ctx.setRoomInfo(state.id, { topic: event.topic }, from);
+            },
+          ],
+        ];
       }
       case "names":
         return this.applyNames(ctx, event.channel, event.nicks, self);
@@ -364,8 +375,8 @@ export class IrcAdapter implements RemoteNetworkAdapter {
    * name changes. Otherwise the ghosts differ: the old one leaves and the new one joins every
    * channel the user shares with the bot.
    */
-  private applyNickChange(ctx: BridgeContext, oldNick: string, newNick: string, self: string) {
-    if (ircEquals(oldNick, self) || ircEquals(newNick, self)) return null;
+  private applyNickChange(ctx: BridgeContext, oldNick: string, newNick: string, self: string): RoomTasks {
+    if (ircEquals(oldNick, self) || ircEquals(newNick, self)) return [];
     const oldId = nickToId(oldNick);
     const newId = nickToId(newNick);
     const shared = [...this.channels.values()].filter((s) => s.members.has(oldId));
@@ -373,22 +384,21 @@ export class IrcAdapter implements RemoteNetworkAdapter {
       state.members.delete(oldId);
       state.members.set(newId, newNick);
     }
-    if (shared.length === 0) return null;
-    return async () => {
-      await this.ensureProfile(newId, newNick);
-      if (oldId === newId) return;
-      for (const state of shared) {
-        if (!(await this.isRelayed(state))) continue;
+    return shared.map((state) => [
+      state.id,
+      async () => {
+        await this.ensureProfile(newId, newNick);
+        if (oldId === newId || !(await this.isRelayed(state))) return;
         await ctx.leave(state.id, oldId, `changed nick to ${newNick}`);
         await ctx.join(state.id, newId);
-      }
-    };
+      },
+    ]);
   }
 
   /** A channel's member list: after a (re)join, ghosts that joined or left meanwhile are synced. */
-  private applyNames(ctx: BridgeContext, channel: string, nicks: string[], self: string) {
+  private applyNames(ctx: BridgeContext, channel: string, nicks: string[], self: string): RoomTasks {
     const state = this.channels.get(channelToId(channel));
-    if (!state) return null;
+    if (!state) return [];
     state.name = channel;
     const now = new Map<string, string>();
     for (const nick of nicks) if (!ircEquals(nick, self)) now.set(nickToId(nick), nick);
@@ -397,17 +407,22 @@ export class IrcAdapter implements RemoteNetworkAdapter {
     state.members = now;
     if (!state.announceNames) {
       state.announceNames = true;
-      return null;
+      return [];
     }
-    if (joined.length === 0 && left.length === 0) return null;
-    return async () => {
-      if (!(await this.isRelayed(state))) return;
-      for (const id of left) await ctx.leave(state.id, id, "left while the bridge was away");
-      for (const [id, nick] of joined) {
-        await this.ensureProfile(id, nick);
-        await ctx.join(state.id, id);
-      }
-    };
+    if (joined.length === 0 && left.length === 0) return [];
+    return [
+      [
+        state.id,
+        async () => {
+          if (!(await this.isRelayed(state))) return;
+          for (const id of left) await ctx.leave(state.id, id, "left while the bridge was away");
+          for (const [id, nick] of joined) {
+            await this.ensureProfile(id, nick);
+            await ctx.join(state.id, id);
+          }
+        },
+      ],
+    ];
   }
 
   // -- helpers --------------------------------------------------------------------------------
@@ -415,17 +430,17 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   /**
    * Waits until start() has finished, at most `timeoutMs`. The homeserver may push events and
    * queries as soon as the bridge listens, which is before the adapter has connected; they wait
-   * here instead of failing. After the wait, connection() throws if the start did not finish.
+   * here instead of failing; past the wait, or when the start failed, they fail ("not connected").
    */
-  private async untilStarted(): Promise<void> {
-    if (this.isStarted) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.timeoutMs)));
-    try {
-      await Promise.race([this.started, timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private untilStarted(): Promise<void> {
+    const { server, port, timeoutMs } = this.config;
+    return this.started.wait(
+      timeoutMs,
+      () =>
+        new Error(
+          `not connected to IRC server ${server}:${port}: the adapter did not start within ${timeoutMs} ms`,
+        ),
+    );
   }
 
   private connection(): IrcConnection {
@@ -514,9 +529,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   }
 
   private async ensureProfile(id: string, nick: string): Promise<void> {
-    if (this.profiles.get(id) === nick || !this.ctx) return;
-    await this.ctx.setProfile(id, { displayName: nick });
-    this.profiles.set(id, nick);
+    if (this.ctx) await this.profiles.ensure(this.ctx, id, { displayName: nick });
   }
 
   private specOf(state: ChannelState): PortalSpec {
