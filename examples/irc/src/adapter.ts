@@ -1,14 +1,23 @@
 /**
- * The IRC adapter: a relay bot on one IRC server. IRC users appear in Matrix as ghosts
- * (`@irc_{nick}:domain`); Matrix users speak on IRC through the bot, each line carrying their
- * name. Channels are portals (`#irc_{channel without #}:domain`). See ../README.md.
+ * The IRC adapter: a bot on one IRC server, and one IRC connection per logged-in Matrix user.
+ * IRC users appear in Matrix as ghosts (`@irc_{nick}:domain`); channels are portals
+ * (`#irc_{channel without #}:domain`). A Matrix user with a login speaks on IRC from their own
+ * nick (session.ts); one without speaks through the bot, each line carrying their name
+ * (config `relay`). The bot relays channel traffic into Matrix, but never what the logins'
+ * own nicks do (that is the Matrix users themselves). See ../README.md.
  */
 import {
   defineAdapter,
   OrderedQueue,
+  PermanentError,
   ProfileCache,
   StartBarrier,
+  type AdapterCommand,
   type BridgeContext,
+  type CallContext,
+  type CommandContext,
+  type Login,
+  type LoginsCapability,
   type Logger,
   type MatrixEdit,
   type MatrixMembership,
@@ -19,11 +28,15 @@ import {
   type PortalSpec,
   type RemoteNetworkAdapter,
   type RemoteProfile,
+  type SessionContext,
 } from "matrix-bridgekit";
 import { resolveIrcConfig, type IrcConfig, type ResolvedIrcConfig } from "./config.js";
-import { IrcConnection, type IrcEvent } from "./irc-connection.js";
+import { IrcAuthError, IrcConnection, type IrcEvent } from "./irc-connection.js";
 import {
   channelToId,
+  fillUserTemplate,
+  isValidChannel,
+  isValidNick,
   idToChannel,
   ircEquals,
   isValidRoomId,
@@ -32,7 +45,9 @@ import {
   stripFormatting,
 } from "./irc-ids.js";
 import { roomFromUri, userFromUri } from "./irc-uri.js";
+import { IRC_LOGIN_FLOWS, IrcLoginProcess, parseLoginData } from "./login-flow.js";
 import { formatEdit, formatMessage, ircSafeName, toIrcLines, type Outgoing } from "./relay-format.js";
+import { IrcSession, type SessionHost } from "./session.js";
 
 export type { IrcConfig } from "./config.js";
 
@@ -76,12 +91,104 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   private readonly fixedIds: Set<string>;
   /** Opens once start() has finished (connected, channels joined). */
   private readonly started = new StartBarrier();
+  /** The logins' connections, by login id. */
+  private readonly sessions = new Map<string, IrcSession>();
+  private readonly sessionHost: SessionHost;
+
+  /** Each login is its own IRC connection with the user's nick (session.ts). */
+  readonly logins: LoginsCapability = {
+    flows: IRC_LOGIN_FLOWS,
+    start: (flowId) => new IrcLoginProcess(flowId, this.config.server),
+    connect: (login, ctx, call) => this.connectSession(login, ctx, call),
+  };
+
+  readonly commands: readonly AdapterCommand[] = [
+    {
+      name: "nick",
+      help: "change your nick on IRC",
+      args: [{ name: "nick" }],
+      requires: "login",
+      run: async (args, cmd) => {
+        const session = this.sessionOf(cmd);
+        const nick = String(args.nick);
+        if (!isValidNick(nick)) throw new PermanentError(`"${nick}" is not a valid IRC nick`);
+        let now: string;
+        try {
+          now = await session.changeNick(nick);
+        } catch (err) {
+          throw new PermanentError(
+            `${err instanceof Error ? err.message : String(err)}; you are still ${session.nick}`,
+          );
+        }
+        await cmd.reply(`You are ${now} on IRC now.`);
+      },
+    },
+    {
+      name: "join",
+      help: "join an IRC channel with your nick (and get its room's alias)",
+      args: [{ name: "#channel" }],
+      requires: "login",
+      run: async (args, cmd) => {
+        const channel = String(args["#channel"]);
+        if (!isValidChannel(channel)) throw new PermanentError(`"${channel}" is not an IRC channel (#name)`);
+        let name: string;
+        try {
+          name = await this.sessionOf(cmd).join(channel);
+        } catch (err) {
+          throw new PermanentError(err instanceof Error ? err.message : String(err));
+        }
+        const portal = await this.ctx!.portals.ensure(channelToId(name));
+        await cmd.reply(
+          `You joined ${name} on IRC. Its room: ${portal.alias ?? this.ctx!.portals.aliasFor(channelToId(name))}`,
+        );
+      },
+    },
+    {
+      name: "msg",
+      help: "start a private chat with an IRC user, from your nick",
+      args: [{ name: "nick" }],
+      requires: "login",
+      run: async (args, cmd) => {
+        const nick = String(args.nick);
+        await this.sessionOf(cmd).openQuery(nick);
+        await cmd.reply(`Opened a private chat with ${nick}: accept the invitation.`);
+      },
+    },
+    {
+      name: "whois",
+      help: "who is this nick on IRC",
+      args: [{ name: "nick" }],
+      run: async (args, cmd, call) => {
+        const nick = String(args.nick);
+        if (!isValidNick(nick)) throw new PermanentError(`"${nick}" is not a valid IRC nick`);
+        const session = cmd.login?.session;
+        await this.untilStarted();
+        const found =
+          session instanceof IrcSession ? await session.whois(nick) : await this.connection().whois(nick);
+        call.log.debug({ nick, found: found !== null }, "whois");
+        await cmd.reply(
+          found
+            ? `${found.nick} is on IRC${found.realname ? ` (real name: ${found.realname})` : ""}: ${this.ghostOf(found.nick)}`
+            : `${nick} is not on IRC now.`,
+        );
+      },
+    },
+  ];
 
   constructor(
     readonly config: ResolvedIrcConfig,
     private readonly log: Logger,
   ) {
     this.fixedIds = new Set(config.channels.map(channelToId));
+    this.sessionHost = {
+      server: config.server,
+      username: config.username,
+      profiles: this.profiles,
+      linkFor: (mxc, name) => this.linkFor(mxc, name),
+      ended: (session) => {
+        for (const [id, s] of this.sessions) if (s === session) this.sessions.delete(id);
+      },
+    };
   }
 
   // -- lifecycle ------------------------------------------------------------------------------
@@ -155,6 +262,8 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   }
 
   async stop(): Promise<void> {
+    // The framework disconnects the logins' sessions itself; this is for any left behind.
+    await Promise.all([...this.sessions.values()].map((s) => s.disconnect()));
     try {
       await this.conn?.stop();
     } catch (err) {
@@ -207,6 +316,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   /** Relays as the bot (`<Alice> text`). IRC has no message ids, so nothing is returned. */
   async onMessage(message: MatrixMessage, portal: Portal): Promise<void> {
+    this.mayRelay();
     const state = await this.ensureJoined(portal);
     await this.relay(
       formatMessage(message, message.sender.displayName, (mxc, name) => this.linkFor(mxc, name)),
@@ -226,6 +336,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   /** IRC cannot edit: the new text is sent as a correction line, `<Alice> * new text`. */
   async onEdit(edit: MatrixEdit, portal: Portal): Promise<void> {
+    this.mayRelay();
     const state = await this.ensureJoined(portal);
     await this.relay(formatEdit(edit, edit.sender.displayName), state);
   }
@@ -271,7 +382,8 @@ export class IrcAdapter implements RemoteNetworkAdapter {
       case "privmsg":
       case "action":
       case "notice": {
-        if (!event.target.startsWith("#") || ircEquals(event.nick, self)) return [];
+        if (!event.target.startsWith("#") || ircEquals(event.nick, self) || this.isLoginNick(event.nick))
+          return [];
         const state = this.channels.get(channelToId(event.target));
         if (!state) return [];
         const body = stripFormatting(event.text);
@@ -293,7 +405,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
         ];
       }
       case "join": {
-        if (ircEquals(event.nick, self)) return [];
+        if (ircEquals(event.nick, self) || this.isLoginNick(event.nick)) return [];
         const state = this.channels.get(channelToId(event.channel));
         if (!state) return [];
         const id = nickToId(event.nick);
@@ -321,6 +433,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
         }
         const id = nickToId(who);
         state.members.delete(id);
+        if (this.isLoginNick(who)) return [];
         const reason =
           event.type === "kick"
             ? `kicked by ${event.nick}${event.reason ? `: ${event.reason}` : ""}`
@@ -335,7 +448,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
         ];
       }
       case "quit": {
-        if (ircEquals(event.nick, self)) return [];
+        if (ircEquals(event.nick, self) || this.isLoginNick(event.nick)) return [];
         const id = nickToId(event.nick);
         const shared = [...this.channels.values()].filter((s) => s.members.delete(id));
         const reason = event.reason ? `quit: ${event.reason}` : "quit";
@@ -352,7 +465,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
         const state = this.channels.get(channelToId(event.channel));
         if (!state) return [];
         state.topic = event.topic;
-        if (ircEquals(event.nick, self)) return [];
+        if (ircEquals(event.nick, self) || this.isLoginNick(event.nick)) return [];
         const from = nickToId(event.nick);
         return [
           [
@@ -377,6 +490,10 @@ export class IrcAdapter implements RemoteNetworkAdapter {
    */
   private applyNickChange(ctx: BridgeContext, oldNick: string, newNick: string, self: string): RoomTasks {
     if (ircEquals(oldNick, self) || ircEquals(newNick, self)) return [];
+    if (this.isLoginNick(oldNick) || this.isLoginNick(newNick)) {
+      for (const state of this.channels.values()) state.members.delete(nickToId(oldNick));
+      return [];
+    }
     const oldId = nickToId(oldNick);
     const newId = nickToId(newNick);
     const shared = [...this.channels.values()].filter((s) => s.members.has(oldId));
@@ -401,7 +518,8 @@ export class IrcAdapter implements RemoteNetworkAdapter {
     if (!state) return [];
     state.name = channel;
     const now = new Map<string, string>();
-    for (const nick of nicks) if (!ircEquals(nick, self)) now.set(nickToId(nick), nick);
+    for (const nick of nicks)
+      if (!ircEquals(nick, self) && !this.isLoginNick(nick)) now.set(nickToId(nick), nick);
     const joined = [...now].filter(([id]) => !state.members.has(id));
     const left = [...state.members.keys()].filter((id) => !now.has(id));
     state.members = now;
@@ -423,6 +541,71 @@ export class IrcAdapter implements RemoteNetworkAdapter {
         },
       ],
     ];
+  }
+
+  // -- logins -----------------------------------------------------------------------------------
+
+  /** A login's connection: registered with the login's nick (or a suffixed one), then its channels. */
+  private async connectSession(login: Login, ctx: SessionContext, call: CallContext): Promise<IrcSession> {
+    const data = parseLoginData(login.data, login.id);
+    const c = this.config;
+    const who = { nick: data.nick, userId: login.userId };
+    const conn = new IrcConnection({
+      host: c.server,
+      port: c.port,
+      tls: c.tls,
+      nick: data.nick,
+      username: fillUserTemplate(c.userIdent, who, "ident"),
+      realname: fillUserTemplate(c.userRealname, who, "realname"),
+      ...(data.auth === "sasl" ? { sasl: { account: data.nick, password: data.password! } } : {}),
+      reconnect: false,
+      timeoutMs: c.timeoutMs,
+      reconnectDelayMs: c.reconnectDelayMs,
+      reconnectMaxDelayMs: c.reconnectMaxDelayMs,
+      floodLines: c.floodLines,
+      floodIntervalMs: c.floodIntervalMs,
+      log: call.log,
+    });
+    const session = new IrcSession(conn, ctx, this.sessionHost);
+    this.sessions.set(login.id, session);
+    const abort = () => void conn.stop("connecting took too long");
+    call.signal.addEventListener("abort", abort, { once: true });
+    try {
+      await conn.start();
+      await session.begin(data);
+      return session;
+    } catch (err) {
+      await session.disconnect();
+      if (err instanceof IrcAuthError) throw new PermanentError(err.message);
+      throw err;
+    } finally {
+      call.signal.removeEventListener("abort", abort);
+    }
+  }
+
+  /** True if `nick` is a login's connection: what it does is a Matrix user's, not a ghost's. */
+  private isLoginNick(nick: string): boolean {
+    for (const s of this.sessions.values()) if (ircEquals(s.nick, nick)) return true;
+    return false;
+  }
+
+  private sessionOf(cmd: CommandContext): IrcSession {
+    const session = cmd.login?.session;
+    if (!(session instanceof IrcSession))
+      throw new PermanentError("you have no IRC connection: send `login` first");
+    return session;
+  }
+
+  private ghostOf(nick: string): string {
+    return this.ctx?.ghosts.userId(nickToId(nick)) ?? nick;
+  }
+
+  /** Without `relay`, the bot speaks for nobody: a user without a login is told to log in. */
+  private mayRelay(): void {
+    if (!this.config.relay)
+      throw new PermanentError(
+        "this bridge does not relay for users without a login: send `login` to the bridge bot",
+      );
   }
 
   // -- helpers --------------------------------------------------------------------------------
