@@ -3,8 +3,9 @@
  * child process. Two Matrix users log in from their management rooms and are seen on IRC
  * under their own nicks in a channel (an IRC client sees `alice_m`, not `<Alice>` from the
  * bot); an IRC user's private message to a login opens a DM portal and gets an answer from
- * that nick; after a restart both users are back on IRC under the same nicks. Needs root, the
- * provisioned Synapse root and ngircd (installed if missing); fails, never skips.
+ * that nick, and a Matrix user inviting an IRC user's ghost opens a query from theirs; after
+ * a restart both users are back on IRC under the same nicks. Needs root, the provisioned
+ * Synapse root and ngircd (installed if missing); fails, never skips.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -184,6 +185,23 @@ describe("IRC logins end to end: each Matrix user on ngircd as themselves", () =
     await alice.send(dm, "hi carol, alice here");
     const answer = await carol.waitFor(privmsg("alice_m", "Carol", "hi carol, alice here"), 20_000);
     assert.ok(answer);
+  });
+
+  it("a Matrix user inviting an IRC user's ghost to a direct chat opens a query from their nick", async () => {
+    const room = await createDirectRoom(bob, ghost("carol"));
+    await poll(
+      async () => ((await bob.joinedMembers(room)).includes(ghost("carol")) ? true : undefined),
+      () => `carol's ghost did not join bob's direct chat\n${logTail()}`,
+    );
+    await bob.send(room, "hi carol, bob here");
+    await carol.waitFor(privmsg("bob_m", "Carol", "hi carol, bob here"), 20_000);
+    carol.send("PRIVMSG bob_m :hello bob");
+    await seen(
+      bob,
+      room,
+      (e) => e.sender === ghost("carol") && e.content.body === "hello bob",
+      "carol's answer",
+    );
   });
 
   it("after a restart both users are back on IRC under the same nicks", async () => {

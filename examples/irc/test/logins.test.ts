@@ -300,6 +300,31 @@ describe("IRC logins against a real ngircd", () => {
     );
   });
 
+  it("commands: nick refuses a taken nick saying why, whois answers through the login's connection", async () => {
+    const replies: string[] = [];
+    const cmd = {
+      user: { userId: ALICE, permission: "user" as const },
+      roomId: "!mgmt:x",
+      login: { login: aliceCtx.login, session: alice },
+      reply: (text: string) => Promise.resolve(void replies.push(text)),
+    };
+    const run = (name: string, args: Record<string, string>) =>
+      adapter.commands.find((c) => c.name === name)!.run(args, cmd, testCall());
+    await assert.rejects(
+      run("nick", { nick: "Carol" }),
+      /the nick Carol is in use on IRC; you are still alice_m/,
+    );
+    await assert.rejects(run("nick", { nick: "9lives" }), /"9lives" is not a valid IRC nick/);
+    await run("whois", { nick: "carol" });
+    assert.equal(replies.at(-1), "Carol is on IRC (real name: Carol test user): @irc_carol:example.org");
+    await run("whois", { nick: "ghost_of_nobody" });
+    assert.equal(replies.at(-1), "ghost_of_nobody is not on IRC now.");
+    await assert.rejects(
+      run("msg", { nick: "nobody_here" }).then(() => undefined),
+      /nobody_here is not on IRC now/,
+    );
+  });
+
   it("the user's Matrix leave parts the channel; their join joins it again", async () => {
     const leave = { eventId: "$l", sender: { userId: ALICE, displayName: "Alice" }, userId: ALICE };
     await alice.onMembership({ ...leave, membership: "join", raw: {} as MatrixEvent }, lobby);
@@ -307,5 +332,19 @@ describe("IRC logins against a real ngircd", () => {
     await alice.onMembership({ ...leave, membership: "leave", raw: {} as MatrixEvent }, lobby);
     const part = await carol.waitFor((l) => l.command === "PART" && l.nick === "alice_m");
     assert.equal(part.params[0], "#Lobby");
+  });
+
+  it("a lost connection is handed to the framework's reconnect (with backoff); the bot makes no ghost leave of it", async () => {
+    carol.send("OPER oper oper-password");
+    await carol.waitFor((l) => l.command === "381"); // RPL_YOUREOPER
+    carol.send("KILL alice_m :testing reconnects");
+    await until("the session asks to reconnect", () => aliceCtx.reconnects.length > 0);
+    assert.match(aliceCtx.reconnects[0]!, /^lost the IRC connection: /);
+    carol.send("PRIVMSG #Lobby :marker 2");
+    await ctx.waitFor((c: RecordedCall) => c.method === "send" && (c.args[0] as string) === "marker 2");
+    assert.equal(
+      ctx.calls.some((c) => c.args.includes("alice_m") || c.from === "alice_m"),
+      false,
+    );
   });
 });
