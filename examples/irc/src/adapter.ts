@@ -47,7 +47,7 @@ import {
 import { roomFromUri, userFromUri } from "./irc-uri.js";
 import { IRC_LOGIN_FLOWS, IrcLoginProcess, parseLoginData } from "./login-flow.js";
 import { formatEdit, formatMessage, ircSafeName, toIrcLines, type Outgoing } from "./relay-format.js";
-import { IrcSession, type SessionHost } from "./session.js";
+import { IrcSession, rememberChannel, type SessionHost } from "./session.js";
 
 export type { IrcConfig } from "./config.js";
 
@@ -343,6 +343,18 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   /** With `announceMembership`, a NOTICE tells the channel a Matrix user joined or left; else nothing. */
   async onMembership(membership: MatrixMembership, portal: Portal): Promise<void> {
+    // Remembered for the user's login, which joins these channels when it connects.
+    if (portal.login === undefined && isValidRoomId(portal.remoteId)) {
+      const m = membership.membership;
+      if (m === "join" || m === "leave" || m === "ban")
+        await rememberChannel(
+          this.ctx!.kv,
+          membership.userId,
+          portal.remoteId,
+          m === "join",
+          this.config.maxChannels,
+        );
+    }
     if (!this.config.announceMembership) return;
     const verb =
       membership.membership === "join"

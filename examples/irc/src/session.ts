@@ -13,6 +13,7 @@
 import {
   OrderedQueue,
   PermanentError,
+  type AdapterKeyValue,
   type MatrixEdit,
   type MatrixMembership,
   type MatrixMessage,
@@ -48,8 +49,27 @@ export interface SessionHost {
   ended(session: IrcSession): void;
 }
 
-/** Where a login's channels are remembered, in the adapter's key-value store. */
-const channelsKey = (loginId: string) => `login-channels:${loginId}`;
+/**
+ * Where the channels of a Matrix user's portals are remembered, in the adapter's key-value
+ * store: written by the bot while the user has no login (their Matrix joins and leaves) and by
+ * their session after, so a new login joins the channels of the portals its user is already in.
+ */
+export const userChannelsKey = (userId: string): string => `channels-of:${userId}`;
+
+/** Adds or removes one channel id in a user's remembered channels (at most `max` kept). */
+export async function rememberChannel(
+  kv: AdapterKeyValue,
+  userId: string,
+  channelId: string,
+  member: boolean,
+  max: number,
+): Promise<void> {
+  const now = new Set((await kv.get<string[]>(userChannelsKey(userId))) ?? []);
+  if (member === now.has(channelId) || (member && now.size >= max)) return;
+  if (member) now.add(channelId);
+  else now.delete(channelId);
+  await kv.set(userChannelsKey(userId), [...now]);
+}
 
 export class IrcSession implements RemoteSession {
   /** Channels joined now: id -> name as the server spells it. */
@@ -99,7 +119,7 @@ export class IrcSession implements RemoteSession {
     if (data.auth === "nickserv" && data.password !== undefined) {
       await this.conn.send(`PRIVMSG NickServ :IDENTIFY ${data.nick} ${data.password}`);
     }
-    this.wanted = new Set((await this.ctx.kv.get<string[]>(channelsKey(this.ctx.login.id))) ?? []);
+    this.wanted = new Set((await this.ctx.kv.get<string[]>(userChannelsKey(this.ctx.login.userId))) ?? []);
     for (const id of this.wanted) {
       if (!isValidRoomId(id)) continue;
       try {
@@ -311,6 +331,6 @@ export class IrcSession implements RemoteSession {
   }
 
   private async remember(): Promise<void> {
-    await this.ctx.kv.set(channelsKey(this.ctx.login.id), [...this.wanted]);
+    await this.ctx.kv.set(userChannelsKey(this.ctx.login.userId), [...this.wanted]);
   }
 }

@@ -116,6 +116,9 @@ describe("IRC logins end to end: each Matrix user on ngircd as themselves", () =
     assert.equal(await bob.join(ALIAS), portal);
     await logIn(alice, "alice_m");
     await logIn(bob, "bob_m");
+    // They were in the portal before logging in: their connections join #Lobby by themselves.
+    for (const nick of ["alice_m", "bob_m"])
+      await carol.waitFor((l) => l.command === "JOIN" && l.nick === nick, 20_000);
     await alice.send(portal, "hello from alice");
     await bob.send(portal, "hello from bob");
     const a = await carol.waitFor(privmsg("alice_m", CHANNEL, "hello from alice"), 20_000);

@@ -264,6 +264,25 @@ describe("IRC logins against a real ngircd", () => {
     await assert.rejects(alice.startDM("nobody_here"), /nobody_here is not on IRC now/);
   });
 
+  it("a new login joins the channels of the portals its user joined on Matrix before logging in", async () => {
+    const DAVE = "@dave:example.org";
+    const member = {
+      eventId: "$j",
+      sender: { userId: DAVE, displayName: "Dave" },
+      userId: DAVE,
+      raw: {} as MatrixEvent,
+    };
+    await adapter.onMembership({ ...member, membership: "join" }, lobby);
+    const daveCtx = new SessionRecording(loginOf("dave_m", DAVE), ctx);
+    const dave = (await adapter.logins.connect(daveCtx.login, daveCtx, testCall())) as IrcSession;
+    try {
+      const join = await carol.waitFor((l) => l.command === "JOIN" && l.nick === "dave_m");
+      assert.equal(join.params[0]?.toLowerCase(), "#lobby");
+    } finally {
+      await dave.disconnect();
+    }
+  });
+
   it("a taken nick gets a suffix and the user is told", async () => {
     const holder = await RawIrcClient.connect(server.port, "bob_m");
     clients.push(holder);
