@@ -133,6 +133,21 @@ describe("IRC login flow and helpers", () => {
     );
     assert.throws(() => resolveIrcConfig({ server: "s", nick: "n", relay: "yes" }), /relay/);
   });
+
+  it("with relay: false the bot tells users without a login to log in instead of relaying them", async () => {
+    const quiet = (await factory({
+      config: { server: "127.0.0.1", nick: "bot", relay: false },
+      log: silentLogger(),
+      configDir: ".",
+    })) as IrcAdapter;
+    await assert.rejects(
+      quiet.onMessage(message("hi", "@eve:example.org"), { remoteId: "lobby", roomId: "!r:x" }),
+      {
+        name: "PermanentError",
+        message: /does not relay for users without a login: send `login`/,
+      },
+    );
+  });
 });
 
 /** A RecordingContext with a login: what connect() gets as its SessionContext. */
@@ -240,6 +255,13 @@ describe("IRC logins against a real ngircd", () => {
       false,
       `no call from alice_m's ghost: ${JSON.stringify(ctx.calls.filter((c) => c.from === "alice_m"))}`,
     );
+  });
+
+  it("a login's file goes out as a link the bridge serves, from its nick", async () => {
+    const file = { ...message("cat.png", ALICE, "m.image"), mediaUrl: "mxc://example.org/cat" };
+    await alice.onMessage(file, lobby);
+    const line = await carol.waitFor((l) => from("alice_m")(l) && l.params[1]!.startsWith("cat.png "));
+    assert.match(line.params[1]!, /^cat\.png https:\/\/bridge\.example\.org\/_bridgekit\/media\/\S+$/);
   });
 
   it("an IRC user's private message to the login opens its DM portal and arrives from their ghost", async () => {
