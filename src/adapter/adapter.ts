@@ -72,6 +72,8 @@ export interface Portal {
   login?: LoginId;
   /** The login that carries messages of senders without a login of their own (`relay set`). */
   relay?: LoginId;
+  /** "private" for an invite-only portal (PortalSpec.visibility); absent for a public one. */
+  visibility?: "private";
 }
 
 /** Who did something on Matrix, as far as the adapter needs to know. */
@@ -144,29 +146,56 @@ export interface Attachment {
   height?: number;
   /** Audio or video length, when the adapter knows it. */
   durationMs?: number;
+  /**
+   * A smaller image of the file that the remote network supplies (a photo's or a video's
+   * preview). Read with the file at the call, under the same limits, and kept and uploaded
+   * once with it: Matrix clients get it as `info.thumbnail_url` and `info.thumbnail_info`
+   * (mimetype, size, w, h). Optional: without one, clients make their own from the file.
+   */
+  thumbnail?: AttachmentThumbnail;
 }
 
-/** A file a Matrix user sent. */
-export interface MatrixFile {
-  /** mxc:// URL (of the ciphertext, for an encrypted file). */
+/** An attachment's thumbnail: an image, from the same kinds of source as the file. */
+export interface AttachmentThumbnail {
+  source: Attachment["source"];
+  /** An image/* type; sniffed from the bytes when absent (PNG, JPEG, GIF, WebP). */
+  mimetype?: string;
+  /** Read from PNG, JPEG, GIF and WebP headers when absent. */
+  width?: number;
+  height?: number;
+}
+
+/** Matrix media ctx.openMedia can open: a file a Matrix user sent, or its thumbnail. */
+export interface MatrixMedia {
+  /** mxc:// URL (of the ciphertext, when encrypted). */
   url: string;
-  /**
-   * The file's name (content `filename`, else `body`). When `filename` is set and differs
-   * from `body`, the message's `body` is a caption.
-   */
-  name: string;
   mimetype?: string;
   /** Bytes, as the sender's client said. */
   size?: number;
   width?: number;
   height?: number;
-  durationMs?: number;
-  /** A thumbnail's mxc:// URL, when the sender's client made one (unencrypted files only). */
-  thumbnailUrl?: string;
-  /** True for an encrypted attachment (content `file`); ctx.openMedia decrypts it. */
+  /** True when encrypted (content `file`, or `info.thumbnail_file`); ctx.openMedia decrypts it. */
   encrypted: boolean;
-  /** The event's content `file` (key, iv, hashes) for an encrypted attachment. */
+  /** The key, iv and hashes of an encrypted one (the content's `file` or `info.thumbnail_file`). */
   encryption?: JsonValue;
+}
+
+/** A file a Matrix user sent. */
+export interface MatrixFile extends MatrixMedia {
+  /**
+   * The file's name (content `filename`, else `body`). When `filename` is set and differs
+   * from `body`, the message's `body` is a caption.
+   */
+  name: string;
+  durationMs?: number;
+  /**
+   * The thumbnail the sender's client made (`info.thumbnail_url`, or `info.thumbnail_file`
+   * when encrypted) with what `info.thumbnail_info` says of it; open it with ctx.openMedia
+   * (decrypted when encrypted), or link it with ctx.mediaLink (unencrypted only).
+   */
+  thumbnail?: MatrixMedia;
+  /** The thumbnail's mxc:// URL when it is not encrypted (the same as `thumbnail.url`). */
+  thumbnailUrl?: string;
 }
 
 /** An open Matrix file (ctx.openMedia): read `stream` to its end or cancel it. */
@@ -241,6 +270,17 @@ export interface MatrixReceipt {
   ts?: number;
 }
 
+/** A Matrix user's presence, as the homeserver pushed it (for users with a login). */
+export interface MatrixPresence {
+  userId: string;
+  presence: "online" | "unavailable" | "offline";
+  /** The user's status message, when set. */
+  statusMsg?: string;
+  /** How long ago the user was last active (ms), when the homeserver said. */
+  lastActiveAgoMs?: number;
+  currentlyActive?: boolean;
+}
+
 export interface MatrixRoomChange {
   eventId: string;
   sender: MatrixSender;
@@ -267,7 +307,11 @@ export interface PortalSpec {
   topic?: string;
   /** mxc:// or http(s):// (uploaded once). */
   avatarUrl?: string;
-  /** "public": anyone on the homeserver may join (the default); "private": invite only. */
+  /**
+   * "public": anyone on the homeserver may join (the default); "private": invite only. The
+   * Matrix users of logins get invited: a `members` entry that is a login's remote id, the
+   * login whose session ensures the portal, and a login's remote id that `ctx.join`s it.
+   */
   visibility?: "public" | "private";
   /** Remote users already in the room: their ghosts are joined when the portal is made. */
   members?: RemoteUserId[];
@@ -279,6 +323,35 @@ export interface PortalSpec {
    * is invited as to a direct chat, and `members` (the other side) are joined.
    */
   direct?: boolean;
+}
+
+/** One part of a room's bridge info (MSC2346 `m.bridge`): the protocol, the network or the room. */
+export interface BridgeInfoSection {
+  /** A stable id, e.g. "irc", "libera", "#chan". */
+  id: string;
+  /** How people call it, e.g. "IRC", "Libera.Chat". */
+  displayName?: string;
+  /** mxc:// or http(s):// (uploaded once). */
+  avatarUrl?: string;
+  /** A link to it on the web, e.g. "https://libera.chat". */
+  externalUrl?: string;
+}
+
+/**
+ * How portals describe the remote network in their bridge info (`m.bridge` and
+ * `uk.half-shot.bridge` state, MSC2346), so clients can show what a room is bridged to. The
+ * room's own section comes from the portal: its remote id, name and avatar as set on Matrix.
+ */
+export interface BridgeInfoDescription {
+  /** The protocol; `id` defaults to the adapter's name. */
+  protocol?: Partial<BridgeInfoSection>;
+  /** The network (a server, a workspace), when the protocol has several. */
+  network?: BridgeInfoSection;
+  /**
+   * Per remote room: a link to it, and its network when portals are on different ones (it
+   * then replaces `network`). Must not do I/O.
+   */
+  room?(remoteId: RemoteRoomId): { externalUrl?: string; network?: BridgeInfoSection } | undefined;
 }
 
 /** Where a third-party lookup found something: the protocol, and the fields naming it there. */
@@ -449,6 +522,8 @@ export interface RemoteNetworkAdapter extends MatrixHandlers {
    */
   formatMention?(user: { userId: string; remoteId?: RemoteUserId; displayName: string }): string;
 
+  /** What portals' bridge info says about the network; absent: the protocol is the adapter's name. */
+  readonly bridgeInfo?: BridgeInfoDescription;
   /**
    * History: the framework asks for a room's messages when its portal is made, and after a
    * gap when the adapter calls `ctx.backfill(room)`. A login's session may have its own
@@ -603,6 +678,12 @@ export interface RemoteSession extends MatrixHandlers {
    * the remote id, or null when there is none. Used by `resolve_identifier` and `create_dm`.
    */
   resolveIdentifier?(identifier: string, call: CallContext): Promise<RemoteUserId | null>;
+  /**
+   * The user's Matrix presence changed (online, away, offline, a status message): show it on
+   * the remote account. Best effort: not retried; needs `receive_ephemeral` in the registration.
+   */
+  onPresence?(presence: MatrixPresence, call: CallContext): Promise<void>;
+
   /**
    * History as this login sees it: used for its DM portals, and for a shared portal when
    * this session asked (`ctx.backfill` through its SessionContext). See FetchHistory.
@@ -788,6 +869,23 @@ export interface BridgeContext {
   ): Promise<void>;
   /** Shows or clears a typing notice. Best effort, not durable. */
   typing(room: RemoteRoomId, from: RemoteUserId, typing: boolean): Promise<void>;
+  /**
+   * `opts.user` read the room up to the message with remote id `message`: an `m.read` receipt
+   * from their ghost, or, from a SessionContext when `user` is the login's own account (the
+   * user read it in another client), from the Matrix user themselves by double puppet (the
+   * ghost when that is not set up). Best effort, not durable, like `typing`: a message the
+   * bridge never saw is skipped; the homeserver's failures are logged, never retried.
+   */
+  markRead(room: RemoteRoomId, message: RemoteMessageId, opts: { user: RemoteUserId }): Promise<void>;
+  /**
+   * Sets a ghost's presence (and status message). Best effort, not durable, like `typing`;
+   * the homeserver must have presence on.
+   */
+  setPresence(
+    user: RemoteUserId,
+    presence: "online" | "unavailable" | "offline",
+    statusMsg?: string,
+  ): Promise<void>;
   /** Joins a remote user's ghost to a portal (durable, ordered with messages). */
   join(room: RemoteRoomId, user: RemoteUserId): Promise<void>;
   /** Makes a remote user's ghost leave a portal (durable, ordered with messages). */
@@ -833,14 +931,15 @@ export interface BridgeContext {
     opts?: { ttlMs?: number; fileName?: string },
   ): string;
   /**
-   * Streams a Matrix file (an mxc:// URL or a MatrixFile, decrypted when it is encrypted)
-   * through the homeserver's authenticated media API, refusing more than `maxBytes` (default:
-   * config media.maxBytes): up front from the Content-Length, else by erroring the stream
-   * ("larger than N bytes"). With `thumbnail`, a thumbnail of about that size instead (not
-   * for an encrypted file). Rejects with the homeserver's error (e.g. 404 M_NOT_FOUND).
+   * Streams a Matrix file (an mxc:// URL, a MatrixFile, or a MatrixFile's `thumbnail`;
+   * decrypted when it is encrypted) through the homeserver's authenticated media API, refusing
+   * more than `maxBytes` (default: config media.maxBytes): up front from the Content-Length,
+   * else by erroring the stream ("larger than N bytes"). With `thumbnail`, a thumbnail the
+   * homeserver makes of about that size instead (not for an encrypted file: open the
+   * sender's `file.thumbnail`). Rejects with the homeserver's error (e.g. 404 M_NOT_FOUND).
    */
   openMedia(
-    media: string | MatrixFile,
+    media: string | MatrixMedia,
     opts?: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal },
   ): Promise<OpenedMedia>;
 

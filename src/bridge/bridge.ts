@@ -1,4 +1,4 @@
-import type { RemoteNetworkAdapter, ThirdPartyMatch } from "../adapter/adapter.js";
+import type { RemoteNetworkAdapter, RemoteSession, ThirdPartyMatch } from "../adapter/adapter.js";
 import { loadAdapter } from "../adapter/load-adapter.js";
 import type { AppserviceHandlers, ThirdPartyHandlers } from "../appservice/handlers.js";
 import { createAppservice, type Appservice } from "../appservice/app.js";
@@ -31,7 +31,7 @@ import { Ghosts } from "./ghosts.js";
 import { MatrixRouter } from "./matrix-router.js";
 import { OutboxWorker } from "./outbox-worker.js";
 import { Portals } from "./portals.js";
-import { RemoteContext } from "./remote-context.js";
+import { RemoteContext, type RemoteContextParts } from "./remote-context.js";
 import { Readiness } from "./readiness.js";
 import { RemoteDelivery } from "./remote-delivery.js";
 import { BRIDGEKIT_VERSION } from "../common/version.js";
@@ -53,6 +53,11 @@ import { UserFacingError } from "../users/errors.js";
 import type { DoublePuppetCheck } from "../commands/types.js";
 import { MediaLinks } from "../media/media-links.js";
 import { createMediaLinkRoute } from "../media/link-route.js";
+import { BridgeInfo } from "../rooms/bridge-info.js";
+import { RoomUpgrades } from "../rooms/room-upgrades.js";
+import { PrivatePortals } from "../rooms/private-portals.js";
+import { Spaces } from "../rooms/spaces.js";
+import { BridgeCrypto } from "./bridge-crypto.js";
 import { Backfill } from "../backfill/backfill.js";
 
 export interface BridgeOptions {
@@ -114,6 +119,8 @@ export class Bridge {
   /** History fills (src/backfill). */
   private readonly backfill: Backfill;
   private readonly log: Logger;
+  /** End-to-bridge encryption; undefined unless encryption.allow. */
+  private readonly crypto: BridgeCrypto | undefined;
   private readonly readiness: Readiness;
   private readonly metrics: BridgeMetrics;
   private started = false;
@@ -199,6 +206,14 @@ export class Bridge {
       ...(o.onRequest ? { onRequest: o.onRequest } : {}),
       onResponse: (info) => this.metrics.observeResponse(info),
     });
+    this.crypto = config.encryption.allow
+      ? new BridgeCrypto({
+          config: config.encryption,
+          store,
+          client: this.client,
+          log: this.log.child({ part: "crypto" }),
+        })
+      : undefined;
     const ghostTemplate = new IdTemplate(config.bridge.ghosts, domain);
     const portalTemplate =
       config.bridge.portals !== undefined ? new IdTemplate(config.bridge.portals, domain) : undefined;
@@ -232,6 +247,8 @@ export class Bridge {
       avatars,
     );
     const messages = new MessageMap(store);
+    const bridgeInfo = new BridgeInfo({ bridgeId: registration.id, client: this.client, adapter, avatars });
+    this.portals.bridgeInfo = bridgeInfo;
     const delivery = new RemoteDelivery(
       this.client,
       adapter,
@@ -242,6 +259,7 @@ export class Bridge {
       uploads,
       avatars,
     );
+    delivery.bridgeInfo = bridgeInfo;
     const actions = new Outbox<JsonValue>(store, { namespace: "outbox" });
     this.actions = actions;
     const profiles = new Outbox<JsonValue>(store, { namespace: "outbox-profiles" });
@@ -296,8 +314,9 @@ export class Bridge {
       publicUrl !== undefined && linkKey !== undefined
         ? new MediaLinks({ publicUrl, linkKey, ttlMs: linkTtlMs })
         : undefined;
-    const contextParts = {
+    const contextParts: RemoteContextParts = {
       adapter,
+      messages,
       client: this.client,
       portals: this.portals,
       ghosts: this.ghosts,
@@ -341,6 +360,12 @@ export class Bridge {
         concurrency: config.logins.connectConcurrency,
       });
       this.logins = live;
+      const invites = new PrivatePortals({
+        client: this.client,
+        userOfLogin: (loginId) => live.get(loginId)?.userId,
+        log: this.log.child({ part: "private-portals" }),
+      });
+      this.portals.inviteLogins = (portal, remoteIds) => invites.invite(portal, remoteIds);
       this.loginProcesses = new LoginProcesses({
         capability,
         complete: async (user, login) => (await live.add(user.userId, login)).id,
@@ -368,6 +393,7 @@ export class Bridge {
         log: this.log.child({ part: "double-puppets" }),
       });
       delivery.asUser = (loginId) => actors.forLogin(loginId);
+      contextParts.puppet = (loginId) => actors.forLogin(loginId);
       this.portals.onDmCreated = (loginId, roomId) => actors.join(loginId, roomId);
       checkDoublePuppet = async (userId, token) => {
         actors.reset(userId);
@@ -436,8 +462,29 @@ export class Bridge {
             log: this.log.child({ part: "provisioning" }),
             bodyLimitBytes: 64 * 1024,
           });
+    const spaces =
+      config.bridge.spaces === "off"
+        ? undefined
+        : new Spaces({
+            mode: config.bridge.spaces,
+            client: this.client,
+            records: store.namespace<string>("spaces"),
+            networkName: adapter.bridgeInfo?.protocol?.displayName ?? adapter.name,
+            loginOf: (loginId) => this.logins?.get(loginId),
+            log: this.log.child({ part: "spaces" }),
+          });
+    if (spaces) this.portals.onPortalFor = (portal, login) => spaces.portalFor(portal, login);
+    const upgrades = new RoomUpgrades({
+      client: this.client,
+      portals: this.portals,
+      bridgeInfo,
+      log: this.log.child({ part: "room-upgrades" }),
+      ...(spaces ? { onMoved: (before, after) => spaces.moved(before, after) } : {}),
+    });
     this.router = new MatrixRouter({
       adapter,
+      onTombstone: (portal, event) => upgrades.follow(portal, event),
+      ...(this.logins ? { sessionsOf: (userId: string) => this.sessionsOf(userId) } : {}),
       carriers,
       commands: this.commands,
       doublePuppetMarker: registration.id,
@@ -550,6 +597,11 @@ export class Bridge {
         this.log.warn({ err }, "could not set the bot's display name");
       });
     }
+    try {
+      await this.crypto?.start();
+    } catch (err) {
+      throw await this.abortStart(err, "end-to-bridge encryption could not start");
+    }
     await this.sweepSpool();
     // Stored history fills first: each runs before its room's next queued item.
     if (this.backfill.enabled) {
@@ -591,8 +643,10 @@ export class Bridge {
     try {
       const keep = new Set<string>();
       for await (const item of this.actions.pending()) {
-        const path = (item.payload as { media?: { path?: unknown } } | null)?.media?.path;
-        if (typeof path === "string") keep.add(path);
+        const media = (item.payload as { media?: { path?: unknown; thumbnail?: { path?: unknown } } } | null)
+          ?.media;
+        for (const path of [media?.path, media?.thumbnail?.path])
+          if (typeof path === "string") keep.add(path);
       }
       const deleted = await sweepSpool(this.o.config.media.spoolDir, keep);
       if (deleted > 0) this.log.info({ deleted }, "deleted spool files left by a crash");
@@ -628,6 +682,7 @@ export class Bridge {
     this.backfill.stop();
     await this.actionWorker.stop();
     await this.profileWorker.stop();
+    await this.crypto?.stop();
     await this.client.close();
     await this.lease
       ?.release()
@@ -636,6 +691,14 @@ export class Bridge {
     if (this.o.ownsStore) await this.o.store.close();
     this.started = false;
     this.log.info("bridge stopped");
+  }
+
+  /** The connected sessions of a Matrix user's logins. */
+  private sessionsOf(userId: string): RemoteSession[] {
+    const out: RemoteSession[] = [];
+    for (const login of this.logins?.liveOf(userId) ?? [])
+      if (login.state === "connected" && login.session) out.push(login.session);
+    return out;
   }
 
   /** Resolves once every stored login was tried once after start (tests, benchmarks). */
@@ -669,8 +732,16 @@ export class Bridge {
 
   private handlers(): AppserviceHandlers {
     const adapter = this.o.adapter;
+    const routed = this.router.handlers();
+    const crypto = this.crypto;
     const handlers: AppserviceHandlers = {
-      ...this.router.handlers(),
+      ...routed,
+      ...(crypto
+        ? {
+            ...crypto.handlers(),
+            onEvent: async (event, call) => routed.onEvent(await crypto.plain(event), call),
+          }
+        : {}),
       holdsSecret: (event) => this.commands.holdsSecret(event),
       queryUser: async (userId, call) => {
         const remoteId = this.ghosts.remoteId(userId);

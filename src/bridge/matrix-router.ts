@@ -2,7 +2,9 @@ import { LRUCache } from "lru-cache";
 import type {
   CallContext,
   GhostDirectory,
+  MatrixPresence,
   MatrixReceipt,
+  RemoteSession,
   MatrixSender,
   Portal,
   RemoteNetworkAdapter,
@@ -35,6 +37,10 @@ export interface MatrixRouterOptions {
   commands?: Commands;
   /** What the bridge's double puppets mark their events with; such events are its own echoes. */
   doublePuppetMarker?: string;
+  /** The connected sessions of a Matrix user, for their presence; absent without logins. */
+  sessionsOf?: (userId: string) => readonly RemoteSession[];
+  /** A portal's room was upgraded (m.room.tombstone); see RoomUpgrades. */
+  onTombstone?: (portal: Portal, event: MatrixEvent) => Promise<void>;
   /** A ghost was invited by a Matrix user (a DM to start); see DirectChats. */
   onGhostInvite?: (event: MatrixEvent, call: CallContext) => Promise<void>;
   client: HomeserverClient;
@@ -120,6 +126,10 @@ export class MatrixRouter {
         await this.o.commands?.onLeave(event.sender, event.room_id);
       return;
     }
+    if (event.type === "m.room.tombstone" && event.state_key === "") {
+      await this.o.onTombstone?.(portal, event);
+      return;
+    }
 
     const sender = this.cachedSender(event) ?? (await this.fetchSender(event));
     const rel = relation(event);
@@ -191,6 +201,10 @@ export class MatrixRouter {
   async onEphemeral(events: EphemeralEvent[], call: CallContext): Promise<void> {
     await this.o.adapterReady?.();
     for (const event of events) {
+      if (event.type === "m.presence") {
+        await this.presence(event, call);
+        continue;
+      }
       if (event.room_id === undefined) continue;
       const a = this.o.adapter;
       const wanted =
@@ -241,6 +255,26 @@ export class MatrixRouter {
     await this.o.adapter.onTyping?.({ userIds: byBot }, portal, call);
   }
 
+  /** A Matrix user's presence, to the sessions of their logins; best effort like typing. */
+  private async presence(event: EphemeralEvent, call: CallContext): Promise<void> {
+    const userId = typeof event.sender === "string" ? event.sender : undefined;
+    const state = event.content.presence;
+    if (userId === undefined || this.o.matcher.mayActAs(userId)) return;
+    if (state !== "online" && state !== "unavailable" && state !== "offline") return;
+    const presence: MatrixPresence = { userId, presence: state };
+    const { status_msg, last_active_ago, currently_active } = event.content;
+    if (typeof status_msg === "string") presence.statusMsg = status_msg;
+    if (typeof last_active_ago === "number") presence.lastActiveAgoMs = last_active_ago;
+    if (typeof currently_active === "boolean") presence.currentlyActive = currently_active;
+    for (const session of this.o.sessionsOf?.(userId) ?? []) {
+      try {
+        await session.onPresence?.(presence, call);
+      } catch (err) {
+        this.o.log.warn({ err, userId }, "presence not delivered to a session");
+      }
+    }
+  }
+
   /** The carrier of a best-effort event, or undefined when nobody carries it now. */
   private quietCarrier(userId: string, portal: Portal): Carrier | undefined {
     try {
@@ -257,6 +291,9 @@ export class MatrixRouter {
       if (typeof read !== "object" || read === null) continue;
       for (const [userId, info] of Object.entries(read as Record<string, { ts?: unknown }>)) {
         if (this.o.matcher.mayActAs(userId)) continue;
+        // Our double puppet's receipt: the remote account read it already.
+        const marker = this.o.doublePuppetMarker;
+        if (marker !== undefined && isDoublePuppetEcho(info, marker)) continue;
         const receipt: MatrixReceipt = { userId, eventId };
         const remoteId = (await this.o.messages.byEventId(eventId))?.remoteId;
         if (remoteId !== undefined) receipt.remoteId = remoteId;

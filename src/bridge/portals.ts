@@ -11,6 +11,8 @@ import { MatrixError } from "../client/matrix-error.js";
 import type { Logger } from "../common/logger.js";
 import type { Avatars } from "../media/avatars.js";
 import type { IdTemplate } from "../registration/localpart.js";
+import type { BridgeInfo } from "../rooms/bridge-info.js";
+import type { InitialStateEvent } from "../client/types.js";
 import { portalKey, type PortalRecord, type PortalStore } from "../store/portal-store.js";
 import type { Ghosts } from "./ghosts.js";
 
@@ -22,6 +24,7 @@ function toPortal(record: PortalRecord): Portal {
   if (record.alias !== undefined) portal.alias = record.alias;
   if (record.login !== undefined) portal.login = record.login;
   if (record.relay !== undefined) portal.relay = record.relay;
+  if (record.visibility !== undefined) portal.visibility = record.visibility;
   return portal;
 }
 
@@ -57,6 +60,19 @@ export class Portals implements PortalDirectory {
    * puppet when they have one. Set by the Bridge; failures are its own to log.
    */
   onDmCreated: ((login: string, roomId: string) => Promise<void>) | undefined = undefined;
+  /**
+   * Invites the Matrix users of the logins among these remote ids to a portal (see `admit`).
+   * Set by the Bridge when the adapter has logins.
+   */
+  inviteLogins: ((portal: Portal, remoteIds: readonly string[]) => Promise<void>) | undefined = undefined;
+  /**
+   * Called once a portal was made (`login`: a DM portal's) or a login's session used one
+   * (`usedBy`): puts it in its space. Set by the Bridge with config bridge.spaces.
+   */
+  onPortalFor: ((portal: Portal, login: string | undefined) => Promise<void>) | undefined = undefined;
+  /** Puts bridge info (m.bridge) in the initial state of the rooms made. Set by the Bridge. */
+  bridgeInfo: BridgeInfo | undefined = undefined;
+
   /**
    * Called once any portal was made (after its members joined), before `ensure` resolves:
    * backfill records its history request here. Set by the Bridge; must not reject.
@@ -99,6 +115,28 @@ export class Portals implements PortalDirectory {
     this.byKey.set(keyOf(portal), "none");
     this.byRoom.set(portal.roomId, "none");
     return removed;
+  }
+
+  /** Moves a portal to its upgraded room; the old room is no portal any more. */
+  async move(portal: Portal, roomId: string): Promise<Portal> {
+    const moved = this.remember(await this.store.move(portal.remoteId, portal.login, roomId));
+    this.byRoom.set(portal.roomId, "none");
+    return moved;
+  }
+
+  /**
+   * Remote users gained access to a portal (its members at creation, a login's session
+   * ensuring it, a `ctx.join`): in a private portal, those who are logins get their Matrix
+   * user invited, since nobody can join it uninvited.
+   */
+  async admit(portal: Portal, remoteIds: readonly string[]): Promise<void> {
+    if (portal.visibility === "private" && remoteIds.length > 0) await this.inviteLogins?.(portal, remoteIds);
+  }
+
+  /** A login's session ensured a shared portal: in a private one its user is invited; it goes in the login's space. */
+  async usedBy(portal: Portal, login: string): Promise<void> {
+    await this.admit(portal, [login]);
+    await this.onPortalFor?.(portal, login);
   }
 
   /** Sets or clears the login relaying in a portal. */
@@ -179,6 +217,7 @@ export class Portals implements PortalDirectory {
     const bot = this.client.intent(this.client.botUserId);
     const alias = this.template?.alias(remoteId);
     const localpart = this.template?.localpart(remoteId);
+    const initialState = await this.initialState(remoteId, spec);
     let roomId: string;
     try {
       roomId = await bot.createRoom({
@@ -188,6 +227,7 @@ export class Portals implements PortalDirectory {
         preset: spec.visibility === "private" ? "private_chat" : "public_chat",
         visibility: "private", // the server-wide directory; the per-network one is below
         power_level_content_override: { users: { [this.client.botUserId]: 100 } },
+        initial_state: initialState,
       });
     } catch (err) {
       // Someone (an earlier run that crashed before linking) made the alias already: adopt it.
@@ -196,14 +236,19 @@ export class Portals implements PortalDirectory {
       if (!resolved) throw err;
       roomId = resolved.roomId;
       await bot.ensureJoined(roomId);
+      // The initial state the crashed run may not have set: the avatar and the bridge info.
+      for (const e of initialState) await bot.sendState(roomId, e.type, e.state_key ?? "", e.content);
     }
     const record: PortalRecord = { remoteId, roomId };
     if (alias !== undefined) record.alias = alias;
+    if (spec.visibility === "private") record.visibility = "private";
     const portal = this.remember(await this.store.link(record));
     this.log.info({ remoteId, roomId, alias }, "portal created");
     if (spec.publishToDirectory)
       await this.client.setRoomDirectoryVisibility(this.adapter.name, roomId, "public");
     await this.joinMembers(roomId, spec);
+    await this.admit(portal, spec.members ?? []);
+    await this.onPortalFor?.(portal, undefined);
     await this.onCreated?.(portal);
     return portal;
   }
@@ -219,21 +264,39 @@ export class Portals implements PortalDirectory {
       is_direct: true,
       invite: [owner.userId],
       power_level_content_override: { users: { [this.client.botUserId]: 100, [owner.userId]: 100 } },
+      initial_state: await this.initialState(remoteId, spec, owner.userId),
     });
     const portal = this.remember(await this.store.link({ remoteId, roomId, login: owner.login }));
     this.log.info({ remoteId, roomId, login: owner.login }, "DM portal created");
     await this.joinMembers(roomId, spec);
     await this.onDmCreated?.(owner.login, roomId);
+    await this.onPortalFor?.(portal, owner.login);
     await this.onCreated?.(portal);
     return portal;
   }
 
+  /** The avatar (uploaded once) and the bridge info, set as the room is made. */
+  private async initialState(
+    remoteId: string,
+    spec: PortalSpec,
+    creator?: string,
+  ): Promise<InitialStateEvent[]> {
+    const state: InitialStateEvent[] = [];
+    const avatar =
+      spec.avatarUrl !== undefined && spec.avatarUrl !== ""
+        ? await this.avatars.mxcFor(spec.avatarUrl, this.client.botUserId)
+        : undefined;
+    if (avatar !== undefined) state.push({ type: "m.room.avatar", state_key: "", content: { url: avatar } });
+    const info = await this.bridgeInfo?.initialState({
+      remoteId,
+      ...(spec.name !== undefined ? { name: spec.name } : {}),
+      ...(avatar !== undefined ? { avatarMxc: avatar } : {}),
+      ...(creator !== undefined ? { creator } : {}),
+    });
+    return [...state, ...(info ?? [])];
+  }
+
   private async joinMembers(roomId: string, spec: PortalSpec): Promise<void> {
-    const bot = this.client.intent(this.client.botUserId);
-    if (spec.avatarUrl !== undefined && spec.avatarUrl !== "") {
-      const url = await this.avatars.mxcFor(spec.avatarUrl, bot.userId);
-      if (url !== undefined) await bot.sendState(roomId, "m.room.avatar", "", { url });
-    }
     for (const member of spec.members ?? []) {
       const ghost = await this.ghosts.ensure(member);
       await ghost.ensureJoined(roomId);

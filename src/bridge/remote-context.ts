@@ -27,6 +27,9 @@ import {
   mediaLinksOff,
 } from "../media/media-links.js";
 import { readAll } from "../media/size-cap.js";
+import type { MessageMap } from "../store/message-map.js";
+import type { PuppetIntent } from "../users/double-puppet.js";
+import { keyOf } from "./portals.js";
 
 export interface RemoteContextParts {
   adapter: RemoteNetworkAdapter;
@@ -48,9 +51,15 @@ export interface RemoteContextParts {
   retryNow: () => void;
   /** Makes ctx.mediaLink's links; undefined without config media.publicUrl. */
   mediaLinks?: MediaLinks;
+  /** Finds the events markRead names. */
+  messages: MessageMap;
+  /** The double puppet of a login's user (markRead of their own account); set by the Bridge. */
+  puppet?: (loginId: string) => Promise<PuppetIntent | undefined>;
   /** Records ctx.backfill's requests (src/backfill); undefined: ctx.backfill does nothing. */
   backfill?: { request(room: string, opts: { dm?: string; via?: string }): Promise<void> };
 }
+
+const PRESENCES: readonly string[] = ["online", "unavailable", "offline"];
 
 function checkId(kind: string, value: unknown): void {
   if (typeof value !== "string" || value === "")
@@ -179,13 +188,71 @@ export class RemoteContext implements BridgeContext {
 
   /** Best effort and not durable: a typing notice that arrives late is worse than none. */
   async typing(room: string, from: string, typing: boolean): Promise<void> {
-    const portal =
-      (this.loginId !== undefined ? await this.p.portals.get(room, this.loginId) : null) ??
-      (await this.p.portals.get(room));
+    const portal = await this.portalOf(room);
     if (!portal) return;
     const ghost = await this.p.ghosts.ensure(from);
     await ghost.ensureJoined(portal.roomId);
     await ghost.setTyping(portal.roomId, typing);
+  }
+
+  /** Best effort and not durable, like typing: failures are logged, never thrown or retried. */
+  async markRead(room: string, message: string, opts: { user: string }): Promise<void> {
+    checkId("remote room id", room);
+    checkId("remote message id", message);
+    checkId("remote user id", opts?.user);
+    this.p.ghosts.userId(opts.user);
+    try {
+      const portal = await this.portalOf(room);
+      const link = portal ? await this.p.messages.byRemoteId(keyOf(portal), message) : undefined;
+      if (!portal || !link) {
+        this.log.debug({ room, message }, "read receipt for a message the bridge never saw; skipped");
+        return;
+      }
+      if (await this.readAsUser(opts.user, portal.roomId, link.eventId)) return;
+      const ghost = await this.p.ghosts.ensure(opts.user);
+      await ghost.ensureJoined(portal.roomId);
+      await ghost.sendReadReceipt(portal.roomId, link.eventId);
+    } catch (err) {
+      this.log.warn({ err, room, message }, "read receipt not sent");
+    }
+  }
+
+  /** The user's own account read it (another client): as the Matrix user, when double puppeting works. */
+  private async readAsUser(user: string, roomId: string, eventId: string): Promise<boolean> {
+    if (this.loginId === undefined || user !== this.loginId) return false;
+    const puppet = await this.p.puppet?.(this.loginId);
+    if (!puppet) return false;
+    try {
+      await puppet.sendReadReceipt(roomId, eventId);
+      return true;
+    } catch (err) {
+      if ((err as { status?: number }).status !== 403) throw err;
+      return false; // the user is not in the room: the ghost reads instead
+    }
+  }
+
+  /** Best effort and not durable, like typing: failures are logged, never thrown or retried. */
+  async setPresence(user: string, presence: "online" | "unavailable" | "offline", statusMsg?: string) {
+    checkId("remote user id", user);
+    if (!PRESENCES.includes(presence))
+      throw new TypeError(`presence must be one of ${PRESENCES.join(", ")}, got ${JSON.stringify(presence)}`);
+    if (statusMsg !== undefined && typeof statusMsg !== "string")
+      throw new TypeError(`statusMsg must be a string, got ${JSON.stringify(statusMsg)}`);
+    this.p.ghosts.userId(user);
+    try {
+      const ghost = await this.p.ghosts.ensure(user);
+      await ghost.setPresence(presence, statusMsg);
+    } catch (err) {
+      this.log.warn({ err, user }, "presence not set");
+    }
+  }
+
+  /** The portal a session's best-effort action goes to: its login's DM portal first. */
+  private async portalOf(room: string) {
+    return (
+      (this.loginId !== undefined ? await this.p.portals.get(room, this.loginId) : null) ??
+      (await this.p.portals.get(room))
+    );
   }
 
   /** A fill of the room's portal (this login's DM portal of it, when it has one), run before what is sent after. */

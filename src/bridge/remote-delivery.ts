@@ -14,6 +14,7 @@ import type { Ghosts } from "./ghosts.js";
 import type { OutboxAction, ProfileAction } from "./outbox-payload.js";
 import { DeliverLater, isPermanent } from "./outbox-worker.js";
 import { keyOf, type Portals } from "./portals.js";
+import type { BridgeInfo } from "../rooms/bridge-info.js";
 
 /** An action whose target the bridge never saw; it cannot succeed on a retry. */
 export class UnknownTargetError extends TypeError {
@@ -49,6 +50,8 @@ export class RemoteDelivery {
    * own account; undefined (or no puppet) sends as the ghost. Set by the Bridge.
    */
   asUser: ((loginId: string) => Promise<Sender | undefined>) | undefined = undefined;
+  /** Updates a portal's bridge info when its name or avatar changed. Set by the Bridge. */
+  bridgeInfo: BridgeInfo | undefined = undefined;
 
   constructor(
     private readonly client: HomeserverClient,
@@ -167,6 +170,7 @@ export class RemoteDelivery {
       }
       case "join":
         await actor.ensureJoined(roomId);
+        if (a.from !== undefined) await this.portals.admit(portal, [a.from]);
         return;
       case "leave":
         await actor.leave(roomId, a.reason);
@@ -180,19 +184,26 @@ export class RemoteDelivery {
           if (url !== undefined) sets.push(["m.room.avatar", { url }]);
         }
         for (const [type, content] of sets) await this.setState(actor, roomId, type, content, a.ts);
+        if (a.info.name !== undefined || a.info.avatarUrl !== undefined)
+          await this.bridgeInfo?.refresh(roomId, portal.remoteId);
         return;
       }
     }
   }
 
-  /** The message content, with its attachment uploaded (once per item) as the acting ghost or bot. */
+  /**
+   * The message content, with its attachment and its thumbnail uploaded (once per item) as the
+   * acting ghost or bot.
+   */
   private async withMedia(
     a: { content: MessageContent; media?: SpooledMedia },
     txnId: string,
     actor: Intent,
   ): Promise<MessageContent> {
     if (!a.media) return a.content;
-    return withMedia(a.content, a.media, await this.uploads.mxcFor(txnId, a.media, actor.userId));
+    const mxc = await this.uploads.mxcFor(txnId, a.media, actor.userId);
+    const thumbnailMxc = await this.uploads.thumbnailMxcFor(txnId, a.media, actor.userId);
+    return withMedia(a.content, a.media, mxc, thumbnailMxc);
   }
 
   /** Mentioned remote users as ghosts, named by their display name as last set and their remote id. */

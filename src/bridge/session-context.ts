@@ -29,10 +29,13 @@ class LoginPortals implements PortalDirectory {
     return this.portals.byRoomId(roomId);
   }
 
-  ensure(remoteId: string, spec?: PortalSpec): Promise<Portal> {
+  /** A shared portal: when private, this login's user is invited (they have access through the login); see Portals.usedBy. */
+  async ensure(remoteId: string, spec?: PortalSpec): Promise<Portal> {
     if (spec?.direct)
       return this.portals.ensure(remoteId, spec, { login: this.login.id, userId: this.login.userId });
-    return this.portals.ensure(remoteId, spec);
+    const portal = await this.portals.ensure(remoteId, spec);
+    await this.portals.usedBy(portal, this.login.id);
+    return portal;
   }
 
   aliasFor(remoteId: string): string {

@@ -172,6 +172,7 @@ under protocols.`,
     let portals: string | undefined;
     let output: string;
     let protocols: string[] = [];
+    let encryption = false;
     if (values.config !== undefined) {
       const clash = (["domain", "prefix"] as const).filter((k) => values[k] !== undefined);
       if (clash.length > 0) {
@@ -190,6 +191,7 @@ under protocols.`,
       domain = config.homeserver.domain;
       ghosts = config.bridge.ghosts;
       portals = config.bridge.portals;
+      encryption = config.encryption.allow;
       output = values.output ?? config.appservice.registration;
       try {
         protocols = adapterProtocols((await configuredAdapter(config)).adapter);
@@ -221,6 +223,7 @@ under protocols.`,
         ...(portals === undefined ? {} : { portals }),
         protocols,
         receiveEphemeral: true,
+        encryption,
       }),
     );
     await saveRegistration(output, registration);
@@ -233,6 +236,12 @@ under protocols.`,
           ? [`  aliases ${registration.namespaces.aliases.map((n) => n.regex).join(", ")}`]
           : []),
         ...(protocols.length > 0 ? [`  protocols ${protocols.join(", ")}`] : []),
+        ...(encryption
+          ? [
+              "  encryption: org.matrix.msc3202, io.element.msc4190 and the ephemeral opt-ins are on; the homeserver needs",
+              "  experimental_features: {msc2409_to_device_messages_enabled: true, msc3202_transaction_extensions: true}",
+            ]
+          : []),
         "Add it to the homeserver's app_service_config_files and restart the homeserver.",
       ].join("\n"),
     );

@@ -88,7 +88,36 @@ export function checkRegistrationMatchesConfig(
   } else if (registration.url === null) {
     out.warnings.push("the registration's url is null: the homeserver will push nothing to the bridge");
   }
+  if (config.encryption.allow)
+    out.problems.push(...checkEncryptionRegistration(registration, registrationPath));
   return out;
+}
+
+/** The homeserver settings end-to-bridge encryption needs, which validate cannot see. */
+export const ENCRYPTION_HOMESERVER_NOTE =
+  "encryption.allow needs, in the homeserver's homeserver.yaml (Synapse 1.141+): experimental_features: " +
+  "{msc2409_to_device_messages_enabled: true, msc3202_transaction_extensions: true} " +
+  "(and msc4190_enabled: true before Synapse 1.141); bridgekit start fails at the bot's device without MSC4190";
+
+/** What the registration lacks for end-to-bridge encryption: one problem per missing opt-in. Pure. */
+export function checkEncryptionRegistration(registration: Registration, registrationPath: string): string[] {
+  const problems: string[] = [];
+  const missing = (["org.matrix.msc3202", "io.element.msc4190"] as const).filter(
+    (k) => registration[k] !== true,
+  );
+  const fix = `(bridgekit generate-registration --force with encryption.allow adds them; then restart the homeserver)`;
+  for (const key of missing) {
+    const what =
+      key === "org.matrix.msc3202"
+        ? "device lists and one-time-key counts in transactions"
+        : "the bot's device without /login";
+    problems.push(`${registrationPath}: ${key}: must be true with encryption.allow (${what}) ${fix}`);
+  }
+  if (registration.receive_ephemeral !== true && registration["de.sorunome.msc2409.push_ephemeral"] !== true)
+    problems.push(
+      `${registrationPath}: receive_ephemeral (or de.sorunome.msc2409.push_ephemeral): must be true with encryption.allow (to-device messages) ${fix}`,
+    );
+  return problems;
 }
 
 /**
@@ -186,7 +215,9 @@ a non-exclusive users namespace covering the domain, and an id and tokens of its
 store URL is well-formed (it is not opened); and that the adapter module loads and its
 factory accepts adapter.config (the adapter is not started). Warns when the adapter
 handles typing or receipts but the registration asks for no ephemeral data, or has
-third-party protocols the registration does not list. Prints every problem and exits 1,
+third-party protocols the registration does not list. With encryption.allow, the
+registration must carry org.matrix.msc3202, io.element.msc4190 and an ephemeral opt-in, and
+the homeserver features encryption needs are listed. Prints every problem and exits 1,
 or prints a summary and exits 0.`,
   async run(args) {
     const { values } = parseArgs({ args, options: { config: { type: "string", default: "config.yaml" } } });
@@ -238,6 +269,7 @@ or prints a summary and exits 0.`,
       problems.push(`adapter.module: ${err.message}`);
     }
 
+    if (config.encryption.allow) warnings.push(ENCRYPTION_HOMESERVER_NOTE);
     for (const warning of warnings) console.error(`warning: ${warning}`);
     if (problems.length > 0) {
       console.error(

@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import type { NamespaceMatcher } from "../registration/namespaces.js";
 import { positive } from "./checks.js";
-import type { MatrixFile, OpenedMedia } from "../adapter/adapter.js";
+import type { MatrixMedia, OpenedMedia } from "../adapter/adapter.js";
 import { MediaTooLargeError } from "../media/errors.js";
 import {
   DEFAULT_MEDIA_MAX_BYTES,
@@ -81,6 +81,39 @@ export class ServerEndpoints {
   /** `GET /account/whoami` as a user (default: the bot). */
   whoami(userId: string = this.botUserId): Promise<{ user_id: string; device_id?: string }> {
     return this.call("GET", `${CLIENT_V3}/account/whoami`, { userId });
+  }
+
+  // ---- devices (end-to-end encryption) -----------------------------------------------------
+
+  /**
+   * Creates a device of one of our users without `/login` (MSC4190: `PUT /devices/{deviceId}`
+   * as the application service), or renames it if it exists. Needs a homeserver with MSC4190
+   * (Synapse 1.141+).
+   */
+  async putDevice(userId: string, deviceId: string, displayName: string): Promise<void> {
+    await this.call("PUT", `${CLIENT_V3}/devices/${enc(deviceId)}`, {
+      json: { display_name: displayName },
+      ...asUser(userId, this.botUserId),
+    });
+  }
+
+  /**
+   * A JSON request as one device of one of our users (device masquerading: `?user_id=` and
+   * `?device_id=`, with MSC3202's unstable `org.matrix.msc3202.device_id` too), for the
+   * requests the crypto machine makes (keys, to-device messages). `path` is the full path.
+   */
+  callAsDevice<T>(
+    method: string,
+    path: string,
+    device: { userId: string; deviceId: string },
+    json: unknown,
+  ): Promise<T> {
+    const { userId, query } = asUser(device.userId, this.botUserId);
+    return this.call<T>(method, path, {
+      userId,
+      json,
+      query: { ...query, device_id: device.deviceId, "org.matrix.msc3202.device_id": device.deviceId },
+    });
   }
 
   // ---- users -----------------------------------------------------------------------------
@@ -212,7 +245,7 @@ export class ServerEndpoints {
   }
 
   /**
-   * Streams media by mxc:// URI (decrypted when `media` is an encrypted MatrixFile), through
+   * Streams media by mxc:// URI (decrypted when `media` is encrypted MatrixMedia), through
    * authenticated media (`/_matrix/client/v1/media/download|thumbnail`), falling back to
    * `/_matrix/media/v3` when the homeserver answers 404 M_UNRECOGNIZED (it predates
    * authenticated media). Refuses more than `maxBytes` (default 100 MiB) up front from the
@@ -222,7 +255,7 @@ export class ServerEndpoints {
    * when read, cancelled, on `signal`, or when the client closes.
    */
   openMedia(
-    media: string | MatrixFile,
+    media: string | MatrixMedia,
     opts: OpenMediaOptions & { userId?: string } = {},
   ): Promise<OpenedMedia> {
     const userId = opts.userId ?? this.botUserId;
@@ -285,4 +318,12 @@ export class ServerEndpoints {
     const media = await this.openMedia(mxc, open);
     return { data: await readAll(media.stream), contentType: media.contentType };
   }
+}
+
+/**
+ * Acting as `userId`: the transport asserts `?user_id=` for anyone but the bot; the bot's
+ * own id is sent too where a device is named, so the homeserver knows whose device it is.
+ */
+function asUser(userId: string, botUserId: string): { userId: string; query: Record<string, string> } {
+  return { userId, query: userId === botUserId ? { user_id: userId } : {} };
 }

@@ -338,6 +338,12 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       default: true,
       doc: "Tell Matrix users (m.notice) when the adapter cannot bridge what they did",
     }),
+    spaces: key({
+      type: "string",
+      default: "off",
+      values: ["off", "network", "login"],
+      doc: "Matrix spaces holding the portals: network (one space of the shared portals, logins' users invited), login (one per login: its DMs and the portals its session uses, its user invited), or off",
+    }),
   }),
   permissions: key({
     type: "mapping",
@@ -468,6 +474,44 @@ export const CONFIG_SCHEMA: SectionSpec = section("the bridge config file", {
       doc: "How long a link works (default 7 days)",
     }),
   }),
+  encryption: section(
+    "end-to-bridge encryption (issue #19, in progress): the bot's own device decrypts encrypted rooms' events before the adapter sees them",
+    {
+      allow: key({
+        type: "boolean",
+        default: false,
+        doc: "Bridge encrypted rooms: the bot gets a device (MSC4190), transactions feed its crypto (MSC2409, MSC3202) and m.room.encrypted events are decrypted before routing; needs pickleKey, and the registration's and the homeserver's opt-ins (bridgekit validate lists them)",
+      }),
+      default: key({
+        type: "boolean",
+        default: false,
+        doc: "Create portals and DMs encrypted (needs allow; outbound encryption is not built yet: refused for now)",
+      }),
+      require: key({
+        type: "boolean",
+        default: false,
+        doc: "Refuse to bridge unencrypted rooms (needs allow; not built yet: refused for now)",
+      }),
+      pickleKey: key({
+        type: "string",
+        format: secretKey,
+        secret: true,
+        doc: "Protects the stored crypto state (keys, sessions; scrypt -> the Rust store's key; 16+ characters, e.g. from openssl rand -base64 32); changing or losing it makes every encrypted room unreadable to the bridge",
+      }),
+      deviceName: key({
+        type: "string",
+        default: "bridgekit",
+        format: nonEmpty,
+        doc: "Display name of the bot's device",
+      }),
+      trust: key({
+        type: "string",
+        default: "untrusted",
+        values: ["untrusted", "crossSignedOrLegacy", "crossSigned"],
+        doc: "Whose messages are decrypted: any device (untrusted), devices cross-signed by their owner or older than cross-signing (crossSignedOrLegacy), or only cross-signed ones; others are refused and their sender told",
+      }),
+    },
+  ),
   backfill: section("history: missed remote messages fetched (fetchHistory) and sent before live ones", {
     enabled: key({
       type: "boolean",

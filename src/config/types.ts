@@ -44,6 +44,8 @@ export interface BridgeConfig {
     portals?: string;
     botDisplayName?: string;
     unsupportedNotice: boolean;
+    /** Spaces holding the portals: one for the network, one per login, or none. */
+    spaces: "off" | "network" | "login";
   };
   /** Who may use the bridge: user id, server name or "*" -> level (defaulted when absent). */
   permissions: Record<string, "relay" | "user" | "admin">;
@@ -91,6 +93,15 @@ export interface BridgeConfig {
     /** Set whenever publicUrl is. */
     linkKey?: string;
     linkTtlMs: number;
+  };
+  encryption: {
+    allow: boolean;
+    default: boolean;
+    require: boolean;
+    /** Required when allow is true. */
+    pickleKey?: string;
+    deviceName: string;
+    trust: "untrusted" | "crossSignedOrLegacy" | "crossSigned";
   };
   backfill: {
     enabled: boolean;

@@ -182,6 +182,27 @@ export function checkConfig(
       "is required with media.publicUrl (it signs the links the bridge serves; 16+ characters)",
     );
   }
+  const encryption = values.encryption as
+    { allow?: boolean; default?: boolean; require?: boolean; pickleKey?: string } | undefined;
+  if (
+    encryption?.allow === true &&
+    encryption.pickleKey === undefined &&
+    !problems.some((p) => p.path === "encryption.pickleKey")
+  ) {
+    problem(
+      "encryption.pickleKey",
+      "is required with encryption.allow (it protects the stored crypto state; 16+ characters)",
+    );
+  }
+  for (const flag of ["default", "require"] as const) {
+    if (encryption?.[flag] !== true) continue;
+    if (encryption.allow !== true) problem(`encryption.${flag}`, "needs encryption.allow: true");
+    else
+      problem(
+        `encryption.${flag}`,
+        "is not supported yet (this bridgekit decrypts what it receives but does not encrypt what it sends); leave it false",
+      );
+  }
   const permissions = values.permissions;
   if (isObject(permissions)) {
     for (const [who, level] of Object.entries(permissions)) {

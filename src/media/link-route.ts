@@ -1,16 +1,15 @@
 /**
  * Serves the links of ctx.mediaLink on the appservice's listener (AppserviceOptions
  * extraMiddleware): checks the signature and expiry, then streams the file from the
- * homeserver's authenticated media API with the bridge's as_token, bytes piped through, never
- * buffered. A forged or malformed link is 404, an expired one 410; a file the homeserver does
+ * homeserver's authenticated media API with the bridge's as_token, bytes passed on as they
+ * are read, never buffered, through a few reused read buffers (pooled-download.ts). A forged or malformed link is 404, an expired one 410; a file the homeserver does
  * not have is 404, any other trouble there 502 with a plain message (never its body).
  * GET and HEAD; a Range header is passed on and a 206 passed back.
  */
-import { type IncomingMessage, request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
 import type { Context, Middleware } from "koa";
 import type { Logger } from "../common/logger.js";
 import { type LinkSigner, MEDIA_LINK_PREFIX, type MediaLinkTarget } from "./link-signature.js";
+import { pooledGet, type PooledResponse } from "./pooled-download.js";
 import { contentDisposition, MEDIA_SAFETY_HEADERS, safeContentType } from "./safe-content-type.js";
 
 export interface MediaLinkRouteOptions {
@@ -39,14 +38,12 @@ export function createMediaLinkRoute(o: MediaLinkRouteOptions): Middleware {
     ctx.body = `${message}\n`;
   };
 
-  // node:http rather than fetch: its response is a Node stream koa pipes as it is (fetch's web
-  // stream, converted back, cost a third of the throughput and more garbage per chunk).
+  // Not node:http: its client reads every socket read into a fresh buffer, and a fast download
+  // piles them up outside the heap until V8 collects (see pooled-download.ts).
   const download = (t: MediaLinkTarget, range: string | undefined, path: string, signal: AbortSignal) =>
-    new Promise<IncomingMessage>((resolve, reject) => {
-      const url = new URL(`${base}${path}/${encodeURIComponent(t.server)}/${encodeURIComponent(t.mediaId)}`);
-      const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-      const headers = { Authorization: `Bearer ${o.asToken}`, ...(range ? { Range: range } : {}) };
-      send(url, { method: "GET", headers, signal }, resolve).on("error", reject).end();
+    pooledGet(new URL(`${base}${path}/${encodeURIComponent(t.server)}/${encodeURIComponent(t.mediaId)}`), {
+      headers: { Authorization: `Bearer ${o.asToken}`, ...(range ? { Range: range } : {}) },
+      signal,
     });
 
   return async (ctx, next) => {
@@ -72,10 +69,10 @@ export function createMediaLinkRoute(o: MediaLinkRouteOptions): Middleware {
     const range = ctx.get("Range") || undefined;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
-    let res: IncomingMessage;
+    let res: PooledResponse;
     try {
       res = await download(t, range, "/_matrix/client/v1/media/download", abort.signal);
-      if (res.statusCode === 404 && (await errcode(res)) === "M_UNRECOGNIZED") {
+      if (res.status === 404 && (await errcode(res)) === "M_UNRECOGNIZED") {
         // A homeserver without authenticated media (before Matrix 1.11).
         res = await download(t, range, "/_matrix/media/v3/download", abort.signal);
       }
@@ -86,9 +83,9 @@ export function createMediaLinkRoute(o: MediaLinkRouteOptions): Middleware {
     } finally {
       clearTimeout(timer);
     }
-    const status = res.statusCode ?? 0;
+    const status = res.status;
     if (status !== 200 && status !== 206) {
-      res.destroy();
+      res.close();
       if (status === 404) return fail(ctx, 404, "Not found");
       if (status === 416) return fail(ctx, 416, "Range not satisfiable");
       o.log.warn(
@@ -105,30 +102,33 @@ export function createMediaLinkRoute(o: MediaLinkRouteOptions): Middleware {
     const contentRange = res.headers["content-range"];
     if (status === 206 && contentRange) ctx.set("Content-Range", contentRange);
     const length = res.headers["content-length"];
-    // Koa pipes the stream and destroys it when the client goes away, which ends the download.
-    ctx.body = res;
     ctx.type = contentType;
     if (length !== undefined && /^\d+$/.test(length)) ctx.length = Number(length);
+    // The body goes to the client socket as it is read, not through koa's stream piping: each
+    // slice is a view into one of the download's few reused read buffers.
+    ctx.respond = false;
+    const client = ctx.res;
+    if (ctx.method === "HEAD") {
+      res.close();
+      client.end();
+      return;
+    }
+    client.once("close", () => res.close()); // the client went away: so does the download
+    try {
+      await res.pipeTo(client);
+      client.end();
+    } catch (err) {
+      if (!client.destroyed)
+        o.log.warn({ err, server: t.server, mediaId: t.mediaId }, "media link: the download broke off");
+      client.destroy();
+    }
   };
 }
 
 /** The errcode of a small JSON error answer (read at most 4 KiB, then the answer is dropped). */
-async function errcode(res: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
+async function errcode(res: PooledResponse): Promise<string | undefined> {
   try {
-    for await (const chunk of res) {
-      chunks.push(chunk as Buffer);
-      size += (chunk as Buffer).length;
-      if (size >= 4096) break;
-    }
-  } catch {
-    return undefined;
-  } finally {
-    res.destroy();
-  }
-  try {
-    const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { errcode?: unknown };
+    const body = JSON.parse(await res.text(4096)) as { errcode?: unknown };
     return typeof body.errcode === "string" ? body.errcode : undefined;
   } catch {
     return undefined;

@@ -2,7 +2,7 @@
  * The file of a Matrix media message (m.image, m.file, m.audio, m.video, m.sticker) as the
  * adapter contract speaks it (MatrixFile). Pure: no I/O.
  */
-import type { MatrixFile } from "../adapter/adapter.js";
+import type { MatrixFile, MatrixMedia } from "../adapter/adapter.js";
 import type { JsonValue } from "../store/json.js";
 
 /** Message types that carry a file. */
@@ -36,28 +36,40 @@ function count(value: unknown): number | undefined {
  */
 export function matrixFileOf(msgtype: string, content: Record<string, unknown>): MatrixFile | undefined {
   if (!FILE_MSGTYPES.has(msgtype)) return undefined;
-  const encryption = obj(content.file);
-  const url = str(encryption?.url) ?? str(content.url);
-  if (url === undefined) return undefined;
   const info = obj(content.info);
-  const file: MatrixFile = {
-    url,
-    name: str(content.filename) ?? str(content.body) ?? "file",
-    encrypted: encryption !== undefined && str(encryption.url) !== undefined,
-  };
-  const mimetype = str(info?.mimetype);
-  if (mimetype !== undefined) file.mimetype = mimetype;
-  const size = count(info?.size);
-  if (size !== undefined) file.size = size;
-  const width = count(info?.w);
-  if (width !== undefined) file.width = width;
-  const height = count(info?.h);
-  if (height !== undefined) file.height = height;
+  const media = mediaOf(content.url, content.file, info);
+  if (media === undefined) return undefined;
+  const file: MatrixFile = { ...media, name: str(content.filename) ?? str(content.body) ?? "file" };
   const durationMs = count(info?.duration);
   if (durationMs !== undefined) file.durationMs = durationMs;
-  // An encrypted thumbnail (info.thumbnail_file) is left out: it would need keys of its own.
-  const thumbnailUrl = str(info?.thumbnail_url);
-  if (thumbnailUrl !== undefined) file.thumbnailUrl = thumbnailUrl;
-  if (file.encrypted) file.encryption = encryption as JsonValue;
+  const thumbnail = info
+    ? mediaOf(info.thumbnail_url, info.thumbnail_file, obj(info.thumbnail_info))
+    : undefined;
+  if (thumbnail !== undefined) {
+    file.thumbnail = thumbnail;
+    if (!thumbnail.encrypted) file.thumbnailUrl = thumbnail.url;
+  }
   return file;
+}
+
+/**
+ * A file or a thumbnail: its plain `url`, or its encrypted `file` (with `url`, key, iv and
+ * hashes: preferred when both are there), described by `info` (mimetype, size, w, h).
+ */
+function mediaOf(plainUrl: unknown, encryptedFile: unknown, info: Record<string, unknown> | undefined) {
+  const encryption = obj(encryptedFile);
+  const encryptedUrl = str(encryption?.url);
+  const url = encryptedUrl ?? str(plainUrl);
+  if (url === undefined) return undefined;
+  const media: MatrixMedia = { url, encrypted: encryptedUrl !== undefined };
+  const mimetype = str(info?.mimetype);
+  if (mimetype !== undefined) media.mimetype = mimetype;
+  const size = count(info?.size);
+  if (size !== undefined) media.size = size;
+  const width = count(info?.w);
+  if (width !== undefined) media.width = width;
+  const height = count(info?.h);
+  if (height !== undefined) media.height = height;
+  if (media.encrypted) media.encryption = encryption as JsonValue;
+  return media;
 }

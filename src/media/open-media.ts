@@ -1,9 +1,9 @@
 /**
  * ctx.openMedia's rules, whatever serves the bytes (the homeserver, or a test double): the
- * mxc:// URL of a string or a MatrixFile, the size cap (declared size up front, bytes read
- * while streaming), decryption of an encrypted attachment.
+ * mxc:// URL of a string or of MatrixMedia (a file or its thumbnail), the size cap (declared
+ * size up front, bytes read while streaming), decryption of an encrypted one.
  */
-import type { MatrixFile, OpenedMedia } from "../adapter/adapter.js";
+import type { MatrixMedia, OpenedMedia } from "../adapter/adapter.js";
 import { decryptAttachment } from "./decrypt.js";
 import { MediaTooLargeError } from "./errors.js";
 import { sizeCap } from "./size-cap.js";
@@ -47,7 +47,7 @@ function checkLimit(maxBytes: number): number {
 /** Opens a Matrix file through `source`; see BridgeContext.openMedia. */
 export async function openMedia(
   source: MediaSource,
-  media: string | MatrixFile,
+  media: string | MatrixMedia,
   opts: OpenMediaOptions,
   defaultMaxBytes: number,
 ): Promise<OpenedMedia> {
@@ -57,7 +57,9 @@ export async function openMedia(
   const maxBytes = checkLimit(opts.maxBytes ?? defaultMaxBytes);
   const encrypted = file?.encrypted === true;
   if (encrypted && opts.thumbnail !== undefined) {
-    throw new TypeError(`${url} is encrypted: the homeserver cannot make a thumbnail of it`);
+    throw new TypeError(
+      `${url} is encrypted: the homeserver cannot make a thumbnail of it (open the sender's file.thumbnail instead)`,
+    );
   }
   // Checked before any I/O: a file whose keys are unusable fails at the call.
   const decrypt = encrypted ? decryptAttachment(file?.encryption) : undefined;

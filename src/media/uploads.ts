@@ -1,7 +1,8 @@
 /**
- * Uploads a spooled attachment once per outbox item: the mxc:// URL is recorded in the store
- * (keyed by the item's txnId) before the event is sent, so a delivery repeated after a crash
- * or an outage reuses it; the spool file and the record go once the event was sent.
+ * Uploads a spooled attachment (and its thumbnail) once per outbox item: each mxc:// URL is
+ * recorded in the store (keyed by the item's txnId, the thumbnail's by txnId + "/thumbnail")
+ * before the event is sent, so a delivery repeated after a crash or an outage reuses it; the
+ * spool files and the records go once the event was sent.
  */
 import { rm } from "node:fs/promises";
 import type { HomeserverClient } from "../client/homeserver-client.js";
@@ -9,6 +10,17 @@ import { MatrixError } from "../client/matrix-error.js";
 import type { Logger } from "../common/logger.js";
 import type { KeyValue } from "../store/store.js";
 import type { SpooledMedia } from "./media-content.js";
+
+/** The record key of an item's thumbnail upload. */
+const thumbnailKey = (txnId: string) => `${txnId}/thumbnail`;
+
+/** What one upload needs of a spooled file. */
+interface Upload {
+  path: string;
+  size: number;
+  fileName: string;
+  mimetype: string;
+}
 
 /** The spooled file is gone and no upload was recorded: the item cannot be delivered. */
 export class SpoolFileMissingError extends TypeError {
@@ -23,8 +35,18 @@ export class MediaUploads {
   ) {}
 
   /** The file's mxc:// URL, uploading it as `userId` unless this item already did. */
-  async mxcFor(txnId: string, m: SpooledMedia, userId: string): Promise<string> {
-    const known = await this.records.get(txnId);
+  mxcFor(txnId: string, m: SpooledMedia, userId: string): Promise<string> {
+    return this.once(txnId, m, userId);
+  }
+
+  /** The thumbnail's mxc:// URL (undefined without one), uploaded once like the file. */
+  async thumbnailMxcFor(txnId: string, m: SpooledMedia, userId: string): Promise<string | undefined> {
+    if (!m.thumbnail) return undefined;
+    return this.once(thumbnailKey(txnId), { ...m.thumbnail, fileName: `thumbnail-${m.fileName}` }, userId);
+  }
+
+  private async once(key: string, m: Upload, userId: string): Promise<string> {
+    const known = await this.records.get(key);
     if (known !== undefined) return known;
     let mxc: string;
     try {
@@ -42,13 +64,17 @@ export class MediaUploads {
         );
       throw err;
     }
-    await this.records.set(txnId, mxc);
+    await this.records.set(key, mxc);
     return mxc;
   }
 
-  /** After the event was sent, or when it never will be: the file and the record go. */
+  /** After the event was sent, or when it never will be: the files and the records go. */
   async forget(txnId: string, m: SpooledMedia): Promise<void> {
     await rm(m.path, { force: true });
     await this.records.delete(txnId);
+    if (m.thumbnail) {
+      await rm(m.thumbnail.path, { force: true });
+      await this.records.delete(thumbnailKey(txnId));
+    }
   }
 }

@@ -37,7 +37,21 @@ export interface GenerateRegistrationOptions {
    * homeservers older than its stabilisation, `de.sorunome.msc2409.push_ephemeral`.
    */
   receiveEphemeral?: boolean;
+  /**
+   * What end-to-bridge encryption needs from the homeserver: `org.matrix.msc3202` (device
+   * lists and key counts in transactions), `io.element.msc4190` (devices without `/login`)
+   * and the ephemeral opt-ins (MSC2409, which to-device messages ride on).
+   */
+  encryption?: boolean;
 }
+
+/** The registration keys end-to-bridge encryption needs, each true. */
+export const ENCRYPTION_REGISTRATION_KEYS = [
+  "org.matrix.msc3202",
+  "io.element.msc4190",
+  "receive_ephemeral",
+  "de.sorunome.msc2409.push_ephemeral",
+] as const;
 
 /**
  * Builds a new registration: exclusive namespaces derived from the templates with the
@@ -64,6 +78,7 @@ export function generateRegistration(opts: GenerateRegistrationOptions): Registr
     reg.receive_ephemeral = true;
     reg["de.sorunome.msc2409.push_ephemeral"] = true;
   }
+  if (opts.encryption) for (const key of ENCRYPTION_REGISTRATION_KEYS) reg[key] = true;
   return parseRegistration(reg, "generated registration");
 }
 

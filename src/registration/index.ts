@@ -5,6 +5,7 @@ export {
   generateRegistration,
   generateDoublePuppetRegistration,
   generateToken,
+  ENCRYPTION_REGISTRATION_KEYS,
   type GenerateRegistrationOptions,
   type GenerateDoublePuppetOptions,
 } from "./generate.js";

@@ -24,6 +24,8 @@ export interface PortalRecord<M extends JsonValue = JsonValue> {
   relay?: string;
   /** The room's canonical alias, e.g. `#irc_chan:example.org`. */
   alias?: string;
+  /** "private" for an invite-only portal (PortalSpec.visibility): logins' users are invited. */
+  visibility?: "private";
   /** Small adapter-defined data (at most MAX_PORTAL_METADATA_BYTES as JSON). */
   metadata?: M;
 }
@@ -76,6 +78,7 @@ export class PortalStore<M extends JsonValue = JsonValue> {
       if (portal.login !== undefined) record.login = portal.login;
       if (portal.relay !== undefined) record.relay = portal.relay;
       if (portal.alias !== undefined) record.alias = portal.alias;
+      if (portal.visibility !== undefined) record.visibility = portal.visibility;
       if (portal.metadata !== undefined) record.metadata = portal.metadata;
       await this.byRoom.set(record.roomId, key);
       if (record.alias !== undefined) await this.byAlias.set(record.alias, key);
@@ -101,6 +104,29 @@ export class PortalStore<M extends JsonValue = JsonValue> {
       if (relay === undefined) delete next.relay;
       else next.relay = relay;
       return next;
+    });
+  }
+
+  /**
+   * Moves a linked portal to another Matrix room (its room was upgraded): relay, alias and
+   * metadata stay. Throws if there is no such portal or the new room is another's portal.
+   * Returns the moved record.
+   */
+  move(remoteId: string, login: string | undefined, roomId: string): Promise<PortalRecord<M>> {
+    return this.writes.run("write", async () => {
+      const key = portalKey(remoteId, login);
+      const record = await this.byRemote.get(key);
+      if (!record) throw new Error(`portal ${describe({ remoteId, login })} is not linked`);
+      const other = await this.getByRoomId(roomId);
+      if (other && portalKey(other.remoteId, other.login) !== key)
+        throw new Error(
+          `room ${roomId} is already the portal of ${describe(other)}, not ${describe(record)}`,
+        );
+      const moved = { ...record, roomId };
+      await this.byRoom.set(roomId, key);
+      await this.byRemote.set(key, moved);
+      if (record.roomId !== roomId) await this.byRoom.delete(record.roomId);
+      return moved;
     });
   }
 

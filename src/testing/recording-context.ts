@@ -9,7 +9,7 @@ import type {
   AdapterKeyValue,
   BridgeContext,
   GhostDirectory,
-  MatrixFile,
+  MatrixMedia,
   MessageContent,
   OpenedMedia,
   Portal,
@@ -38,6 +38,18 @@ export interface RecordedCall {
   args: unknown[];
 }
 
+/** How a RecordingContext names things: its domain, id templates and media link base. */
+export interface RecordingContextOptions {
+  /** The homeserver's server name (default example.org). */
+  domain?: string;
+  /** The ghost id template (default "test_{id}"). */
+  ghosts?: string;
+  /** The portal alias template (default "test_{id}"). */
+  portals?: string;
+  /** The base of ctx.mediaLink's links (default https://bridge.example.org). */
+  mediaPublicUrl?: string;
+}
+
 export class RecordingContext implements BridgeContext {
   readonly calls: RecordedCall[] = [];
   readonly log = silentLogger();
@@ -53,8 +65,7 @@ export class RecordingContext implements BridgeContext {
   /** The size cap of openMedia and downloadMedia (config media.maxBytes on the real bridge). */
   mediaMaxBytes = DEFAULT_MEDIA_MAX_BYTES;
 
-  /** `mediaPublicUrl`: the base of ctx.mediaLink's links (default https://bridge.example.org). */
-  constructor(opts: { domain?: string; ghosts?: string; portals?: string; mediaPublicUrl?: string } = {}) {
+  constructor(opts: RecordingContextOptions = {}) {
     this.domain = opts.domain ?? "example.org";
     this.links = new MediaLinks({
       publicUrl: opts.mediaPublicUrl ?? "https://bridge.example.org",
@@ -129,7 +140,8 @@ export class RecordingContext implements BridgeContext {
     });
   }
 
-  private record(
+  /** Records one call (and wakes waitFor); subclasses record their own methods with it. */
+  protected record(
     method: string,
     room: string | undefined,
     from: string | undefined,
@@ -157,6 +169,12 @@ export class RecordingContext implements BridgeContext {
   }
   typing(room: string, from: string, typing: boolean) {
     return this.record("typing", room, from, [typing]);
+  }
+  markRead(room: string, message: string, opts: { user: string }) {
+    return this.record("markRead", room, opts.user, [message]);
+  }
+  setPresence(user: string, presence: "online" | "unavailable" | "offline", statusMsg?: string) {
+    return this.record("setPresence", undefined, user, [presence, statusMsg]);
   }
   join(room: string, user: string) {
     return this.record("join", room, user, []);
@@ -203,18 +221,18 @@ export class RecordingContext implements BridgeContext {
 
   /**
    * Media registered with addMedia, with the real rules: the size cap (`mediaMaxBytes`,
-   * default 100 MiB, or opts.maxBytes), decryption of an encrypted MatrixFile. A thumbnail
-   * is the file itself. An unregistered URL rejects, like the homeserver's 404.
+   * default 100 MiB, or opts.maxBytes), decryption of encrypted MatrixMedia (a file or its
+   * thumbnail). A thumbnail asked for (opts.thumbnail) is the file itself. An unregistered URL rejects, like the homeserver's 404.
    */
   openMedia(
-    media: string | MatrixFile,
+    media: string | MatrixMedia,
     opts: { maxBytes?: number; thumbnail?: { width: number; height: number }; signal?: AbortSignal } = {},
   ): Promise<OpenedMedia> {
     void this.record("openMedia", undefined, undefined, [media, opts]);
     return this.serveMedia(media, opts);
   }
 
-  private serveMedia(media: string | MatrixFile, opts: OpenMediaOptions): Promise<OpenedMedia> {
+  private serveMedia(media: string | MatrixMedia, opts: OpenMediaOptions): Promise<OpenedMedia> {
     const source: MediaSource = (mxc) => {
       const item = this.media.get(mxc);
       if (!item)

@@ -1,6 +1,6 @@
 // Files to Matrix end to end (issue #16): a real Synapse (max_upload_size 1 MiB) and an
-// in-process Bridge whose adapter sends an image as bytes, a PDF as a stream and a GIF by
-// http URL (from a local server, through a redirect). A Matrix user reads them back through
+// in-process Bridge whose adapter sends an image as bytes, one with a thumbnail (by URL), a
+// PDF as a stream and a GIF by http URL (from a local server, through a redirect). A Matrix user reads them back through
 // the client-server API as m.image / m.file with their info and downloads the same bytes
 // through authenticated media; a file over the server's limit is refused at ctx.send; an
 // avatar by URL (room and ghost) is fetched and uploaded once.
@@ -108,6 +108,38 @@ describe("files to Matrix through Synapse: bytes, stream, URL, the server's limi
     assert.equal(e.content.msgtype, "m.image");
     assert.equal(e.content.body, "photo.jpg");
     assert.deepEqual(e.content.info, { mimetype: "image/jpeg", size: image.length, w: 320, h: 200 });
+    assert.deepEqual(await download(e.content.url as string), image);
+  });
+
+  it("an image with the adapter's thumbnail (by URL) arrives with thumbnail_url and thumbnail_info", async () => {
+    const image = f.png(800, 600);
+    const thumb = f.jpeg(80, 60);
+    files.serve("/thumb.jpg", thumb, { contentType: "image/jpeg" });
+    await adapter.ctx!.send("lobby", "bob", {
+      body: "",
+      attachment: {
+        source: image,
+        fileName: "wide.png",
+        thumbnail: { source: files.url("/thumb.jpg") },
+      },
+    });
+    const e = await waitMedia("wide.png");
+    assert.equal(e.content.msgtype, "m.image");
+    const info = e.content.info as Record<string, unknown>;
+    assert.match(info.thumbnail_url as string, /^mxc:\/\/localhost\//);
+    assert.notEqual(info.thumbnail_url, e.content.url);
+    assert.deepEqual(
+      { ...info, thumbnail_url: "" },
+      {
+        mimetype: "image/png",
+        size: image.length,
+        w: 800,
+        h: 600,
+        thumbnail_url: "",
+        thumbnail_info: { mimetype: "image/jpeg", size: thumb.length, w: 80, h: 60 },
+      },
+    );
+    assert.deepEqual(await download(info.thumbnail_url as string), thumb);
     assert.deepEqual(await download(e.content.url as string), image);
   });
 

@@ -4,7 +4,8 @@
 // the adapter's MatrixMessage.file carries the name, mimetype and size, and openMedia (through
 // Synapse's authenticated media API) gives the very bytes uploaded; ctx.downloadMedia too. A
 // file over media.maxBytes is refused with the clear "too large: more than N bytes" error. An image's
-// thumbnail comes from Synapse's thumbnail endpoint; an encrypted attachment is decrypted.
+// thumbnail comes from Synapse's thumbnail endpoint; an encrypted attachment is decrypted, and so
+// is the sender's encrypted thumbnail (info.thumbnail_file).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -61,6 +62,8 @@ interface Received {
   opened?: { bytes: Uint8Array; contentType: string; size?: number };
   downloaded?: Uint8Array;
   thumbnail?: { bytes: Uint8Array; contentType: string };
+  /** The sender's own thumbnail (file.thumbnail), opened. */
+  senderThumbnail?: { bytes: Uint8Array; contentType: string };
   error?: unknown;
 }
 
@@ -83,6 +86,10 @@ function filesAdapter(received: Received[]): RemoteNetworkAdapter {
           got.opened = { bytes: await readAll(opened.stream), contentType: opened.contentType };
           if (opened.size !== undefined) got.opened.size = opened.size;
           got.downloaded = (await ctx!.downloadMedia(message.file.url)).data;
+          if (message.file.thumbnail) {
+            const own = await ctx!.openMedia(message.file.thumbnail);
+            got.senderThumbnail = { bytes: await readAll(own.stream), contentType: own.contentType };
+          }
           if (message.msgtype === "m.image") {
             const thumb = await ctx!.openMedia(message.file, { thumbnail: { width: 32, height: 32 } });
             got.thumbnail = { bytes: await readAll(thumb.stream), contentType: thumb.contentType };
@@ -256,6 +263,44 @@ describe("Matrix files reach the adapter through ctx.openMedia on Synapse", () =
     assert.equal(view.subarray(12, 16).toString("ascii"), "IHDR");
     const [w, h] = [view.readUInt32BE(16), view.readUInt32BE(20)];
     assert.ok(w < 400 && h < 400 && w > 0 && w === h, `scaled down, got ${w}x${h}`);
+  });
+
+  it("opens the sender's encrypted thumbnail (info.thumbnail_file) decrypted", async () => {
+    const video = encryptAttachment(new Uint8Array(randomBytes(20_000)));
+    const preview = png(24);
+    const thumb = encryptAttachment(preview);
+    const file = { url: await upload(video.cipher, "application/octet-stream", ""), ...video.encryption };
+    const thumbnailFile = {
+      url: await upload(thumb.cipher, "application/octet-stream", ""),
+      ...thumb.encryption,
+    };
+    const eventId = await alice.sendContent(room, {
+      msgtype: "m.video",
+      body: "clip.mp4",
+      file,
+      info: {
+        mimetype: "video/mp4",
+        size: 20_000,
+        thumbnail_file: thumbnailFile,
+        thumbnail_info: { mimetype: "image/png", size: preview.length, w: 24, h: 24 },
+      },
+    });
+    const got = await receivedFor(eventId);
+    assert.equal(got.error, undefined, String(got.error));
+    assert.deepEqual(got.message.file?.thumbnail, {
+      url: thumbnailFile.url,
+      encrypted: true,
+      encryption: thumbnailFile,
+      mimetype: "image/png",
+      size: preview.length,
+      width: 24,
+      height: 24,
+    });
+    assert.equal(got.senderThumbnail?.contentType, "image/png");
+    assert.ok(
+      Buffer.from(got.senderThumbnail.bytes).equals(Buffer.from(preview)),
+      "the thumbnail's plaintext",
+    );
   });
 
   it("decrypts an encrypted attachment (the content's file) as it streams", async () => {

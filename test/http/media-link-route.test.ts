@@ -41,6 +41,8 @@ describe("the media link route", () => {
   const seen: Seen[] = [];
   let legacyOnly = false;
   let release: (() => void) | undefined;
+  /** Resolves when the homeserver's answer to the "slow" file closes. */
+  let slowClosed: Promise<void> = Promise.resolve();
   let homeserver: Server;
   let bridge: Server;
   let hsUrl: string;
@@ -69,6 +71,13 @@ describe("the media link route", () => {
       res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": "8" });
       res.write("first");
       release = () => res.end("end");
+      slowClosed = new Promise((resolve) => res.once("close", resolve));
+      return;
+    }
+    if (id === "cut") {
+      res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": "100" });
+      res.write("only part of it");
+      setImmediate(() => res.destroy());
       return;
     }
     const file = FILES[id];
@@ -165,6 +174,23 @@ describe("the media link route", () => {
     for (let r = await reader.read(); !r.done; r = await reader.read())
       rest += Buffer.from(r.value).toString();
     assert.equal(rest, "end");
+  });
+
+  it("closes the download from the homeserver when the client goes away", { timeout: 5000 }, async () => {
+    const abort = new AbortController();
+    const res = await fetch(links.link("mxc://example.org/slow"), { signal: abort.signal });
+    const reader = res.body!.getReader();
+    assert.equal(Buffer.from((await reader.read()).value as Uint8Array).toString(), "first");
+    abort.abort();
+    await slowClosed; // the homeserver's side of the download closed without sending the rest
+    release = undefined;
+  });
+
+  it("breaks the client's download off when the homeserver's breaks off", async () => {
+    const res = await fetch(links.link("mxc://example.org/cut"));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-length"), "100");
+    await assert.rejects(res.arrayBuffer(), /terminated/);
   });
 
   it("answers 404 for a changed signature and 410 once expired, without asking the homeserver", async () => {

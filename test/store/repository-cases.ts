@@ -132,6 +132,27 @@ export function portalStoreCases(backend: Backend): void {
       assert.equal((await portals.getByRemoteId("#u"))?.roomId, "!new:x");
       assert.equal(await portals.getByRoomId("!old:x"), undefined);
     });
+    it("moves a portal to its upgraded room, keeping relay, alias and visibility", async () => {
+      const portals = new PortalStore(store());
+      const before = {
+        remoteId: "#m",
+        roomId: "!m1:x",
+        alias: "#x_m:x",
+        relay: "bob",
+        visibility: "private" as const,
+      };
+      await portals.link(before);
+      await portals.link({ remoteId: "#other", roomId: "!o:x" });
+      await assert.rejects(
+        portals.move("#m", undefined, "!o:x"),
+        /room !o:x is already the portal of #other/,
+      );
+      await assert.rejects(portals.move("#none", undefined, "!n:x"), /portal #none is not linked/);
+      assert.deepEqual(await portals.move("#m", undefined, "!m2:x"), { ...before, roomId: "!m2:x" });
+      assert.equal(await portals.getByRoomId("!m1:x"), undefined);
+      assert.deepEqual(await portals.getByRoomId("!m2:x"), { ...before, roomId: "!m2:x" });
+      assert.equal((await portals.getByAlias("#x_m:x"))?.roomId, "!m2:x");
+    });
   });
 }
 

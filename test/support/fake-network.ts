@@ -12,6 +12,7 @@ import type {
   LoginProcess,
   LoginStep,
   MatrixMessage,
+  MatrixPresence,
   Portal,
   RemoteNetworkAdapter,
   RemoteSession,
@@ -79,6 +80,8 @@ export function dmRoom(a: string, b: string): string {
 
 export class FakeSession implements RemoteSession {
   disconnected = false;
+  /** The user's Matrix presence as the bridge told it, oldest first. */
+  readonly presences: MatrixPresence[] = [];
 
   constructor(
     readonly network: FakeNetwork,
@@ -91,6 +94,11 @@ export class FakeSession implements RemoteSession {
     if (message.relayed) entry.relayed = true;
     this.network.sent.push(entry);
     return Promise.resolve(`m${this.network.sent.length}`);
+  }
+
+  onPresence(presence: MatrixPresence): Promise<void> {
+    this.presences.push(presence);
+    return Promise.resolve();
   }
 
   startDM(user: string): Promise<string> {

@@ -5,6 +5,14 @@
  * ordering, retries, storage); this file maps between Matrix and the network. It implements
  * EVERY capability of the adapter contract against `InMemoryNetwork` (remote-network.ts), a
  * stand-in for the real network, so the bridge works end to end from the first minute.
+ *
+ * Two ways a Matrix user reaches the network, both here:
+ * - relay (the bot-level handlers below): one connection of the bridge speaks for every
+ *   Matrix user without a login; they appear on the network under their Matrix id;
+ * - logins (`logins` below, the flow and the session in logins.ts): a user who logged in to
+ *   their own account talks through their own connection, as themselves.
+ * The framework picks for each event: the sender's login, else the room's relay login
+ * (`relay set`), else the bot-level handlers.
  * To bridge the real network, replace the `NetworkConnection` calls with its client library,
  * and delete the capabilities it cannot support: an absent method means "not supported", and
  * the framework then tells Matrix users so with a notice instead of dropping their action.
@@ -37,15 +45,22 @@ import {
   type MatrixRoomChange,
   type MatrixTyping,
   type Logger,
+  type Login,
+  type LoginsCapability,
   type Portal,
   type PortalSpec,
   type RemoteMessageId,
   type RemoteNetworkAdapter,
   type RemoteProfile,
+  type RemoteSession,
+  type SessionContext,
   type ThirdPartyCapability,
 } from "matrix-bridgekit";
+import { AccountSession, PasswordLogin } from "./logins.js";
+import { postOptions } from "./matrix-to-network.js";
 import {
   InMemoryNetwork,
+  authorOf,
   startEchoUser,
   type NetworkConnection,
   type NetworkEvent,
@@ -60,6 +75,8 @@ export interface AdapterConfig {
   rooms?: string[];
   /** A network user that repeats what is said in the rooms (default "echo"); null for none. */
   echoUser?: string | null;
+  /** Accounts people can log in to, username -> password (default none). */
+  accounts?: Record<string, string>;
 }
 
 export class Adapter implements RemoteNetworkAdapter {
@@ -77,6 +94,8 @@ export class Adapter implements RemoteNetworkAdapter {
   private connection: NetworkConnection | undefined;
   /** Remote events are forwarded one at a time, in the order the network reported them. */
   private forwarding: Promise<void> = Promise.resolve();
+  /** The logins' live sessions, by account: what those accounts do, their sessions bridge. */
+  private readonly sessions = new Map<string, AccountSession>();
 
   constructor(
     readonly network: InMemoryNetwork,
@@ -93,6 +112,7 @@ export class Adapter implements RemoteNetworkAdapter {
   start(ctx: BridgeContext): Promise<void> {
     this.ctx = ctx;
     this.connection = this.network.connect((event) => {
+      if (this.sessions.has(authorOf(event))) return; // a logged-in account: its session bridges it
       this.forwarding = this.forwarding
         .then(() => this.forward(ctx, event))
         .catch((err: unknown) => {
@@ -169,17 +189,7 @@ export class Adapter implements RemoteNetworkAdapter {
     const connection = this.connected();
     const from = message.sender.userId;
     this.ensureRemoteUser(from, message.sender.displayName);
-    let attachment: { name: string; contentType: string; size: number } | undefined;
-    if (message.mediaUrl !== undefined) {
-      // Media: fetch the bytes from the homeserver and hand them to the network.
-      const media = await this.ctx!.downloadMedia(message.mediaUrl);
-      attachment = { name: message.body, contentType: media.contentType, size: media.data.byteLength };
-    }
-    return connection.post(portal.remoteId, from, message.body, {
-      ...(message.msgtype === "m.emote" ? { action: true } : {}),
-      ...(message.replyTo?.remoteId !== undefined ? { replyTo: message.replyTo.remoteId } : {}),
-      ...(attachment ? { attachment } : {}),
-    });
+    return connection.post(portal.remoteId, from, message.body, await postOptions(message, this.ctx!));
   }
 
   /** An m.replace edit. `edit.target.remoteId` is absent when the original was never bridged. */
@@ -241,6 +251,37 @@ export class Adapter implements RemoteNetworkAdapter {
     return Promise.resolve();
   }
 
+  // -- Logins (optional): users' own accounts ----------------------------------------------
+
+  /**
+   * With this capability, users log in to their own {{network}} account: `login` in a direct
+   * chat with the bot @{{network}}bot:{{domain}} (or a bridge manager app, through the
+   * provisioning API). The framework runs the conversation and checks the answers, stores the
+   * login, calls `connect` now and at every start (retrying with backoff when it fails), and
+   * gives the session its user's events. Delete it if the network has no accounts: everyone
+   * is then relayed by the handlers above.
+   */
+  readonly logins: LoginsCapability = {
+    // The ways to log in; the first is what a bare `login` uses.
+    flows: [{ id: "password", name: "Password", description: "Your {{network}} username and password" }],
+    // One process per attempt; no I/O here (its start() does the work).
+    start: () => new PasswordLogin(this.network),
+    // A stored login -> its session. A PermanentError means "log in again" (the user is told);
+    // any other error: the framework tries again later.
+    connect: (login: Login, ctx: SessionContext): Promise<RemoteSession> => {
+      const session = new AccountSession(
+        this.network,
+        ctx,
+        (c, event) => this.forward(c, event),
+        () => {
+          if (this.sessions.get(login.id) === session) this.sessions.delete(login.id);
+        },
+      );
+      this.sessions.set(login.id, session);
+      return Promise.resolve(session);
+    },
+  };
+
   // -- The homeserver's questions -------------------------------------------------------
 
   /** Does this remote user exist? A profile registers their ghost; null answers "no such user". */
@@ -255,7 +296,8 @@ export class Adapter implements RemoteNetworkAdapter {
    */
   queryRoom(remoteId: string): Promise<PortalSpec | null> {
     const room = this.network.room(remoteId);
-    if (!room) return Promise.resolve(null);
+    // Direct chats get no shared portal: each login has its own (see logins.ts).
+    if (!room || room.direct) return Promise.resolve(null);
     return Promise.resolve({
       name: room.name,
       topic: room.topic,
@@ -333,7 +375,18 @@ export function parseConfig(config: unknown): Required<AdapterConfig> {
   if (echoUser !== null && (typeof echoUser !== "string" || echoUser === "")) {
     throw new Error(`adapter.config.echoUser must be a user id or null, got ${JSON.stringify(c.echoUser)}`);
   }
-  return { rooms: rooms as string[], echoUser };
+  const accounts = c.accounts ?? {};
+  if (typeof accounts !== "object" || accounts === null || Array.isArray(accounts)) {
+    throw new Error(
+      `adapter.config.accounts must be a mapping of username: password, got ${JSON.stringify(c.accounts)}`,
+    );
+  }
+  for (const [name, password] of Object.entries(accounts)) {
+    if (typeof password !== "string" || password === "") {
+      throw new Error(`adapter.config.accounts.${name} must be a password (a string)`);
+    }
+  }
+  return { rooms: rooms as string[], echoUser, accounts: accounts as Record<string, string> };
 }
 
 /**
@@ -341,7 +394,8 @@ export function parseConfig(config: unknown): Required<AdapterConfig> {
  * Must not connect anywhere: that is start's job.
  */
 export function createAdapter(network: InMemoryNetwork, config: unknown, log: Logger): Adapter {
-  const { rooms, echoUser } = parseConfig(config);
+  const { rooms, echoUser, accounts } = parseConfig(config);
+  for (const [name, password] of Object.entries(accounts)) network.addAccount(name, password);
   for (const id of rooms) {
     network.addRoom(id);
     if (echoUser !== null) network.room(id)!.members.add(echoUser);

@@ -1,11 +1,18 @@
 /**
- * A stand-in for the {{network}} network: an in-memory chat service with users, rooms and
- * messages, so the bridge runs and its tests pass before any real network code exists.
+ * A stand-in for the {{network}} network: an in-memory chat service with users, accounts,
+ * rooms, direct chats and messages, so the bridge runs and its tests pass before any real
+ * network code exists.
  *
  * Replace it with the network's client library (or a thin wrapper around it). The adapter
- * (adapter.ts) only needs what a real client gives: a connection that reports what happens
- * in rooms (`NetworkEvent`), and calls that post, edit, delete and react as a user.
+ * (adapter.ts, logins.ts) only needs what a real client gives: a connection that reports what
+ * happens in rooms (`NetworkEvent`), calls that post, edit, delete and react, and for users'
+ * own accounts a sign-in with a password that gives a token to connect with.
  *
+ * Two kinds of connection:
+ * - an app connection (`connect`), like a bot API: it acts as any user it names, and hears
+ *   what happens in every room except direct chats;
+ * - an account's connection (`connectAccount`, with a token from `signIn`): it acts as that
+ *   account only, and also hears the direct chats the account is in.
  * Each connection sees what the others do, never its own actions: the bridge's connection
  * is told about remote users' messages, not about the ones it relayed from Matrix (no echo).
  */
@@ -38,6 +45,20 @@ export type NetworkEvent =
   | { type: "room-info"; room: string; from: string; name?: string; topic?: string }
   | { type: "profile"; user: string; displayName: string };
 
+/** A sign-in the network refused, or a token it no longer accepts. */
+export class AuthError extends Error {}
+
+/** The room an event happened in (none for a profile change). */
+export function roomOf(event: NetworkEvent): string | undefined {
+  return event.type === "message" ? event.message.room : event.type === "profile" ? undefined : event.room;
+}
+
+/** The network user who did it. */
+export function authorOf(event: NetworkEvent): string {
+  if (event.type === "message") return event.message.from;
+  return "from" in event ? event.from : event.user;
+}
+
 export interface RemoteRoom {
   id: string;
   name: string;
@@ -50,6 +71,8 @@ export interface RemoteRoom {
   readUpTo: Map<string, string>;
   /** Users typing now. */
   typing: Set<string>;
+  /** A one-to-one chat of two users (see openDM): only their own connections hear it. */
+  direct: boolean;
 }
 
 export interface RemoteUser {
@@ -80,6 +103,8 @@ export interface NetworkConnection {
   leave(room: string, user: string): void;
   setRoomInfo(room: string, from: string, info: { name?: string; topic?: string }): void;
   setProfile(user: string, displayName: string): void;
+  /** Opens (or finds) the direct chat of `from` and `user`; returns its room id. Throws for an unknown user. */
+  openDM(from: string, user: string): string;
   /** Stops delivering events to this connection. */
   close(): void;
 }
@@ -94,7 +119,10 @@ export interface InMemoryNetworkOptions {
 export class InMemoryNetwork {
   private readonly rooms = new Map<string, RemoteRoom>();
   private readonly users = new Map<string, RemoteUser>();
-  private readonly listeners = new Set<NetworkListener>();
+  /** Connected listeners, each with the account it acts as (undefined: an app connection). */
+  private readonly listeners = new Map<NetworkListener, string | undefined>();
+  /** Accounts by user id: the password, and the token of the latest sign-in (if not revoked). */
+  private readonly accounts = new Map<string, { password: string; token?: string }>();
   private readonly historyLimit: number;
   private readonly maxRooms: number;
   private counter = 0;
@@ -117,6 +145,7 @@ export class InMemoryNetwork {
       history: [],
       readUpTo: new Map(),
       typing: new Set(),
+      direct: false,
     };
     this.rooms.set(id, room);
     return room;
@@ -127,6 +156,32 @@ export class InMemoryNetwork {
     const user = { id, displayName };
     this.users.set(id, user);
     return user;
+  }
+
+  /** Creates a user with an account people can sign in to with `password`. */
+  addAccount(id: string, password: string, displayName = id): RemoteUser {
+    this.accounts.set(id, { password });
+    return this.addUser(id, displayName);
+  }
+
+  /** Signs in to an account: a token to connect with (one per account: a new sign-in replaces it). */
+  signIn(id: string, password: string): string {
+    const account = this.accounts.get(id);
+    if (account?.password !== password) throw new AuthError("wrong username or password");
+    account.token = `${id}.${++this.counter}.${Math.random().toString(36).slice(2)}`;
+    return account.token;
+  }
+
+  /** Signs out: the token no longer connects. */
+  revoke(token: string): void {
+    for (const account of this.accounts.values()) if (account.token === token) delete account.token;
+  }
+
+  /** Connects as the account the token belongs to; throws an AuthError for an unknown or revoked token. */
+  connectAccount(token: string, listener: NetworkListener): NetworkConnection {
+    const entry = [...this.accounts].find(([, a]) => a.token !== undefined && a.token === token);
+    if (!entry) throw new AuthError("the token is not valid (signed out?)");
+    return this.connect(listener, entry[0]);
   }
 
   room(id: string): RemoteRoom | undefined {
@@ -150,20 +205,35 @@ export class InMemoryNetwork {
     return [...(this.rooms.get(room)?.history ?? [])];
   }
 
-  /** Connects a client; `listener` hears what every other connection does. */
-  connect(listener: NetworkListener): NetworkConnection {
-    this.listeners.add(listener);
+  /**
+   * Connects a client; `listener` hears what every other connection does (direct chats only
+   * when it is one of their users). With `account` (see connectAccount), every call must act
+   * as that account.
+   */
+  connect(listener: NetworkListener, account?: string): NetworkConnection {
+    this.listeners.set(listener, account);
     const emit = (event: NetworkEvent) => {
-      for (const other of this.listeners) if (other !== listener) other(event);
+      const room = roomOf(event);
+      const direct = room === undefined ? undefined : this.rooms.get(room);
+      for (const [other, as] of this.listeners) {
+        if (other === listener) continue;
+        if (direct?.direct && (as === undefined || !direct.members.has(as))) continue;
+        other(event);
+      }
     };
-    const roomOf = (id: string): RemoteRoom => {
+    const actAs = (from: string) => {
+      if (account !== undefined && from !== account)
+        throw new Error(`this connection acts as ${account}, not as ${from}`);
+    };
+    const roomNamed = (id: string, from?: string): RemoteRoom => {
+      if (from !== undefined) actAs(from);
       const room = this.rooms.get(id);
       if (!room) throw new Error(`no room "${id}" on the network`);
       return room;
     };
     return {
       post: (room, from, text, opts = {}) => {
-        const r = roomOf(room);
+        const r = roomNamed(room, from);
         const message: RemoteMessage = {
           id: `m${++this.counter}`,
           room,
@@ -178,7 +248,7 @@ export class InMemoryNetwork {
         return message.id;
       },
       edit: (room, from, id, text) => {
-        const message = roomOf(room).history.find((m) => m.id === id);
+        const message = roomNamed(room, from).history.find((m) => m.id === id);
         if (!message) return false;
         message.text = text;
         message.edited = true;
@@ -186,7 +256,7 @@ export class InMemoryNetwork {
         return true;
       },
       remove: (room, from, id) => {
-        const r = roomOf(room);
+        const r = roomNamed(room, from);
         const i = r.history.findIndex((m) => m.id === id);
         if (i < 0) return false;
         r.history.splice(i, 1);
@@ -194,7 +264,7 @@ export class InMemoryNetwork {
         return true;
       },
       react: (room, from, target, key) => {
-        const r = roomOf(room);
+        const r = roomNamed(room, from);
         const id = `m${++this.counter}`;
         // Reactions are kept as messages too, so that they can be deleted by id.
         r.history.push({ id, room, from, text: key, replyTo: target, ts: Date.now() });
@@ -203,27 +273,27 @@ export class InMemoryNetwork {
         return id;
       },
       setTyping: (room, from, typing) => {
-        const r = roomOf(room);
+        const r = roomNamed(room, from);
         if (typing === r.typing.has(from)) return;
         if (typing) r.typing.add(from);
         else r.typing.delete(from);
         emit({ type: "typing", room, from, typing });
       },
       markRead: (room, user, id) => {
-        roomOf(room).readUpTo.set(user, id);
+        roomNamed(room).readUpTo.set(user, id);
       },
       join: (room, user) => {
-        const r = roomOf(room);
+        const r = roomNamed(room, user);
         if (r.members.has(user)) return;
         r.members.add(user);
         emit({ type: "join", room, user });
       },
       leave: (room, user) => {
-        if (!roomOf(room).members.delete(user)) return;
+        if (!roomNamed(room, user).members.delete(user)) return;
         emit({ type: "leave", room, user });
       },
       setRoomInfo: (room, from, info) => {
-        const r = roomOf(room);
+        const r = roomNamed(room, from);
         if (info.name !== undefined) r.name = info.name;
         if (info.topic !== undefined) r.topic = info.topic;
         emit({ type: "room-info", room, from, ...info });
@@ -231,6 +301,15 @@ export class InMemoryNetwork {
       setProfile: (user, displayName) => {
         this.addUser(user, displayName);
         emit({ type: "profile", user, displayName });
+      },
+      openDM: (from, user) => {
+        actAs(from);
+        if (!this.users.has(user)) throw new Error(`no user "${user}" on the network`);
+        const id = `dm:${[from, user].sort().join(":")}`;
+        const room = this.addRoom(id, { name: `${from} and ${user}` });
+        room.direct = true;
+        room.members.add(from).add(user);
+        return id;
       },
       close: () => {
         this.listeners.delete(listener);

@@ -6,114 +6,10 @@
  * When you replace the in-memory network with the real one, keep these tests by giving the
  * real client a fake server, or move them to an integration suite against the real network.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, before, after, it } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import {
-  Bridge,
-  generateRegistration,
-  loadConfig,
-  openStore,
-  silentLogger,
-  type Registration,
-  type Store,
-} from "matrix-bridgekit";
-import { createAdapter, parseConfig, type Adapter } from "../src/adapter.js";
-import { InMemoryNetwork, type NetworkConnection } from "../src/remote-network.js";
-import { FakeHomeserver } from "matrix-bridgekit/testing";
-
-const CONFIG = fileURLToPath(new URL("../config.example.yaml", import.meta.url));
-const MATRIX_USER = "@alice:{{domain}}";
-
-interface Running {
-  bridge: Bridge;
-  hs: FakeHomeserver;
-  network: InMemoryNetwork;
-  adapter: Adapter;
-  registration: Registration;
-  /** A remote client, as a remote user's app would be. */
-  remote: NetworkConnection;
-  store: Store;
-}
-
-async function startBridge(adapterConfig: Record<string, unknown>): Promise<Running> {
-  // The real config file, with what a test must change overridden the way an operator would.
-  const config = await loadConfig(CONFIG, {
-    BRIDGEKIT_APPSERVICE_PORT: "0",
-    BRIDGEKIT_STORE: "memory://",
-    BRIDGEKIT_LOGGING_LEVEL: "silent",
-  });
-  const registration = generateRegistration({
-    id: "{{network}}",
-    url: "http://127.0.0.1:9",
-    domain: config.homeserver.domain,
-    senderLocalpart: "{{network}}bot",
-    ghosts: config.bridge.ghosts,
-    ...(config.bridge.portals !== undefined ? { portals: config.bridge.portals } : {}),
-    protocols: ["{{network}}"],
-  });
-  const hs = await FakeHomeserver.start({
-    asToken: registration.as_token,
-    domain: config.homeserver.domain,
-    botLocalpart: registration.sender_localpart,
-  });
-  const network = new InMemoryNetwork();
-  const adapter = createAdapter(network, adapterConfig, silentLogger());
-  const store = await openStore(config.store);
-  const bridge = new Bridge({
-    config: { ...config, homeserver: { ...config.homeserver, url: hs.url } },
-    registration,
-    adapter,
-    store,
-    logger: silentLogger(),
-    outboxRetry: { minDelayMs: 5, maxDelayMs: 50 },
-  });
-  await bridge.start();
-  return { bridge, hs, network, adapter, registration, store, remote: network.connect(() => {}) };
-}
-
-async function stopBridge(r: Running): Promise<void> {
-  r.remote.close();
-  await r.bridge.stop();
-  await r.store.close();
-  await r.hs.close();
-}
-
-/**
- * PUTs a transaction to the bridge as the homeserver would, then waits until the bridge has
- * handled it (the bridge answers once the events are recorded, and handles them afterwards);
- * returns the HTTP status.
- */
-let txn = 0;
-async function push(r: Running, events: Array<Record<string, unknown>>): Promise<number> {
-  const id = `t${++txn}`;
-  const res = await fetch(`http://127.0.0.1:${r.bridge.listeningPort}/_matrix/app/v1/transactions/${id}`, {
-    method: "PUT",
-    headers: { Authorization: `Bearer ${r.registration.hs_token}`, "Content-Type": "application/json" },
-    body: JSON.stringify({
-      events: events.map((e, i) => ({
-        event_id: `$${id}-${i}`,
-        sender: MATRIX_USER,
-        origin_server_ts: Date.now(),
-        content: {},
-        ...e,
-      })),
-    }),
-  });
-  await res.arrayBuffer();
-  await r.bridge.appservice.drain();
-  return res.status;
-}
-
-/** Waits until `check` passes (remote events are forwarded asynchronously). */
-async function eventually<T>(check: () => T | undefined | false, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { parseConfig } from "../src/adapter.js";
+import { eventually, MATRIX_USER, push, startBridge, stopBridge, type Running } from "./harness.js";
 
 describe("{{name}} adapter through the bridge", () => {
   let r: Running;
@@ -152,7 +48,12 @@ describe("{{name}} adapter through the bridge", () => {
           state_key: MATRIX_USER,
           content: { membership: "join" },
         },
-        { type: "m.room.message", room_id: portal.roomId, content: { msgtype: "m.text", body: "hi bob" } },
+        {
+          event_id: "$hi-bob",
+          type: "m.room.message",
+          room_id: portal.roomId,
+          content: { msgtype: "m.text", body: "hi bob" },
+        },
       ]),
       200,
     );
@@ -160,7 +61,7 @@ describe("{{name}} adapter through the bridge", () => {
     const sent = r.network.messages("lobby").find((m) => m.text === "hi bob");
     assert.equal(sent?.from, MATRIX_USER);
 
-    const matrixEventId = `$t${txn}-1`;
+    const matrixEventId = "$hi-bob";
     assert.equal(
       await push(r, [
         {
@@ -295,6 +196,7 @@ describe("adapter config", () => {
   it("rejects bad values, naming the key", () => {
     assert.throws(() => parseConfig({ rooms: "lobby" }), /adapter\.config\.rooms/);
     assert.throws(() => parseConfig({ echoUser: 3 }), /adapter\.config\.echoUser/);
-    assert.deepEqual(parseConfig(undefined), { rooms: ["lobby"], echoUser: "echo" });
+    assert.throws(() => parseConfig({ accounts: { alice: 1 } }), /adapter\.config\.accounts\.alice/);
+    assert.deepEqual(parseConfig(undefined), { rooms: ["lobby"], echoUser: "echo", accounts: {} });
   });
 });

@@ -5,8 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "./run-cli.js";
 import { idFromTemplate } from "../../../src/cli/generate-registration.js";
-import { checkRegistrationMatchesAdapter } from "../../../src/cli/validate.js";
-import { loadRegistration, NamespaceMatcher, saveRegistration } from "../../../src/registration/index.js";
+import { checkEncryptionRegistration, checkRegistrationMatchesAdapter } from "../../../src/cli/validate.js";
+import {
+  ENCRYPTION_REGISTRATION_KEYS,
+  loadRegistration,
+  NamespaceMatcher,
+  saveRegistration,
+} from "../../../src/registration/index.js";
 import type { RemoteNetworkAdapter } from "../../../src/adapter/index.js";
 
 const fixtures = join(import.meta.dirname, "../../fixtures/config/adapters");
@@ -361,6 +366,31 @@ describe("bridgekit validate", () => {
       r.err,
       /warning: the adapter has third-party protocol irc-legacy not listed under protocols/,
     );
+  });
+
+  it("with encryption.allow: generate-registration adds the opt-ins, validate names what a registration lacks and the homeserver's flags", async () => {
+    const encryption = "encryption:\n  allow: true\n  pickleKey: 0123456789abcdef0123";
+    await writeFile(config, configYaml());
+    await generate();
+    await writeFile(config, configYaml({ extra: encryption }));
+    const old = await run("validate", "--config", config);
+    assert.equal(old.code, 1, "a registration made before encryption was allowed lacks the opt-ins");
+    assert.match(old.err, /registration\.yaml: org\.matrix\.msc3202: must be true with encryption\.allow/);
+    assert.match(old.err, /registration\.yaml: io\.element\.msc4190: must be true with encryption\.allow/);
+    const made = await run("generate-registration", "--config", config, "--force");
+    assert.equal(made.code, 0, made.err);
+    assert.match(made.out, /msc3202_transaction_extensions: true/);
+    const reg = await loadRegistration(join(sub, "registration.yaml"));
+    for (const key of ENCRYPTION_REGISTRATION_KEYS) assert.equal(reg[key], true, key);
+    const ok = await run("validate", "--config", config);
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(
+      ok.err,
+      /warning: encryption\.allow needs, in the homeserver's homeserver\.yaml .*msc2409_to_device_messages_enabled: true, msc3202_transaction_extensions: true/,
+    );
+    delete reg.receive_ephemeral;
+    delete reg["de.sorunome.msc2409.push_ephemeral"];
+    assert.deepEqual(checkEncryptionRegistration(reg, "r.yaml").length, 1);
   });
 
   it("checkRegistrationMatchesAdapter: either ephemeral flag is enough; no handlers or protocols, no warnings", async () => {

@@ -79,6 +79,7 @@ describe("config validation", () => {
       provisioning: { sharedSecret: "0123456789abcdef" },
       media: { publicUrl: "https://bridge.example.org", linkKey: "0123456789abcdef" },
       doublePuppet: { registration: "dp.yaml" },
+      encryption: { allow: true, pickleKey: "0123456789abcdef" },
     });
     const config: BridgeConfig = validateConfig(doc, "c", { configDir: "/x" });
     const leaves: string[] = [];
@@ -189,6 +190,7 @@ describe("config validation", () => {
     ["bridge.portals", "irc {id}", /may only use/],
     ["bridge.botDisplayName", "  ", /must not be empty/],
     ["bridge.unsupportedNotice", "yes", /must be true or false, got "yes"/],
+    ["bridge.spaces", "user", /must be one of off, network, login/],
     ["adapter.module", "", /must name a package or a file/],
     ["adapter.config", "server=irc.example.org", /must be a mapping, got "server=irc/],
     ["adapter.config", [1], /must be a mapping, got a list/],
@@ -221,6 +223,12 @@ describe("config validation", () => {
     ["media.linkKey", "short", /must be at least 16 characters, got a secret of 5 characters/],
     ["media.linkTtlMs", 10, /must be at least 1000/],
     ["doublePuppet.registration", "", /must not be empty/],
+    ["encryption.allow", "yes", /must be true or false/],
+    ["encryption.default", true, /needs encryption\.allow: true/],
+    ["encryption.require", true, /needs encryption\.allow: true/],
+    ["encryption.pickleKey", "short", /must be at least 16 characters, got a secret of 5 characters/],
+    ["encryption.deviceName", " ", /must not be empty/],
+    ["encryption.trust", "verified", /must be one of/],
     ["backfill.enabled", "yes", /must be true or false/],
     ["backfill.maxOnCreate", -1, /must be at least 0/],
     ["backfill.maxAfterGap", 1.5, /must be an integer/],
@@ -420,6 +428,20 @@ describe("config permissions", () => {
     assert.equal(short.length, 1, short.join("\n"));
     assert.match(short[0]!, /^media\.linkKey: must be at least 16 characters/);
     assert.deepEqual(problems({ ...minimal(), media: { linkKey: "0123456789abcdef" } }), []);
+  });
+
+  it("wants encryption.pickleKey with encryption.allow, and refuses default and require for now", () => {
+    const found = problems({ ...minimal(), encryption: { allow: true } });
+    assert.equal(found.length, 1, found.join("\n"));
+    assert.match(found[0]!, /^encryption\.pickleKey: is required with encryption\.allow/);
+    const on = { allow: true, pickleKey: "0123456789abcdef" };
+    assert.deepEqual(problems({ ...minimal(), encryption: on }), []);
+    const later = problems({ ...minimal(), encryption: { ...on, default: true, require: true } });
+    assert.deepEqual(
+      later.map((p) => p.split(":")[0]),
+      ["encryption.default", "encryption.require"],
+    );
+    assert.match(later[0]!, /not supported yet/);
   });
 
   it("never prints a secret back", () => {

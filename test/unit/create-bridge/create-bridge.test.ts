@@ -220,8 +220,12 @@ describe("create-bridge rendering", () => {
     assert.match(adapter, /@acme_alice:acme\.test/);
     const readme = await readFile(join(project, "README.md"), "utf8");
     assert.match(readme, /#acme_lobby:acme\.test/);
+    assert.match(readme, /open a direct chat with `@acmebot:acme\.test` and send `login`/);
+    assert.match(adapter, /readonly logins: LoginsCapability = \{/);
+    const logins = await readFile(join(project, "src", "logins.ts"), "utf8");
+    assert.match(logins, /id: "acme\.password"/);
     assert.match(readme, /https:\/\/matrix\.acme\.test/);
-    assert.match(await readFile(join(project, "test", "adapter.test.ts"), "utf8"), /"@alice:acme\.test"/);
+    assert.match(await readFile(join(project, "test", "harness.ts"), "utf8"), /"@alice:acme\.test"/);
     const pkg = JSON.parse(await readFile(join(project, "package.json"), "utf8")) as Record<string, unknown>;
     assert.match((pkg.scripts as Record<string, string>)["generate-registration"] ?? "", /--id acme$/);
     const rootPkg = JSON.parse(await readFile(join(FRAMEWORK_ROOT, "package.json"), "utf8")) as {

@@ -93,6 +93,42 @@ describe("attachments through ctx.send", () => {
     });
   });
 
+  it("sends an image with the adapter's thumbnail: both uploaded, info.thumbnail_url and thumbnail_info", async () => {
+    await withHarness(async (h) => {
+      const portal = await h.portal("thumbs");
+      const image = f.png(400, 300);
+      const thumb = f.jpeg(40, 30);
+      await h.adapter.ctx!.send("thumbs", "bob", {
+        body: "",
+        attachment: { source: image, fileName: "big.png", thumbnail: { source: thumb } },
+      });
+      await h.bridge.flush();
+      const [msg] = messages(h, portal.roomId);
+      const info = msg!.info as Record<string, unknown>;
+      assert.deepEqual(
+        { ...info, thumbnail_url: "" },
+        {
+          mimetype: "image/png",
+          size: image.length,
+          w: 400,
+          h: 300,
+          thumbnail_url: "",
+          thumbnail_info: { mimetype: "image/jpeg", size: thumb.length, w: 40, h: 30 },
+        },
+      );
+      assert.notEqual(info.thumbnail_url, msg!.url);
+      assert.deepEqual(new Uint8Array(h.hs.media.get(info.thumbnail_url as string)!.data), thumb);
+      assert.equal(h.hs.media.get(info.thumbnail_url as string)!.contentType, "image/jpeg");
+      assert.deepEqual(new Uint8Array(h.hs.media.get(msg!.url as string)!.data), image);
+      assert.equal(uploads(h.hs).length, 2);
+      assert.equal(uploads(h.hs)[1]!.query.get("filename"), "thumbnail-big.png");
+      assert.deepEqual(
+        (await readdir(spoolDir(h))).filter((n) => n.endsWith(".spool")),
+        [],
+      );
+    });
+  });
+
   it("refuses a file over the homeserver's m.upload.size at the call, queueing nothing", async () => {
     await withHarness(async (h) => {
       const portal = await h.portal("big");
@@ -201,6 +237,56 @@ describe("attachments through ctx.send", () => {
           ),
           false,
         );
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await store.close();
+      await hs.close();
+    }
+  });
+});
+
+describe("a thumbnail across a restart", () => {
+  it("is kept with its file between the call and the upload, and uploaded once after a restart", async () => {
+    const registration = testRegistration();
+    const hs = await FakeHomeserver.start({ asToken: registration.as_token, domain: DOMAIN });
+    const dir = await mkdtemp(join(tmpdir(), "bk-media-"));
+    const store = await openStore(`sqlite://${join(dir, "b.db")}`);
+    const spool = join(dir, "spool");
+    const configure = (c: { media: { spoolDir: string } }) => (c.media.spoolDir = spool);
+    try {
+      const first = await startHarness({ hs, store, registration, configure });
+      const portal = await first.portal("restart");
+      // The homeserver takes no upload: both files stay in the spool, queued.
+      hs.script({ method: "POST", path: /\/media\/v3\/upload/ }, { status: 0, destroy: true }, 1_000_000);
+      const image = f.gif(64, 48);
+      const thumb = f.png(16, 12);
+      await first.adapter.ctx!.send("restart", "bob", {
+        body: "",
+        attachment: {
+          source: image,
+          fileName: "anim.gif",
+          thumbnail: { source: thumb, width: 16, height: 12 },
+        },
+      });
+      await waitFor("a failed upload", () => uploads(hs).length > 0);
+      await first.stop();
+      assert.equal((await readdir(spool)).length, 2, "the file and its thumbnail, still queued");
+      hs.clearScripts();
+      const failed = uploads(hs).length;
+      const second = await startHarness({ hs, store, registration, configure });
+      try {
+        await waitFor("the message", () => messages(second, portal.roomId).length === 1);
+        await second.bridge.flush();
+        const [msg] = messages(second, portal.roomId);
+        const info = msg!.info as Record<string, unknown>;
+        assert.deepEqual(new Uint8Array(hs.media.get(msg!.url as string)!.data), image);
+        assert.deepEqual(new Uint8Array(hs.media.get(info.thumbnail_url as string)!.data), thumb);
+        assert.deepEqual(info.thumbnail_info, { mimetype: "image/png", size: thumb.length, w: 16, h: 12 });
+        assert.equal(uploads(hs).length - failed, 2, "each uploaded once after the restart");
+        assert.equal(hs.media.size, 2);
+        assert.deepEqual(await readdir(spool), [], "both spool files gone once sent");
       } finally {
         await second.stop();
       }

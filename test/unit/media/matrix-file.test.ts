@@ -36,7 +36,14 @@ describe("MatrixMessage.file", () => {
       msgtype: "m.image",
       body: "cat.png",
       url: "mxc://e.org/cat",
-      info: { mimetype: "image/png", size: 1234, w: 640, h: 480, thumbnail_url: "mxc://e.org/thumb" },
+      info: {
+        mimetype: "image/png",
+        size: 1234,
+        w: 640,
+        h: 480,
+        thumbnail_url: "mxc://e.org/thumb",
+        thumbnail_info: { mimetype: "image/jpeg", size: 321, w: 64, h: 48 },
+      },
     });
     assert.deepEqual(m.file, {
       url: "mxc://e.org/cat",
@@ -45,6 +52,14 @@ describe("MatrixMessage.file", () => {
       size: 1234,
       width: 640,
       height: 480,
+      thumbnail: {
+        url: "mxc://e.org/thumb",
+        encrypted: false,
+        mimetype: "image/jpeg",
+        size: 321,
+        width: 64,
+        height: 48,
+      },
       thumbnailUrl: "mxc://e.org/thumb",
       encrypted: false,
     });
@@ -101,7 +116,8 @@ describe("MatrixMessage.file", () => {
     assert.equal(sticker.file?.name, "a waving cat");
   });
 
-  it("gives an encrypted attachment's file.url and its keys, and leaves an encrypted thumbnail out", () => {
+  it("gives an encrypted attachment's file.url and its keys, and its encrypted thumbnail's", () => {
+    const thumbnailFile = { ...ENCRYPTED, url: "mxc://e.org/thumbcipher", iv: "AAAAAAAAAAEAAAAAAAAAAA" };
     const m = message("m.room.message", {
       msgtype: "m.image",
       body: "secret.jpg",
@@ -109,14 +125,36 @@ describe("MatrixMessage.file", () => {
       info: {
         mimetype: "image/jpeg",
         size: 10,
-        thumbnail_file: { ...ENCRYPTED, url: "mxc://e.org/thumbcipher" },
+        thumbnail_file: thumbnailFile,
+        thumbnail_info: { mimetype: "image/png", size: 5, w: 8, h: "six" },
       },
     });
     assert.equal(m.file?.url, "mxc://e.org/cipher");
     assert.equal(m.file?.encrypted, true);
     assert.deepEqual(m.file?.encryption, ENCRYPTED);
-    assert.equal(m.file?.thumbnailUrl, undefined);
+    assert.deepEqual(m.file?.thumbnail, {
+      url: "mxc://e.org/thumbcipher",
+      encrypted: true,
+      encryption: thumbnailFile,
+      mimetype: "image/png",
+      size: 5,
+      width: 8,
+    });
+    assert.equal(m.file?.thumbnailUrl, undefined, "only an unencrypted thumbnail has a thumbnailUrl");
     assert.equal(m.mediaUrl, undefined);
+  });
+
+  it("gives no thumbnail when there is none, or when thumbnail_file has no url", () => {
+    const none = message("m.room.message", { msgtype: "m.image", body: "a.png", url: "mxc://e.org/a" });
+    assert.equal(none.file?.thumbnail, undefined);
+    const broken = message("m.room.message", {
+      msgtype: "m.image",
+      body: "a.png",
+      url: "mxc://e.org/a",
+      info: { thumbnail_file: { v: "v2" }, thumbnail_info: { w: 1, h: 1 } },
+    });
+    assert.equal(broken.file?.thumbnail, undefined);
+    assert.equal(broken.file?.thumbnailUrl, undefined);
   });
 
   it("gives no file for text, or for a media message without any url", () => {

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { messageContent, editContent } from "../../../src/bridge/adapter-to-matrix.js";
-import { describeSpooled, mediaInfo, msgtypeFor, withMedia } from "../../../src/media/media-content.js";
+import {
+  describeSpooled,
+  describeThumbnail,
+  mediaInfo,
+  msgtypeFor,
+  withMedia,
+} from "../../../src/media/media-content.js";
 import type { SpooledFile } from "../../../src/media/spool.js";
 import * as f from "../../support/media-fixtures.js";
 
@@ -71,6 +77,35 @@ describe("describeSpooled", () => {
   });
 });
 
+describe("describeThumbnail", () => {
+  it("sniffs the mimetype and reads the size, or takes the adapter's, and refuses a non-image", () => {
+    const thumb = describeThumbnail({ source: new Uint8Array() }, spooled(f.png(16, 9)), "cat.png");
+    assert.deepEqual(thumb, {
+      path: "/spool/x",
+      sha256: "ab",
+      size: 1234,
+      mimetype: "image/png",
+      width: 16,
+      height: 9,
+    });
+    const told = describeThumbnail(
+      { source: new Uint8Array(), mimetype: "image/avif", width: 3, height: 2 },
+      spooled(new Uint8Array(8)),
+      "cat.png",
+    );
+    assert.deepEqual([told.mimetype, told.width, told.height], ["image/avif", 3, 2]);
+    assert.throws(
+      () =>
+        describeThumbnail(
+          { source: new Uint8Array() },
+          spooled(new TextEncoder().encode("%PDF-1.4")),
+          "r.pdf",
+        ),
+      /the thumbnail of r\.pdf must be an image \(image\/\*\), got application\/pdf/,
+    );
+  });
+});
+
 describe("withMedia (captions per Matrix 1.10)", () => {
   const image = {
     path: "/p",
@@ -102,6 +137,25 @@ describe("withMedia (captions per Matrix 1.10)", () => {
     assert.equal(c.body, "look");
     assert.equal(c.filename, "cat.png");
     assert.equal(c.formatted_body, "<i>look</i>");
+  });
+
+  it("with a thumbnail: info.thumbnail_url and thumbnail_info (mimetype, size, w, h)", () => {
+    const withThumb = {
+      ...image,
+      thumbnail: { path: "/t", sha256: "t", size: 4, mimetype: "image/jpeg", width: 1, height: 1 },
+    };
+    const c = messageContent(withMedia({ body: "" }, withThumb, "mxc://x/1", "mxc://x/thumb"));
+    assert.deepEqual(c.info, {
+      mimetype: "image/png",
+      size: 10,
+      w: 2,
+      h: 3,
+      thumbnail_url: "mxc://x/thumb",
+      thumbnail_info: { mimetype: "image/jpeg", size: 4, w: 1, h: 1 },
+    });
+    const noDims = { ...image, thumbnail: { path: "/t", sha256: "t", size: 4, mimetype: "image/avif" } };
+    assert.deepEqual(mediaInfo(noDims, "mxc://x/t").thumbnail_info, { mimetype: "image/avif", size: 4 });
+    assert.equal(mediaInfo(noDims).thumbnail_url, undefined, "not uploaded: not named");
   });
 
   it("audio keeps its duration; an edit carries the media in m.new_content", () => {

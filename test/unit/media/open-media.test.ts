@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { MatrixError } from "../../../src/client/index.js";
 import type { MatrixFile } from "../../../src/adapter/adapter.js";
 import { MediaDecryptionError, MediaTooLargeError } from "../../../src/media/errors.js";
+import { matrixFileOf } from "../../../src/media/matrix-file.js";
 import { readAll } from "../../../src/media/size-cap.js";
 import { RecordingContext } from "../../../src/testing/recording-context.js";
 import { BOT, fixture } from "../client/helpers.js";
@@ -150,6 +151,51 @@ describe("openMedia on the homeserver", () => {
         /version "v1" is not "v2"/,
       );
       assert.equal(f.hs.requests.length, before, "bad keys fail before any request");
+    } finally {
+      await f.close();
+    }
+  });
+
+  it("opens a sender's encrypted thumbnail (info.thumbnail_file) decrypted, with a spec vector", async () => {
+    const f = await fixture();
+    try {
+      // browser-encrypt-attachment's v2 vector: "Hello, World" (see decrypt.test.ts).
+      const cipher = new Uint8Array(Buffer.from("5xJZTt5cQicm+9f4", "base64"));
+      const thumbUrl = await upload(f, cipher, "application/octet-stream");
+      const image = encryptAttachment(new Uint8Array(randomBytes(3000)));
+      const imageUrl = await upload(f, image.cipher, "application/octet-stream");
+      const thumbnailFile = {
+        url: thumbUrl,
+        v: "v2",
+        key: {
+          kty: "oct",
+          key_ops: ["encrypt", "decrypt"],
+          alg: "A256CTR",
+          k: `${"_".repeat(42)}8`,
+          ext: true,
+        },
+        iv: "//////////8AAAAAAAAAAA",
+        hashes: { sha256: "YzF08lARDdOCzJpzuSwsjTNlQc4pHxpdHcXiD/wpK6k" },
+      };
+      const file = matrixFileOf("m.image", {
+        msgtype: "m.image",
+        body: "secret.png",
+        file: { url: imageUrl, ...image.encryption },
+        info: {
+          mimetype: "image/png",
+          thumbnail_file: thumbnailFile,
+          thumbnail_info: { mimetype: "text/plain", size: 12 },
+        },
+      })!;
+      assert.equal(file.thumbnail?.encrypted, true);
+      const opened = await f.client.openMedia(file.thumbnail);
+      assert.equal(opened.contentType, "text/plain", "thumbnail_info's mimetype");
+      assert.equal(new TextDecoder().decode(await readAll(opened.stream)), "Hello, World");
+      // The file itself still opens with its own keys.
+      assert.equal((await readAll((await f.client.openMedia(file)).stream)).length, 3000);
+      // The thumbnail's ciphertext under the file's keys fails its hash check.
+      const mixed = await f.client.openMedia({ ...file.thumbnail, encryption: file.encryption! });
+      await assert.rejects(readAll(mixed.stream), MediaDecryptionError);
     } finally {
       await f.close();
     }

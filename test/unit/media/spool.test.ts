@@ -152,6 +152,51 @@ describe("Attachments.prepare", () => {
     assert.deepEqual([ok.mimetype, ok.width, ok.height], ["image/gif", 9, 8]);
   });
 
+  it("spools a thumbnail beside the file, and leaves no file behind when it is refused", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "bk-att-"));
+    const a = new Attachments({ dir, maxBytes: 10_000, uploadLimit: { get: () => Promise.resolve(2000) } });
+    const m = await a.prepare({
+      source: f.png(40, 30),
+      fileName: "cat.png",
+      thumbnail: { source: f.jpeg(8, 6) },
+    });
+    assert.deepEqual(
+      { ...m.thumbnail, path: undefined, sha256: undefined },
+      {
+        path: undefined,
+        sha256: undefined,
+        size: f.jpeg(8, 6).length,
+        mimetype: "image/jpeg",
+        width: 8,
+        height: 6,
+      },
+    );
+    assert.deepEqual(new Uint8Array(await readFile(m.thumbnail!.path)), f.jpeg(8, 6));
+    assert.equal(m.thumbnail!.sha256, sha(f.jpeg(8, 6)));
+    assert.equal((await readdir(dir)).length, 2);
+    await a.discard(m);
+    assert.deepEqual(await readdir(dir), []);
+
+    await assert.rejects(
+      a.prepare({
+        source: f.png(4, 4),
+        fileName: "x.png",
+        thumbnail: { source: new TextEncoder().encode("hello") },
+      }),
+      /the thumbnail of x\.png must be an image \(image\/\*\), got application\/octet-stream/,
+    );
+    await assert.rejects(
+      a.prepare({ source: f.png(4, 4), fileName: "x.png", thumbnail: { source: big(2001) } }),
+      (err: unknown) => {
+        assert.ok(err instanceof MediaTooLargeError);
+        assert.equal(err.what, "the thumbnail of x.png");
+        assert.equal(err.limitOf, "homeserver (m.upload.size)");
+        return true;
+      },
+    );
+    assert.deepEqual(await readdir(dir), [], "neither the file nor the thumbnail stays in the spool");
+  });
+
   it("refuses bad attachments at the call", async () => {
     const a = new Attachments({
       dir: tmpdir(),
@@ -169,6 +214,18 @@ describe("Attachments.prepare", () => {
     await assert.rejects(
       a.prepare({ source: new Uint8Array(1), fileName: "x", mimetype: "png" }),
       /mimetype must look like type\/subtype/,
+    );
+    await assert.rejects(
+      a.prepare({ source: new Uint8Array(1), fileName: "x", thumbnail: "t.png" as never }),
+      /attachment\.thumbnail must be an object, got t\.png/,
+    );
+    await assert.rejects(
+      a.prepare({
+        source: new Uint8Array(1),
+        fileName: "x",
+        thumbnail: { source: new Uint8Array(1), height: 1.5 },
+      }),
+      /attachment\.thumbnail\.height must be a non-negative integer, got 1\.5/,
     );
     await assert.rejects(
       a.prepare({ source: "bytes" as unknown as Uint8Array, fileName: "x" }),

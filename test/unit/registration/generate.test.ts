@@ -1,11 +1,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
+  ENCRYPTION_REGISTRATION_KEYS,
   generateRegistration,
   generateToken,
   NamespaceMatcher,
   validateRegistration,
 } from "../../../src/registration/index.js";
+
+const IRC = { id: "irc", url: null, domain: "example.org", senderLocalpart: "ircbot", ghosts: "irc_{id}" };
 
 describe("registration generation", () => {
   it("makes 32-byte base64url tokens, all different", () => {
@@ -51,6 +54,16 @@ describe("registration generation", () => {
     });
     assert.equal(reg.receive_ephemeral, true);
     assert.equal(reg["de.sorunome.msc2409.push_ephemeral"], true);
+    assert.deepEqual(validateRegistration(reg), []);
+  });
+
+  it("with encryption, adds MSC3202, MSC4190 and both ephemeral opt-ins", () => {
+    const reg = generateRegistration({ ...IRC, encryption: true });
+    assert.deepEqual(
+      ENCRYPTION_REGISTRATION_KEYS.map((key) => [key, reg[key]]),
+      ENCRYPTION_REGISTRATION_KEYS.map((key) => [key, true]),
+    );
+    assert.deepEqual(ENCRYPTION_REGISTRATION_KEYS.length, 4);
     assert.deepEqual(validateRegistration(reg), []);
   });
 
