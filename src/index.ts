@@ -24,3 +24,4 @@ export * from "./bridge/index.js";
 export * from "./users/index.js";
 export * from "./formatting/index.js";
 export * from "./media/index.js";
+export * from "./remote-intake/index.js";

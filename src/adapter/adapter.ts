@@ -717,6 +717,19 @@ export interface SessionContext extends BridgeContext {
   setState(state: Exclude<LoginState, "connecting">, message?: string): void;
   /** Stores new data (a refreshed token) or a new name for this login. */
   updateLogin(changes: { name?: string; data?: JsonValue }): Promise<void>;
+  /**
+   * The session's connection is gone and the session does not reconnect by itself: the
+   * framework closes it (`disconnect`) and calls `connect` again with the logins' backoff (the
+   * first retry after 1 s, doubling to 5 min; `transient_disconnect` with `message` meanwhile;
+   * the user's events wait). Ignored after logout or stop, or if this session was replaced
+   * already. Must not do I/O.
+   */
+  reconnect(message?: string): void;
+  /**
+   * Tells the login's Matrix user something about their connection (a nick taken, a kick) in
+   * their management room, as an m.notice from the bot. Never rejects (a failure is logged).
+   */
+  tell(text: string): Promise<void>;
 }
 
 /**

@@ -71,4 +71,12 @@ export class LoginContext extends RemoteContext implements SessionContext {
   updateLogin(changes: { name?: string; data?: JsonValue }): Promise<void> {
     return this.logins.update(this.live, changes);
   }
+
+  reconnect(message?: string): void {
+    this.logins.reconnect(this.live, message);
+  }
+
+  tell(text: string): Promise<void> {
+    return this.logins.tell(this.live, text);
+  }
 }

@@ -45,6 +45,19 @@ export class RecordingSessionContext extends RecordingContext implements Session
     void this.record("setState", undefined, undefined, [state, message]);
   }
 
+  /** Recorded as a call ("reconnect", with the message) and in `states` as a transient disconnect. */
+  reconnect(message?: string): void {
+    this.states.push(
+      message === undefined ? { state: "transient_disconnect" } : { state: "transient_disconnect", message },
+    );
+    void this.record("reconnect", undefined, undefined, [message]);
+  }
+
+  /** Recorded as a call ("tell", with the text), what the user would read in their management room. */
+  tell(text: string): Promise<void> {
+    return this.record("tell", undefined, undefined, [text]);
+  }
+
   /** Changes `login` as the framework would store it; recorded as a call. */
   updateLogin(changes: { name?: string; data?: JsonValue }): Promise<void> {
     this.login = { ...this.login, ...changes };

@@ -278,6 +278,33 @@ export class Logins {
     }
   }
 
+  /**
+   * SessionContext.reconnect: the session lost its connection. It is closed, and connected
+   * again after the backoff of a failed connect (so a flapping network backs off too).
+   */
+  reconnect(login: LiveLogin, message?: string): void {
+    if (login.closed || this.stopped || login.retry !== undefined) return;
+    const session = login.session;
+    login.session = undefined;
+    login.failures++;
+    this.mark(login, "transient_disconnect", message ?? "connection lost; reconnecting");
+    const delay = this.backoff(login);
+    this.o.log.warn({ loginId: login.id, retryInMs: delay, why: message }, "login lost its connection");
+    login.retry = setTimeout(() => void this.connect(login), delay);
+    login.retry.unref();
+    if (session) void disconnect(session, this.o.log);
+  }
+
+  /** SessionContext.tell: a notice to the login's user in their management room. Never rejects. */
+  async tell(login: LiveLogin, text: string): Promise<void> {
+    if (login.closed) return;
+    try {
+      await this.o.tell(login.userId, text);
+    } catch (err) {
+      this.o.log.warn({ err, loginId: login.id }, "could not tell a login's user");
+    }
+  }
+
   /** SessionContext.updateLogin: new data or name, stored. */
   async update(login: LiveLogin, changes: { name?: string; data?: JsonValue }): Promise<void> {
     const next = { ...login.record };
@@ -325,8 +352,7 @@ export class Logins {
         return false;
       }
       login.failures++;
-      const first = this.o.retry?.firstDelayMs ?? 1_000;
-      const delay = Math.min(first * 2 ** (login.failures - 1), this.o.retry?.maxDelayMs ?? 300_000);
+      const delay = this.backoff(login);
       this.mark(login, "transient_disconnect", "could not connect; trying again");
       this.o.log.warn({ err, loginId: login.id, retryInMs: delay }, "login could not connect");
       login.retry = setTimeout(() => void this.connect(login), delay);
@@ -336,6 +362,12 @@ export class Logins {
       clearTimeout(timer);
       this.connecting.delete(abort);
     }
+  }
+
+  /** The wait before the next connect, after `login.failures` failures in a row. */
+  private backoff(login: LiveLogin): number {
+    const first = this.o.retry?.firstDelayMs ?? 1_000;
+    return Math.min(first * 2 ** (login.failures - 1), this.o.retry?.maxDelayMs ?? 300_000);
   }
 
   private hold(login: LiveLogin): LiveLogin {

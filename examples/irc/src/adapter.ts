@@ -1,13 +1,23 @@
 /**
- * The IRC adapter: a relay bot on one IRC server. IRC users appear in Matrix as ghosts
- * (`@irc_{nick}:domain`); Matrix users speak on IRC through the bot, each line carrying their
- * name. Channels are portals (`#irc_{channel without #}:domain`). See ../README.md.
+ * The IRC adapter: a bot on one IRC server, and one IRC connection per logged-in Matrix user.
+ * IRC users appear in Matrix as ghosts (`@irc_{nick}:domain`); channels are portals
+ * (`#irc_{channel without #}:domain`). A Matrix user with a login speaks on IRC from their own
+ * nick (session.ts); one without speaks through the bot, each line carrying their name
+ * (config `relay`). The bot relays channel traffic into Matrix, but never what the logins'
+ * own nicks do (that is the Matrix users themselves). See ../README.md.
  */
-import { LRUCache } from "lru-cache";
-import PQueue from "p-queue";
 import {
   defineAdapter,
+  OrderedQueue,
+  PermanentError,
+  ProfileCache,
+  StartBarrier,
+  type AdapterCommand,
   type BridgeContext,
+  type CallContext,
+  type CommandContext,
+  type Login,
+  type LoginsCapability,
   type Logger,
   type MatrixEdit,
   type MatrixMembership,
@@ -18,11 +28,15 @@ import {
   type PortalSpec,
   type RemoteNetworkAdapter,
   type RemoteProfile,
+  type SessionContext,
 } from "matrix-bridgekit";
 import { resolveIrcConfig, type IrcConfig, type ResolvedIrcConfig } from "./config.js";
-import { IrcConnection, type IrcEvent } from "./irc-connection.js";
+import { IrcAuthError, IrcConnection, type IrcEvent } from "./irc-connection.js";
 import {
   channelToId,
+  fillUserTemplate,
+  isValidChannel,
+  isValidNick,
   idToChannel,
   ircEquals,
   isValidRoomId,
@@ -31,15 +45,14 @@ import {
   stripFormatting,
 } from "./irc-ids.js";
 import { roomFromUri, userFromUri } from "./irc-uri.js";
+import { IRC_LOGIN_FLOWS, IrcLoginProcess, parseLoginData } from "./login-flow.js";
 import { formatEdit, formatMessage, ircSafeName, toIrcLines, type Outgoing } from "./relay-format.js";
+import { IrcSession, rememberChannel, type SessionHost } from "./session.js";
 
 export type { IrcConfig } from "./config.js";
 
 /** Where the adapter remembers the channels it joined on demand, to rejoin them after a restart. */
 const JOINED_KEY = "joined-channels";
-/** Inbound IRC events waiting for the bridge beyond this pause reading from the server. */
-const INBOUND_HIGH_WATER = 1000;
-const INBOUND_LOW_WATER = 100;
 
 /** What the adapter knows about one joined channel. */
 interface ChannelState {
@@ -56,6 +69,9 @@ interface ChannelState {
   announceNames: boolean;
 }
 
+/** What an IRC event means for the bridge: tasks, each for the remote room whose order it keeps. */
+type RoomTasks = Array<[room: string, task: () => Promise<void>]>;
+
 export class IrcAdapter implements RemoteNetworkAdapter {
   readonly name = "irc";
   readonly createPortalsOnDemand = false;
@@ -64,22 +80,115 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   private conn: IrcConnection | null = null;
   private readonly channels = new Map<string, ChannelState>();
   /** Display names already set per ghost, so setProfile is not repeated for every message. */
-  private readonly profiles = new LRUCache<string, string>({ max: 10_000 });
-  /** Inbound IRC events are delivered to the bridge one at a time, in the order received. */
-  private readonly inbound = new PQueue({ concurrency: 1 });
-  private paused = false;
+  private readonly profiles = new ProfileCache();
+  /** Inbound IRC events reach the bridge per channel in the order received; reads pause above its high mark. */
+  private readonly inbound = new OrderedQueue({
+    pause: () => this.conn?.pause(),
+    resume: () => this.conn?.resume(),
+    onError: (err, room, type) =>
+      this.log.error({ err: String(err), room, type }, "relaying an IRC event failed"),
+  });
   private readonly fixedIds: Set<string>;
-  /** Resolves once start() has finished (connected, channels joined); never rejects. */
-  private readonly started: Promise<void>;
-  private markStarted: () => void = () => {};
-  private isStarted = false;
+  /** Opens once start() has finished (connected, channels joined). */
+  private readonly started = new StartBarrier();
+  /** The logins' connections, by login id. */
+  private readonly sessions = new Map<string, IrcSession>();
+  private readonly sessionHost: SessionHost;
+
+  /** Each login is its own IRC connection with the user's nick (session.ts). */
+  readonly logins: LoginsCapability = {
+    flows: IRC_LOGIN_FLOWS,
+    start: (flowId) => new IrcLoginProcess(flowId, this.config.server),
+    connect: (login, ctx, call) => this.connectSession(login, ctx, call),
+  };
+
+  readonly commands: readonly AdapterCommand[] = [
+    {
+      name: "nick",
+      help: "change your nick on IRC",
+      args: [{ name: "nick" }],
+      requires: "login",
+      run: async (args, cmd) => {
+        const session = this.sessionOf(cmd);
+        const nick = String(args.nick);
+        if (!isValidNick(nick)) throw new PermanentError(`"${nick}" is not a valid IRC nick`);
+        let now: string;
+        try {
+          now = await session.changeNick(nick);
+        } catch (err) {
+          throw new PermanentError(
+            `${err instanceof Error ? err.message : String(err)}; you are still ${session.nick}`,
+          );
+        }
+        await cmd.reply(`You are ${now} on IRC now.`);
+      },
+    },
+    {
+      name: "join",
+      help: "join an IRC channel with your nick (and get its room's alias)",
+      args: [{ name: "#channel" }],
+      requires: "login",
+      run: async (args, cmd) => {
+        const channel = String(args["#channel"]);
+        if (!isValidChannel(channel)) throw new PermanentError(`"${channel}" is not an IRC channel (#name)`);
+        let name: string;
+        try {
+          name = await this.sessionOf(cmd).join(channel);
+        } catch (err) {
+          throw new PermanentError(err instanceof Error ? err.message : String(err));
+        }
+        const portal = await this.ctx!.portals.ensure(channelToId(name));
+        await cmd.reply(
+          `You joined ${name} on IRC. Its room: ${portal.alias ?? this.ctx!.portals.aliasFor(channelToId(name))}`,
+        );
+      },
+    },
+    {
+      name: "msg",
+      help: "start a private chat with an IRC user, from your nick",
+      args: [{ name: "nick" }],
+      requires: "login",
+      run: async (args, cmd) => {
+        const nick = String(args.nick);
+        await this.sessionOf(cmd).openQuery(nick);
+        await cmd.reply(`Opened a private chat with ${nick}: accept the invitation.`);
+      },
+    },
+    {
+      name: "whois",
+      help: "who is this nick on IRC",
+      args: [{ name: "nick" }],
+      run: async (args, cmd, call) => {
+        const nick = String(args.nick);
+        if (!isValidNick(nick)) throw new PermanentError(`"${nick}" is not a valid IRC nick`);
+        const session = cmd.login?.session;
+        await this.untilStarted();
+        const found =
+          session instanceof IrcSession ? await session.whois(nick) : await this.connection().whois(nick);
+        call.log.debug({ nick, found: found !== null }, "whois");
+        await cmd.reply(
+          found
+            ? `${found.nick} is on IRC${found.realname ? ` (real name: ${found.realname})` : ""}: ${this.ghostOf(found.nick)}`
+            : `${nick} is not on IRC now.`,
+        );
+      },
+    },
+  ];
 
   constructor(
     readonly config: ResolvedIrcConfig,
     private readonly log: Logger,
   ) {
     this.fixedIds = new Set(config.channels.map(channelToId));
-    this.started = new Promise((resolve) => (this.markStarted = resolve));
+    this.sessionHost = {
+      server: config.server,
+      username: config.username,
+      profiles: this.profiles,
+      linkFor: (mxc, name) => this.linkFor(mxc, name),
+      ended: (session) => {
+        for (const [id, s] of this.sessions) if (s === session) this.sessions.delete(id);
+      },
+    };
   }
 
   // -- lifecycle ------------------------------------------------------------------------------
@@ -108,7 +217,12 @@ export class IrcAdapter implements RemoteNetworkAdapter {
     conn.on("disconnected", () => {
       for (const state of this.channels.values()) state.joined = false;
     });
-    await conn.start();
+    try {
+      await conn.start();
+    } catch (err) {
+      this.started.fail(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
     // From now on every (re)registration rejoins what we were in.
     conn.on("registered", () => void this.rejoinAll());
 
@@ -117,6 +231,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
     } catch (err) {
       // Start-up is aborted: do not leave the connection (and its reconnects) behind.
       await conn.stop("bridge start-up failed");
+      this.started.fail(err instanceof Error ? err : new Error(String(err)));
       throw err;
     }
     const remembered = (await ctx.kv.get<string[]>(JOINED_KEY)) ?? [];
@@ -131,8 +246,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
         );
       }
     }
-    this.isStarted = true;
-    this.markStarted();
+    this.started.open();
   }
 
   /** Joins the configured channels, makes their portals and joins their members' ghosts. */
@@ -148,6 +262,8 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   }
 
   async stop(): Promise<void> {
+    // The framework disconnects the logins' sessions itself; this is for any left behind.
+    await Promise.all([...this.sessions.values()].map((s) => s.disconnect()));
     try {
       await this.conn?.stop();
     } catch (err) {
@@ -200,6 +316,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   /** Relays as the bot (`<Alice> text`). IRC has no message ids, so nothing is returned. */
   async onMessage(message: MatrixMessage, portal: Portal): Promise<void> {
+    this.mayRelay();
     const state = await this.ensureJoined(portal);
     await this.relay(
       formatMessage(message, message.sender.displayName, (mxc, name) => this.linkFor(mxc, name)),
@@ -219,12 +336,25 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   /** IRC cannot edit: the new text is sent as a correction line, `<Alice> * new text`. */
   async onEdit(edit: MatrixEdit, portal: Portal): Promise<void> {
+    this.mayRelay();
     const state = await this.ensureJoined(portal);
     await this.relay(formatEdit(edit, edit.sender.displayName), state);
   }
 
   /** With `announceMembership`, a NOTICE tells the channel a Matrix user joined or left; else nothing. */
   async onMembership(membership: MatrixMembership, portal: Portal): Promise<void> {
+    // Remembered for the user's login, which joins these channels when it connects.
+    if (portal.login === undefined && isValidRoomId(portal.remoteId)) {
+      const m = membership.membership;
+      if (m === "join" || m === "leave" || m === "ban")
+        await rememberChannel(
+          this.ctx!.kv,
+          membership.userId,
+          portal.remoteId,
+          m === "join",
+          this.config.maxChannels,
+        );
+    }
     if (!this.config.announceMembership) return;
     const verb =
       membership.membership === "join"
@@ -250,109 +380,115 @@ export class IrcAdapter implements RemoteNetworkAdapter {
 
   // -- IRC -> Matrix --------------------------------------------------------------------------
 
-  /** Called synchronously per IRC event, in order: updates state now, queues the bridge calls. */
+  /** Called synchronously per IRC event, in order: updates state now, queues the bridge calls per room. */
   private onIrcEvent(event: IrcEvent): void {
-    const task = this.applyEvent(event);
-    if (!task) return;
-    this.inbound
-      .add(task)
-      .catch((err: unknown) =>
-        this.log.error({ err: String(err), type: event.type }, "relaying an IRC event failed"),
-      )
-      .finally(() => {
-        if (this.paused && this.inbound.size < INBOUND_LOW_WATER) {
-          this.paused = false;
-          this.conn?.resume();
-        }
-      });
-    if (!this.paused && this.inbound.size > INBOUND_HIGH_WATER) {
-      this.paused = true;
-      this.conn?.pause();
-    }
+    for (const [room, task] of this.applyEvent(event)) this.inbound.add(room, task, event.type);
   }
 
-  /** Updates the channel state for `event` and returns what to tell the bridge, if anything. */
-  private applyEvent(event: IrcEvent): (() => Promise<void>) | null {
+  /** Updates the channel state for `event` and returns what to tell the bridge, per remote room. */
+  private applyEvent(event: IrcEvent): RoomTasks {
     const ctx = this.ctx;
     const self = this.conn?.nick ?? this.config.nick;
-    if (!ctx) return null;
+    if (!ctx) return [];
     switch (event.type) {
       case "privmsg":
       case "action":
       case "notice": {
-        if (!event.target.startsWith("#") || ircEquals(event.nick, self)) return null;
+        if (!event.target.startsWith("#") || ircEquals(event.nick, self) || this.isLoginNick(event.nick))
+          return [];
         const state = this.channels.get(channelToId(event.target));
-        if (!state) return null;
+        if (!state) return [];
         const body = stripFormatting(event.text);
-        if (body.trim() === "") return null;
+        if (body.trim() === "") return [];
         const content: MessageContent =
           event.type === "privmsg"
             ? body
             : { msgtype: event.type === "action" ? "m.emote" : "m.notice", body };
         const from = nickToId(event.nick);
-        return async () => {
-          if (!(await this.isRelayed(state))) return;
-          await this.ensureProfile(from, event.nick);
-          await ctx.send(state.id, from, content, { ts: event.time });
-        };
+        return [
+          [
+            state.id,
+            async () => {
+              if (!(await this.isRelayed(state))) return;
+              await this.ensureProfile(from, event.nick);
+              await ctx.send(state.id, from, content, { ts: event.time });
+            },
+          ],
+        ];
       }
       case "join": {
-        if (ircEquals(event.nick, self)) return null;
+        if (ircEquals(event.nick, self) || this.isLoginNick(event.nick)) return [];
         const state = this.channels.get(channelToId(event.channel));
-        if (!state) return null;
+        if (!state) return [];
         const id = nickToId(event.nick);
         state.members.set(id, event.nick);
-        return async () => {
-          if (!(await this.isRelayed(state))) return;
-          await this.ensureProfile(id, event.nick);
-          await ctx.join(state.id, id);
-        };
+        return [
+          [
+            state.id,
+            async () => {
+              if (!(await this.isRelayed(state))) return;
+              await this.ensureProfile(id, event.nick);
+              await ctx.join(state.id, id);
+            },
+          ],
+        ];
       }
       case "part":
       case "kick": {
         const who = event.type === "kick" ? event.kicked : event.nick;
         const state = this.channels.get(channelToId(event.channel));
-        if (!state) return null;
+        if (!state) return [];
         if (ircEquals(who, self)) {
           this.log.warn({ channel: state.name, by: event.nick, reason: event.reason }, `left ${state.name}`);
           this.channels.delete(state.id);
-          return () => this.remember();
+          return [[state.id, () => this.remember()]];
         }
         const id = nickToId(who);
         state.members.delete(id);
+        if (this.isLoginNick(who)) return [];
         const reason =
           event.type === "kick"
             ? `kicked by ${event.nick}${event.reason ? `: ${event.reason}` : ""}`
             : event.reason || undefined;
-        return async () => {
-          if (await this.isRelayed(state)) await ctx.leave(state.id, id, reason);
-        };
+        return [
+          [
+            state.id,
+            async () => {
+              if (await this.isRelayed(state)) await ctx.leave(state.id, id, reason);
+            },
+          ],
+        ];
       }
       case "quit": {
-        if (ircEquals(event.nick, self)) return null;
+        if (ircEquals(event.nick, self) || this.isLoginNick(event.nick)) return [];
         const id = nickToId(event.nick);
         const shared = [...this.channels.values()].filter((s) => s.members.delete(id));
-        if (shared.length === 0) return null;
         const reason = event.reason ? `quit: ${event.reason}` : "quit";
-        return async () => {
-          for (const state of shared) {
+        return shared.map((state) => [
+          state.id,
+          async () => {
             if (await this.isRelayed(state)) await ctx.leave(state.id, id, reason);
-          }
-        };
+          },
+        ]);
       }
       case "nick":
         return this.applyNickChange(ctx, event.nick, event.newNick, self);
       case "topic": {
         const state = this.channels.get(channelToId(event.channel));
-        if (!state) return null;
+        if (!state) return [];
         state.topic = event.topic;
-        if (ircEquals(event.nick, self)) return null;
+        if (ircEquals(event.nick, self) || this.isLoginNick(event.nick)) return [];
         const from = nickToId(event.nick);
-        return async () => {
-          if (!(await this.isRelayed(state))) return;
-          await this.ensureProfile(from, event.nick);
-          await ctx.setRoomInfo(state.id, { topic: event.topic }, from);
-        };
+        return [
+          [
+            state.id,
+            async () => {
+              if (!(await this.isRelayed(state))) return;
+              await this.ensureProfile(from, event.nick);
+              await ctx.setRoomInfo(state.id, { topic: event.topic }, from);
+            },
+          ],
+        ];
       }
       case "names":
         return this.applyNames(ctx, event.channel, event.nicks, self);
@@ -364,8 +500,12 @@ export class IrcAdapter implements RemoteNetworkAdapter {
    * name changes. Otherwise the ghosts differ: the old one leaves and the new one joins every
    * channel the user shares with the bot.
    */
-  private applyNickChange(ctx: BridgeContext, oldNick: string, newNick: string, self: string) {
-    if (ircEquals(oldNick, self) || ircEquals(newNick, self)) return null;
+  private applyNickChange(ctx: BridgeContext, oldNick: string, newNick: string, self: string): RoomTasks {
+    if (ircEquals(oldNick, self) || ircEquals(newNick, self)) return [];
+    if (this.isLoginNick(oldNick) || this.isLoginNick(newNick)) {
+      for (const state of this.channels.values()) state.members.delete(nickToId(oldNick));
+      return [];
+    }
     const oldId = nickToId(oldNick);
     const newId = nickToId(newNick);
     const shared = [...this.channels.values()].filter((s) => s.members.has(oldId));
@@ -373,41 +513,111 @@ export class IrcAdapter implements RemoteNetworkAdapter {
       state.members.delete(oldId);
       state.members.set(newId, newNick);
     }
-    if (shared.length === 0) return null;
-    return async () => {
-      await this.ensureProfile(newId, newNick);
-      if (oldId === newId) return;
-      for (const state of shared) {
-        if (!(await this.isRelayed(state))) continue;
+    return shared.map((state) => [
+      state.id,
+      async () => {
+        await this.ensureProfile(newId, newNick);
+        if (oldId === newId || !(await this.isRelayed(state))) return;
         await ctx.leave(state.id, oldId, `changed nick to ${newNick}`);
         await ctx.join(state.id, newId);
-      }
-    };
+      },
+    ]);
   }
 
   /** A channel's member list: after a (re)join, ghosts that joined or left meanwhile are synced. */
-  private applyNames(ctx: BridgeContext, channel: string, nicks: string[], self: string) {
+  private applyNames(ctx: BridgeContext, channel: string, nicks: string[], self: string): RoomTasks {
     const state = this.channels.get(channelToId(channel));
-    if (!state) return null;
+    if (!state) return [];
     state.name = channel;
     const now = new Map<string, string>();
-    for (const nick of nicks) if (!ircEquals(nick, self)) now.set(nickToId(nick), nick);
+    for (const nick of nicks)
+      if (!ircEquals(nick, self) && !this.isLoginNick(nick)) now.set(nickToId(nick), nick);
     const joined = [...now].filter(([id]) => !state.members.has(id));
     const left = [...state.members.keys()].filter((id) => !now.has(id));
     state.members = now;
     if (!state.announceNames) {
       state.announceNames = true;
-      return null;
+      return [];
     }
-    if (joined.length === 0 && left.length === 0) return null;
-    return async () => {
-      if (!(await this.isRelayed(state))) return;
-      for (const id of left) await ctx.leave(state.id, id, "left while the bridge was away");
-      for (const [id, nick] of joined) {
-        await this.ensureProfile(id, nick);
-        await ctx.join(state.id, id);
-      }
-    };
+    if (joined.length === 0 && left.length === 0) return [];
+    return [
+      [
+        state.id,
+        async () => {
+          if (!(await this.isRelayed(state))) return;
+          for (const id of left) await ctx.leave(state.id, id, "left while the bridge was away");
+          for (const [id, nick] of joined) {
+            await this.ensureProfile(id, nick);
+            await ctx.join(state.id, id);
+          }
+        },
+      ],
+    ];
+  }
+
+  // -- logins -----------------------------------------------------------------------------------
+
+  /** A login's connection: registered with the login's nick (or a suffixed one), then its channels. */
+  private async connectSession(login: Login, ctx: SessionContext, call: CallContext): Promise<IrcSession> {
+    const data = parseLoginData(login.data, login.id);
+    const c = this.config;
+    const who = { nick: data.nick, userId: login.userId };
+    const conn = new IrcConnection({
+      host: c.server,
+      port: c.port,
+      tls: c.tls,
+      nick: data.nick,
+      username: fillUserTemplate(c.userIdent, who, "ident"),
+      realname: fillUserTemplate(c.userRealname, who, "realname"),
+      ...(data.auth === "sasl" ? { sasl: { account: data.nick, password: data.password! } } : {}),
+      reconnect: false,
+      timeoutMs: c.timeoutMs,
+      reconnectDelayMs: c.reconnectDelayMs,
+      reconnectMaxDelayMs: c.reconnectMaxDelayMs,
+      floodLines: c.floodLines,
+      floodIntervalMs: c.floodIntervalMs,
+      log: call.log,
+    });
+    const session = new IrcSession(conn, ctx, this.sessionHost);
+    this.sessions.set(login.id, session);
+    const abort = () => void conn.stop("connecting took too long");
+    call.signal.addEventListener("abort", abort, { once: true });
+    try {
+      await conn.start();
+      await session.begin(data);
+      return session;
+    } catch (err) {
+      await session.disconnect();
+      if (err instanceof IrcAuthError) throw new PermanentError(err.message);
+      throw err;
+    } finally {
+      call.signal.removeEventListener("abort", abort);
+    }
+  }
+
+  /** True if `nick` is a login's connection: what it does is a Matrix user's, not a ghost's. */
+  private isLoginNick(nick: string): boolean {
+    for (const s of this.sessions.values()) if (ircEquals(s.nick, nick)) return true;
+    return false;
+  }
+
+  private sessionOf(cmd: CommandContext): IrcSession {
+    const session = cmd.login?.session;
+    if (!(session instanceof IrcSession))
+      throw new PermanentError("you have no IRC connection: send `login` first");
+    return session;
+  }
+
+  private ghostOf(nick: string): string {
+    return this.ctx?.ghosts.userId(nickToId(nick)) ?? nick;
+  }
+
+  /** Without `relay`, the bot speaks for nobody: a user without a login is told to log in. */
+  private mayRelay(): void {
+    if (!this.config.relay)
+      throw new PermanentError(
+        "this bridge does not relay for users without a login: send `login` to the bridge bot",
+      );
   }
 
   // -- helpers --------------------------------------------------------------------------------
@@ -415,17 +625,17 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   /**
    * Waits until start() has finished, at most `timeoutMs`. The homeserver may push events and
    * queries as soon as the bridge listens, which is before the adapter has connected; they wait
-   * here instead of failing. After the wait, connection() throws if the start did not finish.
+   * here instead of failing; past the wait, or when the start failed, they fail ("not connected").
    */
-  private async untilStarted(): Promise<void> {
-    if (this.isStarted) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.timeoutMs)));
-    try {
-      await Promise.race([this.started, timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private untilStarted(): Promise<void> {
+    const { server, port, timeoutMs } = this.config;
+    return this.started.wait(
+      timeoutMs,
+      () =>
+        new Error(
+          `not connected to IRC server ${server}:${port}: the adapter did not start within ${timeoutMs} ms`,
+        ),
+    );
   }
 
   private connection(): IrcConnection {
@@ -514,9 +724,7 @@ export class IrcAdapter implements RemoteNetworkAdapter {
   }
 
   private async ensureProfile(id: string, nick: string): Promise<void> {
-    if (this.profiles.get(id) === nick || !this.ctx) return;
-    await this.ctx.setProfile(id, { displayName: nick });
-    this.profiles.set(id, nick);
+    if (this.ctx) await this.profiles.ensure(this.ctx, id, { displayName: nick });
   }
 
   private specOf(state: ChannelState): PortalSpec {

@@ -37,6 +37,15 @@ export interface IrcConfig {
   timeoutMs?: number;
   /** At most this many channels are joined (fixed plus on demand). Default 200. */
   maxChannels?: number;
+  /**
+   * The bot relays messages of Matrix users without a login (`<Alice> hi`). Default true; with
+   * false, such users are told to log in (`login`) and nothing is relayed for them.
+   */
+  relay?: boolean;
+  /** A login connection's ident (USER): `{localpart}`, `{nick}`, `{userId}` are filled in. Default "{localpart}". */
+  userIdent?: string;
+  /** A login connection's real name (WHOIS), same placeholders. Default "{userId} via Matrix". */
+  userRealname?: string;
 }
 
 /** The config with every default applied. */
@@ -58,6 +67,9 @@ const KNOWN_KEYS = new Set([
   "reconnectMaxDelayMs",
   "timeoutMs",
   "maxChannels",
+  "relay",
+  "userIdent",
+  "userRealname",
 ]);
 
 /**
@@ -124,6 +136,18 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
   if (channels.length > maxChannels)
     bad("channels", `lists ${channels.length} channels, more than maxChannels (${maxChannels})`);
 
+  const relay = bool("relay", true);
+  const userIdent = str("userIdent", false) ?? "{localpart}";
+  const userRealname = str("userRealname", false) ?? "{userId} via Matrix";
+  for (const [key, value] of [
+    ["userIdent", userIdent],
+    ["userRealname", userRealname],
+  ] as const) {
+    const unknown = /\{(?!(?:nick|localpart|userId)\})[^}]*\}/.exec(value);
+    if (unknown)
+      bad(key, `knows {nick}, {localpart} and {userId}, not ${unknown[0]}; got ${describeValue(value)}`);
+  }
+
   r.done();
   const resolved: ResolvedIrcConfig = {
     server,
@@ -140,6 +164,9 @@ export function resolveIrcConfig(raw: unknown): ResolvedIrcConfig {
     reconnectMaxDelayMs,
     timeoutMs,
     maxChannels,
+    relay,
+    userIdent,
+    userRealname,
   };
   if (password !== undefined) resolved.password = password;
   return resolved;

@@ -18,6 +18,13 @@ export interface IrcConnectionOptions {
   username: string;
   realname: string;
   password?: string;
+  /** SASL PLAIN: the account and its password. A refusal fails start() with an IrcAuthError. */
+  sasl?: { account: string; password: string };
+  /**
+   * Reconnect by itself (with backoff) after a lost connection. Default true. A login's
+   * connection says false: the framework's logins reconnect it (SessionContext.reconnect).
+   */
+  reconnect?: boolean;
   /** Bounds registration, JOIN and WHOIS waits. */
   timeoutMs: number;
   reconnectDelayMs: number;
@@ -39,6 +46,11 @@ export type IrcEvent =
   | { type: "topic"; nick: string; channel: string; topic: string; time: number }
   /** The member list of a channel (RPL_ENDOFNAMES, after our JOIN or a NAMES), in order with the rest. */
   | { type: "names"; channel: string; nicks: string[]; time: number };
+
+/** The server refused our SASL login (or offers no SASL): retrying will not help. */
+export class IrcAuthError extends Error {
+  override readonly name = "IrcAuthError";
+}
 
 /** The answer to a JOIN: the channel as the server spells it, its members and topic. */
 export interface JoinResult {
@@ -138,6 +150,37 @@ export class IrcConnection extends EventEmitter<ConnectionEvents> {
         client.off("topic", onTopic).off("userlist", onUserlist).off("irc error", onError);
       };
     });
+  }
+
+  /**
+   * Changes our nick; resolves with the nick the server confirmed. Rejects with a message for
+   * people ("the nick x is in use on IRC") when the server refuses it.
+   */
+  changeNick(nick: string): Promise<string> {
+    const client = this.client;
+    if (!client || !this.registered) return Promise.reject(this.notConnected());
+    const old = this.nick;
+    return this.waitFor<string>(client, `NICK ${nick}`, (done, fail) => {
+      const onNick = (e: { nick: string; new_nick: string }) => {
+        if (ircEquals(e.nick, old)) done(e.new_nick);
+      };
+      const onInUse = (e: { nick: string }) => {
+        if (ircEquals(e.nick, nick)) fail(new Error(`the nick ${nick} is in use on IRC`));
+      };
+      const onInvalid = (e: { nick: string; reason: string }) => {
+        if (ircEquals(e.nick, nick)) fail(new Error(`the IRC server refused the nick ${nick}: ${e.reason}`));
+      };
+      client.on("nick", onNick).on("nick in use", onInUse).on("nick invalid", onInvalid);
+      this.send(`NICK ${nick}`).catch(fail);
+      return () => {
+        client.off("nick", onNick).off("nick in use", onInUse).off("nick invalid", onInvalid);
+      };
+    });
+  }
+
+  /** Leaves `channel` (no wait for the server's answer). */
+  part(channel: string, reason = ""): Promise<void> {
+    return this.send(`PART ${channel}${reason ? ` :${reason.replace(/[\r\n\0]+/g, " ")}` : ""}`);
   }
 
   /** Asks the server about `nick`: its spelling and real name if online, null if not. */
@@ -241,6 +284,7 @@ export class IrcConnection extends EventEmitter<ConnectionEvents> {
     this.client = client;
     this.registered = false;
     let lastError = "";
+    let authFailure: string | undefined;
     let nickTries = 0;
 
     const forward = (event: IrcEvent) => this.emit("event", event);
@@ -286,6 +330,12 @@ export class IrcConnection extends EventEmitter<ConnectionEvents> {
     client.on("irc error", (e) => {
       if (e.error === "irc" || e.error === "password_mismatch") lastError = e.reason ?? e.error;
     });
+    client.on("sasl failed", (e) => {
+      authFailure =
+        e.reason === "capability_missing"
+          ? "the server offers no SASL"
+          : `SASL login refused (${e.message ?? e.reason})`;
+    });
     client.on("nick in use", (e) => {
       if (this.registered || nickTries >= 5) return;
       nickTries++;
@@ -322,7 +372,11 @@ export class IrcConnection extends EventEmitter<ConnectionEvents> {
         if (!settled) {
           settled = true;
           clearTimeout(timer);
-          reject(new Error(`cannot connect to IRC server ${host}:${port}: ${reason}`));
+          reject(
+            authFailure !== undefined
+              ? new IrcAuthError(`IRC server ${host}:${port}: ${authFailure}`)
+              : new Error(`cannot connect to IRC server ${host}:${port}: ${reason}`),
+          );
         }
         client.removeAllListeners();
         if (this.stopping) return;
@@ -330,7 +384,7 @@ export class IrcConnection extends EventEmitter<ConnectionEvents> {
           log.warn({ host, port, reason }, "lost the IRC connection");
           this.emit("disconnected", reason);
         }
-        if (this.started) this.scheduleReconnect();
+        if (this.started && this.opts.reconnect !== false) this.scheduleReconnect();
       });
 
       const options: Parameters<Client["connect"]>[0] = {
@@ -345,6 +399,10 @@ export class IrcConnection extends EventEmitter<ConnectionEvents> {
         enable_echomessage: false,
       };
       if (this.opts.password !== undefined) options.password = this.opts.password;
+      if (this.opts.sasl !== undefined) {
+        options.account = { ...this.opts.sasl };
+        options.sasl_disconnect_on_fail = true;
+      }
       client.connect(options);
     });
   }

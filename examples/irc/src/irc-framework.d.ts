@@ -21,6 +21,10 @@ declare module "irc-framework" {
     ping_timeout?: number;
     version?: string | null;
     enable_echomessage?: boolean;
+    /** SASL PLAIN credentials. */
+    account?: { account: string; password: string };
+    /** Close the connection when SASL fails (or the server has no SASL). */
+    sasl_disconnect_on_fail?: boolean;
   }
 
   /** Fields common to events caused by a user (prefix `nick!ident@hostname`). */
@@ -83,6 +87,11 @@ declare module "irc-framework" {
   export interface RegisteredEvent {
     nick: string;
   }
+  export interface SaslFailedEvent {
+    /** "fail", "unsupported_mechanism", "capability_missing", "nick_locked", "too_long". */
+    reason: string;
+    message?: string;
+  }
   export interface NickInUseEvent {
     nick: string;
     reason: string;
@@ -103,6 +112,8 @@ declare module "irc-framework" {
     whois: WhoisEvent;
     "irc error": IrcErrorEvent;
     "nick in use": NickInUseEvent;
+    "nick invalid": NickInUseEvent;
+    "sasl failed": SaslFailedEvent;
     "socket close": Error | false;
   }
 

@@ -70,6 +70,37 @@ export function isValidRoomId(id: string): boolean {
   return isValidChannel(idToChannel(id)) && ircLower(id) === id;
 }
 
+/**
+ * The remote room id of a login's private chat (query) with a nick: `pm,bob`. The comma
+ * keeps it apart from every channel id (a channel name has no comma).
+ */
+export function queryToId(nick: string): string {
+  return `pm,${ircLower(nick)}`;
+}
+
+/** The nick of a query's room id (`pm,bob` -> `bob`), or null when it is not one. */
+export function idToQuery(id: string): string | null {
+  const nick = id.startsWith("pm,") ? id.slice(3) : "";
+  return isValidUserId(nick) ? nick : null;
+}
+
+/**
+ * Fills a login's ident or real name template: `{nick}`, `{localpart}` and `{userId}` (of the
+ * Matrix user). An ident keeps only letters, digits, `_` and `-`, at most 10 characters.
+ */
+export function fillUserTemplate(
+  template: string,
+  v: { nick: string; userId: string },
+  kind: "ident" | "realname",
+): string {
+  const localpart = v.userId.replace(/^@/, "").split(":")[0] ?? "";
+  const filled = template.replace(/\{(nick|localpart|userId)\}/g, (_, k: string) =>
+    k === "nick" ? v.nick : k === "localpart" ? localpart : v.userId,
+  );
+  if (kind === "realname") return filled.replace(/[\r\n\0]+/g, " ").trim() || v.nick;
+  return filled.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 10) || "matrix";
+}
+
 /** True if `id` is a user id this bridge could have made (a valid nick, lowercased). */
 export function isValidUserId(id: string): boolean {
   return isValidNick(id) && ircLower(id) === id;

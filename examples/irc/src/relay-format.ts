@@ -7,6 +7,9 @@
  *   m.notice         NOTICE #chan :<Alice> the build is green
  *   media            PRIVMSG #chan :<Alice> cat.png https://matrix.example.org/_matrix/media/...
  *   edit             PRIVMSG #chan :<Alice> * corrected text
+ *
+ * A login's own connection (ownMessage, ownEdit) speaks as the user: the same lines without
+ * the name (`PRIVMSG #chan :hello`, a real `/me`, `* corrected text`).
  */
 import { splitMessage, utf8Length } from "./split-lines.js";
 
@@ -51,6 +54,19 @@ export function formatMessage(
     return { kind: "privmsg", prefix: `<${name}> `, text: body === "" ? url : `${body} ${url}` };
   }
   return { kind: "privmsg", prefix: `<${name}> `, text: msg.body };
+}
+
+/** A Matrix message sent by the user's own IRC connection: as formatMessage, without the name. */
+export function ownMessage(
+  msg: { msgtype: string; body: string; mediaUrl?: string },
+  link?: (mxcUrl: string, fileName: string) => string,
+): Outgoing {
+  return { ...formatMessage(msg, "", link), prefix: "" };
+}
+
+/** A Matrix edit sent by the user's own IRC connection: `* corrected text`. */
+export function ownEdit(edit: { body: string }): Outgoing {
+  return { kind: "privmsg", prefix: "* ", text: edit.body };
 }
 
 /** The IRC form of a Matrix edit: a new line marked as a correction. */

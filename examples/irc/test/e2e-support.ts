@@ -4,6 +4,7 @@
  * re-exported from test/e2e/support/matrix-user.ts.
  */
 import { join } from "node:path";
+import { generateRegistration, type Registration } from "matrix-bridgekit";
 import {
   writeBridgeFiles,
   type BridgeFiles,
@@ -19,5 +20,25 @@ export function writeIrcBridgeFiles(dir: string, opts: NetworkBridgeFilesOptions
     network: "irc",
     botName: "IRC bridge bot",
     adapterModule: join(import.meta.dirname, "..", "src", "adapter.ts"),
+  });
+}
+
+/** The names both IRC e2e suites use: Synapse's server name, the bot's nick, the channel and its portal. */
+export const DOMAIN = "localhost";
+export const BOT_NICK = "MatrixBridge";
+export const CHANNEL = "#Lobby";
+export const ALIAS = `#irc_lobby:${DOMAIN}`;
+export const BOT_USER = `@ircbot:${DOMAIN}`;
+export const ghost = (id: string): string => `@irc_${id}:${DOMAIN}`;
+
+/** The registration of an IRC e2e bridge (`irc_{id}` ghosts and portals, bot `ircbot`) listening on `port`. */
+export function ircRegistration(id: string, port: number): Registration {
+  return generateRegistration({
+    id,
+    url: `http://127.0.0.1:${port}`,
+    domain: DOMAIN,
+    senderLocalpart: "ircbot",
+    ghosts: "irc_{id}",
+    portals: "irc_{id}",
   });
 }

@@ -13,23 +13,29 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateRegistration, type MatrixEvent, type Registration } from "matrix-bridgekit";
+import type { MatrixEvent, Registration } from "matrix-bridgekit";
 import { freePort, startSynapse, type SynapseInstance } from "../../../test/e2e/support/synapse.js";
 import { Ngircd } from "./ngircd.js";
 import { RawIrcClient, type IrcLine } from "./raw-client.js";
-import { appserviceGet, downloadWithoutToken, MatrixUser, writeIrcBridgeFiles } from "./e2e-support.js";
+import {
+  ALIAS,
+  appserviceGet,
+  BOT_NICK,
+  BOT_USER,
+  CHANNEL,
+  DOMAIN,
+  downloadWithoutToken,
+  ghost,
+  ircRegistration,
+  MatrixUser,
+  writeIrcBridgeFiles,
+} from "./e2e-support.js";
 import {
   startBridgeProcess,
   type BridgeProcess,
   type LogLine,
 } from "../../../test/e2e/support/bridge-process.js";
 
-const DOMAIN = "localhost";
-const BOT_NICK = "MatrixBridge";
-const CHANNEL = "#Lobby";
-const ALIAS = `#irc_lobby:${DOMAIN}`;
-const BOT_USER = `@ircbot:${DOMAIN}`;
-const ghost = (id: string) => `@irc_${id}:${DOMAIN}`;
 /** How long to watch for duplicated lines or events after the exchange. */
 const SETTLE_MS = 3000;
 
@@ -83,14 +89,7 @@ describe("IRC bridge end to end: ngircd <-> bridge <-> Synapse", () => {
     await carol.waitFor((l) => l.command === "TOPIC" && l.nick === "Carol");
 
     appservicePort = await freePort();
-    registration = generateRegistration({
-      id: "irc-e2e",
-      url: `http://127.0.0.1:${appservicePort}`,
-      domain: DOMAIN,
-      senderLocalpart: "ircbot",
-      ghosts: "irc_{id}",
-      portals: "irc_{id}",
-    });
+    registration = ircRegistration("irc-e2e", appservicePort);
     synapse = await startSynapse({ registrations: [registration], serverName: DOMAIN });
     ({ configPath } = await writeIrcBridgeFiles(dir, {
       homeserverUrl: synapse.url,

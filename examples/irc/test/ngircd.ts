@@ -62,6 +62,10 @@ export class Ngircd {
         "MaxJoins = 0",
         // No server-side flood penalties, so tests are not slowed down by the server.
         "MaxPenaltyTime = 0",
+        // An IRC operator, for tests that KILL a connection (`OPER oper oper-password`).
+        "[Operator]",
+        "Name = oper",
+        "Password = oper-password",
         "[Options]",
         `IncludeDir = ${join(dir, "conf.d")}`,
         "PAM = no",

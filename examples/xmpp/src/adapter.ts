@@ -7,10 +7,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { LRUCache } from "lru-cache";
-import PQueue from "p-queue";
 import type { Element } from "@xmpp/client";
 import {
   defineAdapter,
+  OrderedQueue,
+  ProfileCache,
+  StartBarrier,
   type BridgeContext,
   type Logger,
   type MatrixEdit,
@@ -48,9 +50,6 @@ export type { XmppConfig } from "./config.js";
 
 /** Where the adapter remembers the rooms it joined on demand, to rejoin them after a restart. */
 const JOINED_KEY = "joined-rooms";
-/** Inbound events waiting for the bridge beyond this pause reading from the server. */
-const INBOUND_HIGH_WATER = 1000;
-const INBOUND_LOW_WATER = 100;
 /** How many times a join retries with a longer nick when ours is taken. */
 const NICK_ATTEMPTS = 4;
 
@@ -105,16 +104,17 @@ export class XmppAdapter implements RemoteNetworkAdapter {
   /** Ids of the messages we sent, to recognise the room's reflection of them. */
   private readonly sentIds = new LRUCache<string, true>({ max: 10_000 });
   /** Display names already set per ghost, so setProfile is not repeated for every message. */
-  private readonly profiles = new LRUCache<string, string>({ max: 10_000 });
-  /** Inbound events are delivered to the bridge one at a time, in the order received. */
-  private readonly inbound = new PQueue({ concurrency: 1 });
-  private paused = false;
+  private readonly profiles = new ProfileCache();
+  /** Inbound events reach the bridge per room in the order received; reads pause above its high mark. */
+  private readonly inbound = new OrderedQueue({
+    pause: () => this.conn?.pause(),
+    resume: () => this.conn?.resume(),
+    onError: (err, room, event) =>
+      this.log.error({ err: String(err), room, event }, "relaying an XMPP event failed"),
+  });
   private stopping = false;
-  /**
-   * Handlers waiting for the session to be online (see waitOnline); each leaves the set when it
-   * settles, within timeoutMs, so the set holds at most the handlers in flight.
-   */
-  private readonly onlineWaiters = new Set<() => void>();
+  /** Open while the session is online: handlers and queries wait here (see waitOnline). */
+  private readonly online = new StartBarrier();
 
   constructor(
     readonly config: ResolvedXmppConfig,
@@ -148,13 +148,17 @@ export class XmppAdapter implements RemoteNetworkAdapter {
     conn.on("disconnected", () => this.onDisconnected());
     try {
       await conn.start();
-    } finally {
-      // Online: waiting handlers go on. Failed: they fail now rather than at their timeout.
-      this.notifyOnlineWaiters();
+      this.online.open();
+    } catch (err) {
+      // Waiting handlers fail now rather than at their timeout.
+      this.online.fail(
+        new NotConnectedError(`not connected to the XMPP server at ${c.service}: the session is closed`),
+      );
+      throw err;
     }
     // From now on every reconnect rejoins the rooms we were in.
     conn.on("online", ({ reconnected }) => {
-      this.notifyOnlineWaiters();
+      this.online.open();
       if (reconnected) void this.rejoinAll();
     });
 
@@ -187,7 +191,11 @@ export class XmppAdapter implements RemoteNetworkAdapter {
   /** Leaves every room and closes the session. Never throws. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.notifyOnlineWaiters();
+    this.online.fail(
+      new NotConnectedError(
+        `not connected to the XMPP server at ${this.config.service}: the adapter is stopping`,
+      ),
+    );
     const conn = this.conn;
     if (conn?.online) {
       for (const state of this.rooms.values()) {
@@ -314,25 +322,7 @@ export class XmppAdapter implements RemoteNetworkAdapter {
     const state = id === null ? undefined : this.rooms.get(id);
     if (!state) return;
     const task = this.applyEvent(state, event);
-    if (task) this.enqueue(task, event.kind);
-  }
-
-  private enqueue(task: () => Promise<void>, what: string): void {
-    this.inbound
-      .add(task)
-      .catch((err: unknown) =>
-        this.log.error({ err: String(err), event: what }, "relaying an XMPP event failed"),
-      )
-      .finally(() => {
-        if (this.paused && this.inbound.size < INBOUND_LOW_WATER) {
-          this.paused = false;
-          this.conn?.resume();
-        }
-      });
-    if (!this.paused && this.inbound.size > INBOUND_HIGH_WATER) {
-      this.paused = true;
-      this.conn?.pause();
-    }
+    if (task) this.inbound.add(state.id, task, event.kind);
   }
 
   /** Updates the room state for `event` and returns what to tell the bridge, if anything. */
@@ -416,7 +406,7 @@ export class XmppAdapter implements RemoteNetworkAdapter {
           .then(() => {
             this.log.info({ room: state.jid }, "created room");
             const task = this.completeJoin(state);
-            if (task) this.enqueue(task, "join");
+            if (task) this.inbound.add(state.id, task, "join");
           })
           .catch((err: unknown) => this.onPresenceError(state, "instant-room-refused", String(err)));
       }
@@ -501,6 +491,7 @@ export class XmppAdapter implements RemoteNetworkAdapter {
   }
 
   private onDisconnected(): void {
+    this.online.close();
     for (const state of this.rooms.values()) {
       state.joined = false;
       state.pending?.reject(new Error(`joining ${state.jid} was cut short: the connection dropped`));
@@ -659,44 +650,13 @@ export class XmppAdapter implements RemoteNetworkAdapter {
    * comes online (start() logging in, or a reconnect). Rejects with NotConnectedError after
    * timeoutMs, when the login failed, or when the adapter is stopping.
    */
-  private waitOnline(): Promise<XmppConnection> {
+  private async waitOnline(): Promise<XmppConnection> {
     const { service, timeoutMs } = this.config;
-    return new Promise((resolve, reject) => {
-      const settle = (): boolean => {
-        const conn = this.conn;
-        if (this.stopping) {
-          reject(
-            new NotConnectedError(`not connected to the XMPP server at ${service}: the adapter is stopping`),
-          );
-        } else if (conn?.online) {
-          resolve(conn);
-        } else if (conn?.closed) {
-          reject(
-            new NotConnectedError(`not connected to the XMPP server at ${service}: the session is closed`),
-          );
-        } else {
-          return false;
-        }
-        return true;
-      };
-      if (settle()) return;
-      const check = () => {
-        if (!settle()) return;
-        clearTimeout(timer);
-        this.onlineWaiters.delete(check);
-      };
-      const timer = setTimeout(() => {
-        this.onlineWaiters.delete(check);
-        reject(
-          new NotConnectedError(`not connected to the XMPP server at ${service} within ${timeoutMs} ms`),
-        );
-      }, timeoutMs);
-      this.onlineWaiters.add(check);
-    });
-  }
-
-  private notifyOnlineWaiters(): void {
-    for (const check of [...this.onlineWaiters]) check();
+    await this.online.wait(
+      timeoutMs,
+      () => new NotConnectedError(`not connected to the XMPP server at ${service} within ${timeoutMs} ms`),
+    );
+    return this.connection();
   }
 
   private connection(): XmppConnection {
@@ -718,9 +678,7 @@ export class XmppAdapter implements RemoteNetworkAdapter {
   }
 
   private async ensureProfile(nick: string): Promise<void> {
-    if (this.profiles.get(nick) === nick || !this.ctx) return;
-    await this.ctx.setProfile(nick, { displayName: nick });
-    this.profiles.set(nick, nick);
+    if (this.ctx) await this.profiles.ensure(this.ctx, nick, { displayName: nick });
   }
 
   private specOf(state: RoomState): PortalSpec {

@@ -175,6 +175,35 @@ describe("Logins", () => {
     await s.store.close();
   });
 
+  it("a session tells its user; one that lost its connection is closed and connected again with backoff", async () => {
+    let ctx!: SessionContext & { login: LiveLogin };
+    let connects = 0;
+    const s = await setup((_login, c) => {
+      ctx = c as SessionContext & { login: LiveLogin };
+      connects++;
+      return connects === 2
+        ? Promise.reject(new Error("server unreachable"))
+        : Promise.resolve(new Session());
+    });
+    await s.logins.add("@a:x", { id: "a", data: {} });
+    const first = s.sessions.get("a")!;
+    await s.logins.tell(ctx.login, "the nick a is in use: you are a_");
+    assert.deepEqual(s.told, [["@a:x", "the nick a is in use: you are a_"]]);
+    s.logins.reconnect(ctx.login, "connection reset");
+    assert.equal(s.logins.get("a")?.state, "transient_disconnect");
+    assert.equal(s.logins.get("a")?.message, "connection reset");
+    s.logins.reconnect(ctx.login, "twice"); // a reconnect is already waiting: ignored
+    await waitFor("the old session closed", () => first.disconnects === 1);
+    await waitFor("connected again after a failed attempt", () => s.logins.get("a")?.state === "connected");
+    assert.equal(connects, 3, "one failed attempt in between, retried with backoff");
+    assert.notEqual(s.sessions.get("a"), first);
+    assert.equal(first.disconnects, 1);
+    await s.logins.logout("a", testCall());
+    s.logins.reconnect(ctx.login, "after logout"); // ignored: the login is gone
+    assert.equal(connects, 3);
+    await s.store.close();
+  });
+
   it("stores what a session updates", async () => {
     let ctx!: SessionContext & { login: LiveLogin };
     const s = await setup((_login, c) => {
